@@ -1,0 +1,533 @@
+#include "pt/bind.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <set>
+
+#include "pt/holders.hpp"
+#include "pt/sysfs.hpp"
+
+namespace pt::bind {
+
+namespace {
+
+const std::set<std::string> kParkingDrivers = {"vfio-pci", "pci-stub"};
+
+int64_t now_seconds(const Context& ctx) { return ctx.now ? ctx.now() : int64_t(std::time(nullptr)); }
+
+const Device* find(const std::vector<Device>& all, const PciAddress& a) {
+  for (const auto& d : all)
+    if (d.addr == a) return &d;
+  return nullptr;
+}
+
+bool has_iommu(const Root& root) { return !list_dir(root.path("/sys/kernel/iommu_groups")).empty(); }
+
+// Attach order: display functions first (HDMI audio and USB-C companions
+// depend on the GPU), then by address. Detach runs in the reverse order.
+int default_attach_order(const Device& d) { return d.is_display() ? 0 : 1 + d.addr.func; }
+
+std::string driver_or_none(const std::string& d) { return d.empty() ? "no driver" : d; }
+
+// Members of the IOMMU groups of NAMED that come along: same-slot functions
+// and every other endpoint; bridges stay.
+struct GroupExpansion {
+  std::vector<Device> extra;
+  std::vector<std::string> blockers;
+};
+
+GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, const std::vector<Device>& named,
+                             const std::string& to, bool force_group) {
+  GroupExpansion out;
+  std::set<PciAddress> seen;
+  for (const auto& d : named) seen.insert(d.addr);
+  for (const auto& d : named) {
+    if (!d.iommu_group) continue;
+    for (const auto& m : group_members(root, *d.iommu_group)) {
+      if (seen.count(m)) continue;
+      const Device* md = find(all, m);
+      if (!md || md->is_bridge()) continue;
+      seen.insert(m);
+      bool companion = std::any_of(named.begin(), named.end(), [&](const Device& n) { return n.addr.same_slot(m); });
+      bool unrelated = !md->driver.empty() && md->driver != to && !kParkingDrivers.count(md->driver);
+      if (!companion && unrelated && !force_group) {
+        out.blockers.push_back(m.str() + " (" + md->driver + ")");
+        continue;
+      }
+      out.extra.push_back(*md);
+    }
+  }
+  return out;
+}
+
+Status check_holders(const Root& root, const std::vector<Move>& moves, bool force) {
+  if (force) return {};
+  std::string msg;
+  for (const auto& m : moves) {
+    if (m.already) continue;
+    bool unbinds = std::any_of(m.writes.begin(), m.writes.end(),
+                               [](const Write& w) { return w.path.ends_with("/unbind"); });
+    if (!unbinds) continue;
+    auto holders = find_holders(root, m.before);
+    if (holders.empty()) continue;
+    if (!msg.empty()) msg += "; ";
+    msg += m.before.addr.str() + ": " + describe(holders);
+  }
+  if (msg.empty()) return {};
+  return fail("holders", "refusing to unbind a device that processes hold open, because the unbind would block "
+                         "inside the driver: " + msg + ". Stop them, or pass --force to unbind anyway",
+              EBUSY);
+}
+
+std::vector<Device> scan_for_planning(const Context& ctx, Result<std::vector<Device>>& all_r) {
+  all_r = scan_devices(ctx.root, ScanOptions{.class_names = false});
+  return all_r ? *all_r : std::vector<Device>{};
+}
+
+// Whether an existing journal entry still describes how DEV left its host
+// driver: DEV sits where pt put it, or somewhere on the way there.
+bool entry_current(const JournalEntry& e, const Device& d) {
+  return d.driver == e.to || d.driver.empty() || d.driver_override == e.to;
+}
+
+Status verify(const Context& ctx, const Move& m) {
+  const std::string link = ctx.root.path(m.before.sysfs("driver"));
+  const std::string expect = m.probe ? m.to_driver : "";
+  auto bound = [&] { return link_basename(link).value_or(""); };
+  bool ok;
+  if (m.probe && m.to_driver.empty())
+    ok = true;  // the kernel chose; any outcome is the kernel's answer
+  else
+    ok = wait_until([&] { return bound() == expect; }, ctx.timeout);
+  if (!ok) {
+    std::string got = bound();
+    return fail(m.before.sysfs("driver"),
+                "expected " + driver_or_none(expect) + " after the writes, found " + driver_or_none(got) +
+                    (m.probe && got.empty() ? " (the driver refused the device; see dmesg)" : ""),
+                ENODEV);
+  }
+  if (expect == "vfio-pci" && m.before.iommu_group) {
+    const std::string node = "/dev/vfio/" + std::to_string(*m.before.iommu_group);
+    if (!wait_until([&] { return path_exists(ctx.root.path(node)); }, ctx.timeout))
+      return fail(node, "vfio-pci is bound but the group node did not appear; is devtmpfs mounted on /dev?",
+                  ENOENT);
+  }
+  return {};
+}
+
+Status perform(Context& ctx, const Move& m, bool& touched) {
+  for (const auto& w : m.writes) {
+    touched = true;
+    if (auto r = ctx.writer->write(w.path, w.value, w.kind); !r) return r;
+  }
+  return verify(ctx, m);
+}
+
+// Takes DEV back to BEFORE's driver and override, from whatever sysfs says now.
+Status restore(Context& ctx, const Device& before) {
+  auto now = read_device(ctx.root, before.addr);
+  if (!now) return std::unexpected(now.error());
+  Move back;
+  back.before = *now;
+  back.to_driver = before.driver;
+  back.to_override = before.driver_override;
+  back.probe = !before.driver.empty();
+  back.writes = writes_for(*now, back.to_driver, back.to_override, back.probe);
+  bool touched = false;
+  return perform(ctx, back, touched);
+}
+
+Plan finish_plan(Plan plan) {
+  std::set<std::string> seen;
+  for (const auto& [drv, mod] : plan.driver_modules)
+    if (seen.insert(drv).second) plan.drivers.push_back(drv);
+  return plan;
+}
+
+}  // namespace
+
+std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,
+                              bool probe) {
+  std::vector<Write> w;
+  const std::string bdf = before.addr.str();
+  if (before.driver_override != to_override)
+    w.push_back({before.sysfs("driver_override"), to_override.empty() ? "\n" : to_override, WriteKind::attribute});
+  bool moving = probe ? (to_driver.empty() ? !before.driver_override.empty() || kParkingDrivers.count(before.driver)
+                                           : before.driver != to_driver)
+                      : !before.driver.empty();
+  if (!moving) return w;
+  if (!before.driver.empty())
+    w.push_back({"/sys/bus/pci/drivers/" + before.driver + "/unbind", bdf, WriteKind::blocking});
+  if (probe) w.push_back({"/sys/bus/pci/drivers_probe", bdf, WriteKind::blocking});
+  return w;
+}
+
+Result<std::vector<Device>> resolve(const std::vector<Device>& all, const std::vector<DeviceSpec>& specs) {
+  std::vector<Device> out;
+  std::set<PciAddress> seen;
+  for (const auto& spec : specs) {
+    std::vector<const Device*> matched;
+    for (const auto& d : all)
+      if (spec.matches(d.addr)) matched.push_back(&d);
+    if (matched.empty())
+      return fail("'" + spec.input + "'", "no such PCI device; list devices with 'pt-bind list'", ENODEV);
+    std::vector<const Device*> endpoints;
+    for (auto* d : matched)
+      if (!d->is_bridge()) endpoints.push_back(d);
+    if (endpoints.empty())
+      return fail(matched.front()->addr.str(),
+                  "is a PCI bridge; pt-bind moves endpoint functions only: name the device below it", EINVAL);
+    for (auto* d : endpoints)
+      if (seen.insert(d->addr).second) out.push_back(*d);
+  }
+  return out;
+}
+
+Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& specs, const DetachOptions& options,
+                         const Journal& journal) {
+  Result<std::vector<Device>> all_r;
+  auto all = scan_for_planning(ctx, all_r);
+  if (!all_r) return std::unexpected(all_r.error());
+  auto named = resolve(all, specs);
+  if (!named) return std::unexpected(named.error());
+  if (options.to.empty() || options.to.find('/') != std::string::npos)
+    return usage_error("--to", "needs a driver name such as vfio-pci");
+  if (!ctx.modules->knows(options.to))
+    return fail(options.to, "no PCI driver and no kernel module of that name; check the name with 'ls "
+                            "/sys/bus/pci/drivers' or 'modinfo " + options.to + "'",
+                ENOENT);
+
+  if (options.to == "vfio-pci") {
+    if (!has_iommu(ctx.root))
+      return fail("/sys/kernel/iommu_groups",
+                  "no IOMMU groups: vfio-pci needs an IOMMU. Enable VT-d or AMD-Vi in the firmware and add "
+                  "intel_iommu=on (Intel) or amd_iommu=on (AMD) to the kernel command line, then reboot",
+                  ENODEV);
+    for (const auto& d : *named)
+      if (!d.iommu_group)
+        return fail(d.addr.str(), "has no IOMMU group, so vfio-pci cannot take it", ENODEV);
+  }
+
+  auto expansion = expand_groups(ctx.root, all, *named, options.to, options.force_group);
+  if (!expansion.blockers.empty()) {
+    std::string list;
+    for (const auto& b : expansion.blockers) list += (list.empty() ? "" : ", ") + b;
+    return fail(named->front().addr.str(),
+                "its IOMMU group also holds " + list +
+                    ", which you did not name and which is bound to a host driver; vfio needs the whole group. "
+                    "Name it too, or pass --force-group to move it as well",
+                EBUSY);
+  }
+  std::vector<Device> functions = *named;
+  functions.insert(functions.end(), expansion.extra.begin(), expansion.extra.end());
+  std::sort(functions.begin(), functions.end(), [](const Device& a, const Device& b) {
+    return std::make_pair(default_attach_order(a), a.addr) > std::make_pair(default_attach_order(b), b.addr);
+  });
+
+  Plan plan;
+  plan.op = "detach";
+  if (!driver_registered(ctx.root, options.to)) plan.driver_modules.emplace_back(options.to, "");
+  for (const auto& d : functions) {
+    Move m;
+    m.before = d;
+    m.to_driver = options.to;
+    m.to_override = options.to;
+    m.writes = writes_for(d, m.to_driver, m.to_override, true);
+    if (d.driver == options.to) {
+      m.note = "already on " + options.to;
+      m.already = m.writes.empty();
+    }
+    auto it = journal.devices.find(d.addr.str());
+    if (it == journal.devices.end() || !entry_current(it->second, d)) {
+      if (d.driver != options.to) {
+        JournalEntry e;
+        e.driver = d.driver;
+        e.module = module_of_driver(ctx.root, d.driver);
+        e.driver_override = d.driver_override;
+        e.to = options.to;
+        e.attach_order = default_attach_order(d);
+        e.time = now_seconds(ctx);
+        m.record = e;
+      }
+    }
+    plan.moves.push_back(std::move(m));
+  }
+  if (auto r = check_holders(ctx.root, plan.moves, options.force); !r) return std::unexpected(r.error());
+  return finish_plan(std::move(plan));
+}
+
+Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& specs, const AttachOptions& options,
+                         const Journal& journal) {
+  Result<std::vector<Device>> all_r;
+  auto all = scan_for_planning(ctx, all_r);
+  if (!all_r) return std::unexpected(all_r.error());
+  auto named = resolve(all, specs);
+  if (!named) return std::unexpected(named.error());
+
+  // Companions detached with the named functions come back with them.
+  std::vector<Device> functions = *named;
+  std::set<PciAddress> seen;
+  for (const auto& d : functions) seen.insert(d.addr);
+  for (const auto& d : *named) {
+    if (!d.iommu_group) continue;
+    for (const auto& m : group_members(ctx.root, *d.iommu_group)) {
+      const Device* md = find(all, m);
+      if (!md || seen.count(m) || md->is_bridge()) continue;
+      if (journal.devices.count(m.str()) || kParkingDrivers.count(md->driver)) {
+        seen.insert(m);
+        functions.push_back(*md);
+      }
+    }
+  }
+
+  auto order_of = [&](const Device& d) {
+    auto it = journal.devices.find(d.addr.str());
+    return it != journal.devices.end() ? it->second.attach_order : default_attach_order(d);
+  };
+  std::sort(functions.begin(), functions.end(), [&](const Device& a, const Device& b) {
+    return std::make_pair(order_of(a), a.addr) < std::make_pair(order_of(b), b.addr);
+  });
+
+  Plan plan;
+  plan.op = "attach";
+  for (const auto& d : functions) {
+    Move m;
+    m.before = d;
+    auto it = journal.devices.find(d.addr.str());
+    if (it != journal.devices.end()) {
+      const auto& e = it->second;
+      m.to_driver = e.driver;
+      m.to_override = e.driver_override;
+      m.probe = !e.driver.empty();
+      m.drop_record = true;
+      m.writes = writes_for(d, m.to_driver, m.to_override, m.probe);
+      if (!e.driver.empty() && !driver_registered(ctx.root, e.driver)) {
+        if (!ctx.modules->knows(e.module.empty() ? e.driver : e.module))
+          return fail(e.driver, "the journal says " + d.addr.str() +
+                                    " was on this driver, but no driver or module of that name exists now",
+                      ENOENT);
+        plan.driver_modules.emplace_back(e.driver, e.module);
+      }
+    } else {
+      m.to_driver = "";
+      m.to_override = "";
+      m.probe = true;
+      m.writes = writes_for(d, "", "", true);
+    }
+    if (m.writes.empty()) {
+      m.already = true;
+      m.note = "already on " + driver_or_none(d.driver);
+    }
+    plan.moves.push_back(std::move(m));
+  }
+  if (auto r = check_holders(ctx.root, plan.moves, options.force); !r) return std::unexpected(r.error());
+  return finish_plan(std::move(plan));
+}
+
+Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, const std::string& driver,
+                      bool force, const Journal& journal) {
+  Result<std::vector<Device>> all_r;
+  auto all = scan_for_planning(ctx, all_r);
+  if (!all_r) return std::unexpected(all_r.error());
+  auto named = resolve(all, specs);
+  if (!named) return std::unexpected(named.error());
+  if (driver.empty() || driver.find('/') != std::string::npos)
+    return usage_error("'" + driver + "'", "not a driver name");
+  if (!ctx.modules->knows(driver))
+    return fail(driver, "no PCI driver and no kernel module of that name; check the name with 'ls "
+                        "/sys/bus/pci/drivers' or 'modinfo " + driver + "'",
+                ENOENT);
+  Plan plan;
+  plan.op = "set";
+  if (!driver_registered(ctx.root, driver)) plan.driver_modules.emplace_back(driver, "");
+  for (const auto& d : *named) {
+    Move m;
+    m.before = d;
+    m.to_driver = driver;
+    m.to_override = driver;
+    m.writes = writes_for(d, driver, driver, true);
+    if (m.writes.empty()) {
+      m.already = true;
+      m.note = "already on " + driver;
+    }
+    auto it = journal.devices.find(d.addr.str());
+    if ((it == journal.devices.end() || !entry_current(it->second, d)) && d.driver != driver) {
+      JournalEntry e{d.driver, module_of_driver(ctx.root, d.driver), d.driver_override, driver,
+                     default_attach_order(d), now_seconds(ctx)};
+      m.record = e;
+    }
+    plan.moves.push_back(std::move(m));
+  }
+  if (auto r = check_holders(ctx.root, plan.moves, force); !r) return std::unexpected(r.error());
+  return finish_plan(std::move(plan));
+}
+
+Result<Plan> plan_unset(const Context& ctx, const std::vector<DeviceSpec>& specs, bool force,
+                        const Journal& journal) {
+  Result<std::vector<Device>> all_r;
+  auto all = scan_for_planning(ctx, all_r);
+  if (!all_r) return std::unexpected(all_r.error());
+  auto named = resolve(all, specs);
+  if (!named) return std::unexpected(named.error());
+  Plan plan;
+  plan.op = "unset";
+  for (const auto& d : *named) {
+    Move m;
+    m.before = d;
+    m.probe = true;
+    // Only a driver that the override put there is let go of.
+    bool overridden = !d.driver_override.empty() && d.driver == d.driver_override;
+    if (!d.driver_override.empty())
+      m.writes.push_back({d.sysfs("driver_override"), "\n", WriteKind::attribute});
+    if (overridden) {
+      m.writes.push_back({"/sys/bus/pci/drivers/" + d.driver + "/unbind", d.addr.str(), WriteKind::blocking});
+      m.writes.push_back({"/sys/bus/pci/drivers_probe", d.addr.str(), WriteKind::blocking});
+    }
+    m.drop_record = journal.devices.count(d.addr.str()) > 0;
+    if (m.writes.empty()) {
+      m.already = true;
+      m.note = "no driver_override set";
+    }
+    plan.moves.push_back(std::move(m));
+  }
+  if (auto r = check_holders(ctx.root, plan.moves, force); !r) return std::unexpected(r.error());
+  return finish_plan(std::move(plan));
+}
+
+std::string state_report(const Root& root, const std::vector<std::string>& devices) {
+  std::string out;
+  for (const auto& bdf : devices) {
+    auto a = parse_sysfs_name(bdf);
+    auto d = a ? read_device(root, *a) : Result<Device>(fail(bdf, "bad address"));
+    if (!d) {
+      out += "  " + bdf + ": unreadable (" + d.error().describe() + ")\n";
+      continue;
+    }
+    out += "  " + bdf + ": driver=" + (d->driver.empty() ? "none" : d->driver) +
+           " driver_override=" + (d->driver_override.empty() ? "(null)" : d->driver_override) + "\n";
+  }
+  return out;
+}
+
+Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
+  Outcome out;
+  out.notes = plan.notes;
+  // Making drivers available changes nothing a rollback would need to undo.
+  for (const auto& [drv, mod] : plan.driver_modules)
+    if (auto r = ctx.modules->ensure_driver(drv, mod); !r) return std::unexpected(r.error());
+
+  std::vector<std::string> devices;
+  for (const auto& m : plan.moves) devices.push_back(m.before.addr.str());
+  std::set<std::string> recorded_now;
+  for (const auto& m : plan.moves)
+    if (m.record) {
+      journal.devices[m.before.addr.str()] = *m.record;
+      recorded_now.insert(m.before.addr.str());
+    }
+  journal.job = Job{plan.op, int(::getpid()), now_seconds(ctx), devices};
+  if (auto r = save_journal(ctx.root, journal); !r) {
+    for (const auto& bdf : recorded_now) journal.devices.erase(bdf);
+    journal.job.reset();
+    return std::unexpected(r.error());
+  }
+
+  std::vector<const Move*> changed;
+  Error failure;
+  bool failed = false;
+  for (const auto& m : plan.moves) {
+    MoveResult res{m.before.addr.str(), m.before.driver, m.before.driver, m.already, m.note, {}};
+    if (m.already) {
+      out.moves.push_back(res);
+      continue;
+    }
+    auto start = std::chrono::steady_clock::now();
+    bool touched = false;
+    auto r = perform(ctx, m, touched);
+    if (touched) changed.push_back(&m);
+    if (!r) {
+      failure = r.error();
+      failed = true;
+      break;
+    }
+    res.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    res.to = link_basename(ctx.root.path(m.before.sysfs("driver"))).value_or("");
+    out.moves.push_back(res);
+  }
+
+  if (!failed) {
+    // Entries leave the journal only once every move stood, so a rolled-back
+    // attach still knows where its functions came from.
+    for (const auto& m : plan.moves)
+      if (m.drop_record) journal.devices.erase(m.before.addr.str());
+    journal.job.reset();
+    if (auto r = save_journal(ctx.root, journal); !r) return std::unexpected(r.error());
+    return out;
+  }
+
+  if (failure.exit == Exit::timeout) {
+    // The write is still in the kernel; another write to the device would
+    // likely block too. The job stays journaled for the next run.
+    failure.message += ".\nState now:\n" + state_report(ctx.root, devices);
+    save_journal(ctx.root, journal);
+    return std::unexpected(failure);
+  }
+
+  std::string undone;
+  std::string undo_errors;
+  for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
+    const Device& before = (*it)->before;
+    if (auto r = restore(ctx, before); !r) {
+      undo_errors += "  " + before.addr.str() + ": " + r.error().describe() + "\n";
+      if (r.error().exit == Exit::timeout) break;
+      continue;
+    }
+    undone += (undone.empty() ? "" : ", ") + before.addr.str() + " (back on " + driver_or_none(before.driver) + ")";
+  }
+  if (!undo_errors.empty()) {
+    failure.exit = Exit::not_rolled_back;
+    failure.message += ".\nRolling back failed too:\n" + undo_errors + "State now:\n" + state_report(ctx.root, devices) +
+                       "The journal " + std::string(kJournalPath) +
+                       " keeps the original drivers; fix the cause, then run pt-bind attach";
+    save_journal(ctx.root, journal);
+    return std::unexpected(failure);
+  }
+  // Everything is where it was: entries made by this run describe nothing now.
+  for (const auto& bdf : recorded_now) journal.devices.erase(bdf);
+  journal.job.reset();
+  save_journal(ctx.root, journal);
+  failure.exit = Exit::rolled_back;
+  failure.message += ". Rolled back: " + (undone.empty() ? std::string("nothing had changed") : undone);
+  return std::unexpected(failure);
+}
+
+Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
+                                               const std::vector<std::string>& covered) {
+  if (!journal.job) return std::optional<std::string>();
+  const Job job = *journal.job;
+  bool all_covered = std::all_of(job.devices.begin(), job.devices.end(), [&](const std::string& d) {
+    return std::find(covered.begin(), covered.end(), d) != covered.end();
+  });
+  std::string what = "an interrupted " + job.op + " of " + std::to_string(job.devices.size()) +
+                     " function(s) by pid " + std::to_string(job.pid);
+  if (all_covered) {
+    journal.job.reset();
+    return std::optional<std::string>("found " + what + "; this run takes it over");
+  }
+  std::vector<DeviceSpec> specs;
+  for (const auto& d : job.devices)
+    if (auto s = parse_device_spec(d)) specs.push_back(*s);
+  journal.job.reset();
+  auto plan = plan_attach(ctx, specs, AttachOptions{}, journal);
+  if (!plan) return std::unexpected(plan.error());
+  if (auto r = execute(ctx, *plan, journal); !r) {
+    Error e = r.error();
+    e.message = "undoing " + what + " failed: " + e.message;
+    return std::unexpected(e);
+  }
+  return std::optional<std::string>("undid " + what + ": its functions are back on their recorded drivers");
+}
+
+}  // namespace pt::bind

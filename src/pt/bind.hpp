@@ -1,0 +1,100 @@
+// Moving PCI functions between drivers: plan, execute, verify, roll back.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pt/address.hpp"
+#include "pt/context.hpp"
+#include "pt/journal.hpp"
+#include "pt/pci.hpp"
+
+namespace pt::bind {
+
+struct Write {
+  std::string path;  // absolute, unprefixed
+  std::string value;
+  WriteKind kind = WriteKind::attribute;
+};
+
+// One function's move from its current driver to a target.
+struct Move {
+  Device before;            // as read when planning
+  std::string to_driver;    // empty with probe: whatever the kernel chooses
+  std::string to_override;  // empty: cleared
+  bool probe = true;        // false restores an unbound function
+  bool already = false;     // nothing to do
+  std::string note;         // "already on vfio-pci"
+  std::vector<Write> writes;
+  std::optional<JournalEntry> record;  // created before the first write
+  bool drop_record = false;            // removed after success
+};
+
+struct Plan {
+  std::string op;
+  std::vector<std::string> drivers;  // target drivers to make available first
+  std::vector<std::pair<std::string, std::string>> driver_modules;  // driver, module hint
+  std::vector<Move> moves;           // in execution order
+  std::vector<std::string> notes;
+};
+
+struct DetachOptions {
+  std::string to = "vfio-pci";
+  bool force = false;        // proceed although processes hold a device
+  bool force_group = false;  // move group members bound to unrelated host drivers
+};
+
+struct AttachOptions {
+  bool force = false;
+};
+
+// Devices named by SPECS, with slot specs expanded; bridges and missing
+// devices are errors that name the input.
+Result<std::vector<Device>> resolve(const std::vector<Device>& all, const std::vector<DeviceSpec>& specs);
+
+// Builds the writes that take BEFORE to (driver, override), without I/O.
+std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,
+                              bool probe);
+
+Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& specs, const DetachOptions& options,
+                         const Journal& journal);
+Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& specs, const AttachOptions& options,
+                         const Journal& journal);
+Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, const std::string& driver,
+                      bool force, const Journal& journal);
+Result<Plan> plan_unset(const Context& ctx, const std::vector<DeviceSpec>& specs, bool force,
+                        const Journal& journal);
+
+struct MoveResult {
+  std::string device;
+  std::string from;
+  std::string to;  // the driver it ended on
+  bool already = false;
+  std::string note;
+  std::chrono::microseconds elapsed{0};
+};
+
+struct Outcome {
+  std::vector<MoveResult> moves;
+  std::vector<std::string> notes;
+};
+
+// Runs PLAN: loads drivers, journals, writes, verifies. On failure undoes the
+// functions it changed, in reverse order, and returns Exit::rolled_back, or
+// Exit::not_rolled_back with the state of every function when the undo fails
+// too. A write stuck in the kernel stops everything with Exit::timeout and
+// leaves the job in the journal for the next run. Call with the lock held.
+Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal);
+
+// Finishes or undoes an interrupted job found in the journal: a job not
+// covered by COVERED is undone (its functions go back to their recorded
+// drivers). Returns a note for the user, or nothing when there was no job.
+Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
+                                               const std::vector<std::string>& covered);
+
+// "0000:01:00.0 driver=vfio-pci override=vfio-pci" lines for every function.
+std::string state_report(const Root& root, const std::vector<std::string>& devices);
+
+}  // namespace pt::bind

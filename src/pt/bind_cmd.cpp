@@ -1,0 +1,327 @@
+#include "pt/bind_cmd.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "pt/bind.hpp"
+#include "pt/holders.hpp"
+#include "pt/lock.hpp"
+#include "pt/modules.hpp"
+#include "pt/pci.hpp"
+
+namespace pt::bind {
+
+using nlohmann::json;
+
+namespace {
+
+json nullable(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+std::string class_hex(const Device& d) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04x", d.class_id());
+  return buf;
+}
+
+std::vector<std::string> companions(const std::vector<Device>& all, const Device& d) {
+  std::vector<std::string> out;
+  for (const auto& o : all)
+    if (o.addr != d.addr && o.addr.same_slot(d.addr)) out.push_back(o.addr.str());
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+// The list schema, documented in pt-bind(8); show extends it.
+json device_json(const std::vector<Device>& all, const Device& d) {
+  json j;
+  j["device"] = d.addr.str();
+  char id[8];
+  std::snprintf(id, sizeof id, "%04x", d.vendor);
+  j["vendor"] = id;
+  std::snprintf(id, sizeof id, "%04x", d.device);
+  j["device_id"] = id;
+  j["class"] = class_hex(d);
+  j["class_name"] = nullable(d.class_name);
+  j["driver"] = nullable(d.driver);
+  j["iommu_group"] = d.iommu_group ? json(*d.iommu_group) : json(nullptr);
+  j["boot_vga"] = d.boot_vga ? json(*d.boot_vga) : json(nullptr);
+  j["reset_methods"] = d.reset_methods ? json(*d.reset_methods) : json(nullptr);
+  j["companions"] = companions(all, d);
+  return j;
+}
+
+bool class_selected(const Device& d, const std::string& cls) {
+  if (cls == "display") return d.is_display();
+  if (cls == "audio") return d.is_audio();
+  return true;
+}
+
+std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.device_class != "display" && o.device_class != "audio" && o.device_class != "all")
+    return usage_error("--class '" + o.device_class + "'", "must be display, audio or all");
+  auto all = scan_devices(ctx.root);
+  if (!all) return std::unexpected(all.error());
+  if (o.common.json) {
+    json arr = json::array();
+    for (const auto& d : *all)
+      if (class_selected(d, o.device_class)) arr.push_back(device_json(*all, d));
+    out << arr.dump(2) << "\n";
+    return Exit::ok;
+  }
+  std::string text = pad("DEVICE", 14) + pad("ID", 11) + pad("CLASS", 28) + pad("DRIVER", 16) + pad("GROUP", 7) +
+                     pad("BOOT", 6) + pad("RESET", 16) + "COMPANIONS\n";
+  for (const auto& d : *all) {
+    if (!class_selected(d, o.device_class)) continue;
+    std::string cls = d.class_name.empty() ? class_hex(d) : d.class_name;
+    if (cls.size() > 27) cls = cls.substr(0, 26) + "~";
+    text += pad(d.addr.str(), 14) + pad(id_string(d), 11) + pad(cls, 28) +
+            pad(d.driver.empty() ? "-" : d.driver, 16) +
+            pad(d.iommu_group ? std::to_string(*d.iommu_group) : "-", 7) +
+            pad(d.boot_vga ? (*d.boot_vga ? "yes" : "no") : "-", 6) +
+            pad(d.reset_methods ? (d.reset_methods->empty() ? "none" : join(*d.reset_methods, ",")) : "?", 16);
+    auto c = companions(*all, d);
+    text += (c.empty() ? "-" : join(c, ",")) + "\n";
+  }
+  out << text;
+  return Exit::ok;
+}
+
+Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.devices.size() != 1) return usage_error("show", "takes exactly one device");
+  auto spec = parse_device_spec(o.devices[0]);
+  if (!spec) return std::unexpected(spec.error());
+  auto all = scan_devices(ctx.root);
+  if (!all) return std::unexpected(all.error());
+  auto devs = resolve_any(*all, *spec);
+  if (!devs) return std::unexpected(devs.error());
+  auto journal = load_journal(ctx.root);
+  json arr = json::array();
+  std::string text;
+  for (const auto& d : *devs) {
+    json j = device_json(*all, d);
+    j["driver_override"] = nullable(d.driver_override);
+    j["driver_module"] = nullable(module_of_driver(ctx.root, d.driver));
+    j["parent"] = d.parent ? json(d.parent->str()) : json(nullptr);
+    std::vector<std::string> members;
+    if (d.iommu_group)
+      for (const auto& m : group_members(ctx.root, *d.iommu_group)) members.push_back(m.str());
+    j["group_members"] = members;
+    std::vector<std::string> slot;
+    for (const auto& x : *all)
+      if (x.addr.same_slot(d.addr)) slot.push_back(x.addr.str());
+    j["slot_functions"] = slot;
+    j["device_nodes"] = device_nodes(ctx.root, d);
+    json holders = json::array();
+    auto hs = find_holders(ctx.root, d);
+    for (const auto& h : hs) holders.push_back({{"pid", h.pid}, {"command", h.command}, {"node", h.node}});
+    j["holders"] = holders;
+    json je = nullptr;
+    if (journal) {
+      if (auto it = journal->devices.find(d.addr.str()); it != journal->devices.end())
+        je = {{"driver", nullable(it->second.driver)},
+              {"module", nullable(it->second.module)},
+              {"driver_override", nullable(it->second.driver_override)},
+              {"to", it->second.to},
+              {"time", it->second.time}};
+    }
+    j["journal"] = je;
+    arr.push_back(j);
+
+    text += d.addr.str() + "  " + id_string(d) + "  " + (d.class_name.empty() ? class_hex(d) : d.class_name) + "\n";
+    auto mod = module_of_driver(ctx.root, d.driver);
+    text += "  driver:           " + (d.driver.empty() ? std::string("none") : d.driver) +
+            (mod.empty() ? "" : " (module " + mod + ")") + "\n";
+    text += "  driver_override:  " + (d.driver_override.empty() ? std::string("(null)") : d.driver_override) + "\n";
+    text += "  iommu group:      " +
+            (d.iommu_group ? std::to_string(*d.iommu_group) + ": " + join(members, " ") : std::string("none")) + "\n";
+    text += "  slot functions:   " + join(slot, " ") + "\n";
+    text += "  parent:           " + (d.parent ? d.parent->str() : std::string("root bus")) + "\n";
+    if (d.boot_vga) text += std::string("  boot_vga:         ") + (*d.boot_vga ? "1" : "0") + "\n";
+    text += "  reset methods:    " +
+            (d.reset_methods ? join(*d.reset_methods, " ") : std::string("(no reset_method file)")) + "\n";
+    text += "  device nodes:     " + join(j["device_nodes"].get<std::vector<std::string>>(), " ") + "\n";
+    text += "  holders:          " + (hs.empty() ? std::string("none") : describe(hs)) + "\n";
+    if (!je.is_null())
+      text += "  journal:          detached from " +
+              (je["driver"].is_null() ? std::string("no driver") : je["driver"].get<std::string>()) + " to " +
+              je["to"].get<std::string>() + "\n";
+    else if (!journal)
+      text += "  journal:          unreadable: " + journal.error().describe() + "\n";
+  }
+  if (o.common.json)
+    out << (arr.size() == 1 ? arr[0] : arr).dump(2) << "\n";
+  else
+    out << text;
+  return Exit::ok;
+}
+
+void print_plan(const Plan& plan, bool json_out, std::ostream& out) {
+  if (json_out) {
+    json j;
+    j["op"] = plan.op;
+    j["dry_run"] = true;
+    j["load_drivers"] = plan.drivers;
+    json fs = json::array();
+    for (const auto& m : plan.moves) {
+      json w = json::array();
+      for (const auto& x : m.writes) w.push_back({{"path", x.path}, {"value", x.value}});
+      fs.push_back({{"device", m.before.addr.str()},
+                    {"from", nullable(m.before.driver)},
+                    {"to", nullable(m.to_driver)},
+                    {"result", m.already ? "already" : "planned"},
+                    {"note", nullable(m.note)},
+                    {"writes", w}});
+    }
+    j["functions"] = fs;
+    out << j.dump(2) << "\n";
+    return;
+  }
+  std::string t = "dry run: " + plan.op + " " + std::to_string(plan.moves.size()) +
+                  " function(s); nothing is changed\n";
+  for (const auto& d : plan.drivers) t += "  load driver " + d + " with its module dependencies\n";
+  for (const auto& m : plan.moves) {
+    if (m.already) {
+      t += "  " + m.before.addr.str() + "  " + m.note + "\n";
+      continue;
+    }
+    t += "  " + m.before.addr.str() + "  " + (m.before.driver.empty() ? "no driver" : m.before.driver) + " -> " +
+         (m.to_driver.empty() ? (m.probe ? "kernel's choice" : "no driver") : m.to_driver) + "\n";
+    for (const auto& w : m.writes) t += "    write " + w.path + " " + show_value(w.value) + "\n";
+  }
+  out << t;
+}
+
+void print_outcome(const std::string& op, const Outcome& oc, bool json_out, std::ostream& out) {
+  if (json_out) {
+    json j;
+    j["op"] = op;
+    j["dry_run"] = false;
+    j["notes"] = oc.notes;
+    json fs = json::array();
+    for (const auto& m : oc.moves)
+      fs.push_back({{"device", m.device},
+                    {"from", nullable(m.from)},
+                    {"to", nullable(m.to)},
+                    {"result", m.already ? "already" : "moved"},
+                    {"note", nullable(m.note)},
+                    {"ms", double(m.elapsed.count()) / 1000.0}});
+    j["functions"] = fs;
+    out << j.dump(2) << "\n";
+    return;
+  }
+  std::string t;
+  for (const auto& n : oc.notes) t += "note: " + n + "\n";
+  for (const auto& m : oc.moves) {
+    if (m.already) {
+      t += m.device + "  " + m.note + "\n";
+      continue;
+    }
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.1f ms", double(m.elapsed.count()) / 1000.0);
+    t += m.device + "  " + (m.from.empty() ? "no driver" : m.from) + " -> " + (m.to.empty() ? "no driver" : m.to) +
+         "  (" + ms + ")\n";
+  }
+  out << t;
+}
+
+Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
+  std::vector<DeviceSpec> specs;
+  for (const auto& s : o.devices) {
+    auto spec = parse_device_spec(s);
+    if (!spec) return std::unexpected(spec.error());
+    specs.push_back(*spec);
+  }
+  if (specs.empty()) return usage_error(o.command, "needs at least one device");
+
+  auto make_plan = [&](const Journal& journal) -> Result<Plan> {
+    if (o.command == "detach")
+      return plan_detach(ctx, specs, DetachOptions{o.to, o.force, o.force_group}, journal);
+    if (o.command == "attach") return plan_attach(ctx, specs, AttachOptions{o.force}, journal);
+    if (o.command == "set") return plan_set(ctx, specs, o.driver, o.force, journal);
+    return plan_unset(ctx, specs, o.force, journal);
+  };
+
+  if (ctx.dry_run) {
+    // No lock and no state directory: a dry run writes nothing at all.
+    if (auto r = check_state_dir(ctx.root, false); !r) return std::unexpected(r.error());
+    auto journal = load_journal(ctx.root);
+    if (!journal) return std::unexpected(journal.error());
+    auto plan = make_plan(*journal);
+    if (!plan) return std::unexpected(plan.error());
+    if (journal->job) plan->notes.push_back("the journal holds an interrupted " + journal->job->op + " job");
+    print_plan(*plan, o.common.json, out);
+    return Exit::ok;
+  }
+
+  auto lock = Lock::acquire(ctx.root, ctx.lock_timeout);
+  if (!lock) return std::unexpected(lock.error());
+  auto journal = load_journal(ctx.root);
+  if (!journal) return std::unexpected(journal.error());
+  auto plan = make_plan(*journal);
+  if (!plan) return std::unexpected(plan.error());
+
+  std::vector<std::string> covered;
+  for (const auto& m : plan->moves) covered.push_back(m.before.addr.str());
+  auto note = recover_job(ctx, *journal, covered);
+  if (!note) return std::unexpected(note.error());
+  if (*note) {
+    // Undoing an old job changed the devices; plan again from what is there now.
+    plan = make_plan(*journal);
+    if (!plan) return std::unexpected(plan.error());
+    plan->notes.push_back(**note);
+  }
+  auto outcome = execute(ctx, *plan, *journal);
+  if (!outcome) return std::unexpected(outcome.error());
+  print_outcome(plan->op, *outcome, o.common.json, out);
+  return Exit::ok;
+}
+
+}  // namespace
+
+Result<std::vector<Device>> resolve_any(const std::vector<Device>& all, const DeviceSpec& spec) {
+  std::vector<Device> out;
+  for (const auto& d : all)
+    if (spec.matches(d.addr)) out.push_back(d);
+  if (out.empty()) return fail("'" + spec.input + "'", "no such PCI device; list devices with 'pt-bind list'", ENODEV);
+  return out;
+}
+
+Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.command == "list") return cmd_list(o, ctx, out);
+  if (o.command == "show") return cmd_show(o, ctx, out);
+  if (o.command == "detach" || o.command == "attach" || o.command == "set" || o.command == "unset")
+    return cmd_mutate(o, ctx, out);
+  return usage_error(o.command, "unknown command; see pt-bind --help");
+}
+
+Result<Exit> run(const Options& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
+  auto root = Root::from_option(o.common.root);
+  if (!root) return std::unexpected(root.error());
+  auto to_ms = [](double s) { return std::chrono::milliseconds(int64_t(s * 1000.0)); };
+  if (o.common.timeout <= 0) return usage_error("--timeout", "must be a positive number of seconds");
+  if (o.common.lock_timeout < 0) return usage_error("--lock-timeout", "must not be negative");
+  KernelWriter kernel(*root, to_ms(o.common.timeout));
+  ObservedWriter observed(kernel, on_write);
+  auto modules = make_kmod_loader(*root);
+  Context ctx;
+  ctx.root = *root;
+  ctx.writer = on_write ? static_cast<SysfsWriter*>(&observed) : &kernel;
+  ctx.modules = modules.get();
+  ctx.timeout = to_ms(o.common.timeout);
+  ctx.lock_timeout = to_ms(o.common.lock_timeout);
+  ctx.dry_run = o.common.dry_run;
+  return run_in(o, ctx, out);
+}
+
+}  // namespace pt::bind

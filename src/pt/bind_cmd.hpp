@@ -1,0 +1,36 @@
+// pt-bind's commands: the layer between the CLI and the bind engine.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "pt/context.hpp"
+#include "pt/pci.hpp"
+#include "pt/error.hpp"
+#include "pt/sysfs.hpp"
+
+namespace pt::bind {
+
+struct Options {
+  CommonOptions common;
+  std::string command;  // list, show, detach, attach, set, unset
+  std::vector<std::string> devices;
+  std::string device_class = "all";  // list: display, audio, all
+  std::string to = "vfio-pci";
+  std::string driver;  // set
+  bool force = false;
+  bool force_group = false;
+};
+
+// Opens the system (or --root tree) and runs the command. Normal output goes
+// to OUT; every sysfs write is passed to ON_WRITE when -v is given.
+Result<Exit> run(const Options& options, std::ostream& out, const ObservedWriter::Observer& on_write);
+
+// Every device SPEC names, bridges included (for show).
+Result<std::vector<Device>> resolve_any(const std::vector<Device>& all, const DeviceSpec& spec);
+
+// The same on a prepared context; tests pass a fixture tree and a simulated kernel.
+Result<Exit> run_in(const Options& options, Context& ctx, std::ostream& out);
+
+}  // namespace pt::bind

@@ -1,0 +1,41 @@
+// What every operation needs: where the system is, how to write to it and
+// load modules, and the limits the user set.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "pt/modules.hpp"
+#include "pt/root.hpp"
+#include "pt/sysfs.hpp"
+
+namespace pt {
+
+struct Context {
+  Root root;
+  SysfsWriter* writer = nullptr;
+  ModuleLoader* modules = nullptr;
+  std::chrono::milliseconds timeout{10000};       // per blocking write and per verification
+  std::chrono::milliseconds lock_timeout{30000};
+  bool dry_run = false;
+  // Tests replace the clock-free parts; production leaves these alone.
+  std::function<int64_t()> now = nullptr;  // seconds since the epoch
+};
+
+// Options every tool shares (pt(7)); tools/common.cpp registers them.
+struct CommonOptions {
+  std::optional<std::string> root;
+  bool json = false;
+  int verbose = 0;
+  bool dry_run = false;
+  double timeout = 10.0;
+  double lock_timeout = 30.0;
+};
+
+// Polls PRED with a growing interval (1 ms doubling to 50 ms) until it holds
+// or TIMEOUT passes; used where the kernel finishes work asynchronously.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+}  // namespace pt

@@ -1,0 +1,44 @@
+// Error values shared by every pt tool. Exceptions are reserved for bugs.
+#pragma once
+
+#include <expected>
+#include <string>
+
+namespace pt {
+
+// The exit codes documented in pt(7); every tool of the kit uses this table.
+enum class Exit : int {
+  ok = 0,
+  failed = 1,           // failed, nothing changed
+  usage = 2,            // bad command line or malformed input
+  rolled_back = 3,      // failed after changing something, and every change was undone
+  not_rolled_back = 4,  // failed and the undo failed too; the state is printed
+  timeout = 5,          // a write blocked in the kernel past --timeout
+  degraded = 6,         // reserved for pt-drm check
+  busy = 75,            // another pt run holds the lock (EX_TEMPFAIL)
+};
+
+struct Error {
+  int err = 0;          // errno, or 0 when the failure is not a system call's
+  std::string subject;  // the path, device or input the error is about
+  std::string message;  // what happened and what to do about it
+  Exit exit = Exit::failed;
+
+  // One line for a person: "subject: message (strerror)".
+  std::string describe() const;
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+using Status = std::expected<void, Error>;
+
+inline std::unexpected<Error> fail(std::string subject, std::string message, int err = 0,
+                                   Exit exit = Exit::failed) {
+  return std::unexpected(Error{err, std::move(subject), std::move(message), exit});
+}
+
+inline std::unexpected<Error> usage_error(std::string subject, std::string message) {
+  return fail(std::move(subject), std::move(message), 0, Exit::usage);
+}
+
+}  // namespace pt

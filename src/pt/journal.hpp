@@ -1,0 +1,56 @@
+// The journal under /run/pt: what each detached function was bound to before
+// pt moved it, and the job in flight, so that a crash of pt itself can be
+// finished or undone by the next run.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pt/error.hpp"
+#include "pt/root.hpp"
+
+namespace pt {
+
+inline constexpr const char* kStateDir = "/run/pt";
+inline constexpr const char* kJournalPath = "/run/pt/journal.json";
+inline constexpr const char* kLockPath = "/run/pt/lock";
+
+struct JournalEntry {
+  std::string driver;           // original driver, empty if it was unbound
+  std::string module;           // module providing it, empty if built in
+  std::string driver_override;  // original override, usually empty
+  std::string to;               // the driver pt moved it to
+  int attach_order = 0;         // lower attaches first
+  int64_t time = 0;             // seconds since the epoch
+};
+
+struct Job {
+  std::string op;  // "detach", "attach", "set", "unset"
+  int pid = 0;
+  int64_t started = 0;
+  std::vector<std::string> devices;
+};
+
+struct Journal {
+  std::map<std::string, JournalEntry> devices;  // keyed by "0000:3b:00.0"
+  std::optional<Job> job;
+};
+
+// Checks /run/pt: it must be a directory owned by us and closed to others.
+// With CREATE, makes it (0700) when missing.
+Status check_state_dir(const Root& root, bool create);
+
+// A missing journal is an empty one. One that others can write, or that
+// belongs to another user, is refused: it decides which drivers root binds.
+Result<Journal> load_journal(const Root& root);
+
+// Temp file, fsync, rename, fsync of the directory.
+Status save_journal(const Root& root, const Journal& journal);
+
+std::string journal_to_text(const Journal& journal);
+Result<Journal> journal_from_text(const std::string& text, const std::string& path);
+
+}  // namespace pt

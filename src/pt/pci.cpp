@@ -1,0 +1,223 @@
+#include "pt/pci.hpp"
+
+extern "C" {
+#include <pci/pci.h>
+}
+
+#include <csetjmp>
+#include <cstdarg>
+#include <cstdio>
+#include <algorithm>
+#include <cstring>
+
+#include "pt/sysfs.hpp"
+
+namespace pt {
+
+std::string Device::sysfs(const std::string& attr) const {
+  std::string p = "/sys/bus/pci/devices/" + addr.str();
+  if (!attr.empty()) p += "/" + attr;
+  return p;
+}
+
+std::string id_string(const Device& d) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04x:%04x", d.vendor, d.device);
+  return buf;
+}
+
+namespace {
+
+std::optional<uint32_t> read_hex(const std::string& path) {
+  auto s = read_attr(path);
+  if (!s || s->empty()) return std::nullopt;
+  char* end = nullptr;
+  unsigned long v = std::strtoul(s->c_str(), &end, 16);
+  if (end == s->c_str()) return std::nullopt;
+  return uint32_t(v);
+}
+
+// The parent is the directory above the device's canonical sysfs directory
+// (…/pci0000:00/0000:00:1c.0/0000:01:00.0); a root bus's parent is pciDDDD:BB.
+std::optional<PciAddress> parent_of(const Root& root, const PciAddress& addr) {
+  auto link = read_link(root.path("/sys/bus/pci/devices/" + addr.str()));
+  if (!link) return std::nullopt;
+  std::string t = *link;
+  auto slash = t.rfind('/');
+  if (slash == std::string::npos) return std::nullopt;
+  t.resize(slash);
+  slash = t.rfind('/');
+  std::string name = slash == std::string::npos ? t : t.substr(slash + 1);
+  return parse_sysfs_name(name);
+}
+
+// Fills what libpci does not know: links and kernel-only attributes.
+void fill_sysfs(const Root& root, Device& d) {
+  const std::string base = root.path(d.sysfs());
+  d.driver = link_basename(base + "/driver").value_or("");
+  auto ov = read_attr(base + "/driver_override");
+  d.driver_override = (!ov || *ov == "(null)") ? "" : *ov;
+  if (auto g = link_basename(base + "/iommu_group")) {
+    char* end = nullptr;
+    long v = std::strtol(g->c_str(), &end, 10);
+    if (end != g->c_str()) d.iommu_group = int(v);
+  }
+  if (auto b = read_attr(base + "/boot_vga")) d.boot_vga = (*b == "1");
+  if (auto r = read_attr(base + "/reset_method")) {
+    std::vector<std::string> methods;
+    size_t start = 0;
+    while (start < r->size()) {
+      size_t sp = r->find(' ', start);
+      if (sp == std::string::npos) sp = r->size();
+      if (sp > start) methods.push_back(r->substr(start, sp - start));
+      start = sp + 1;
+    }
+    d.reset_methods = std::move(methods);
+  }
+  d.parent = parent_of(root, d.addr);
+}
+
+// libpci reports errors through a callback that must not return.
+thread_local std::jmp_buf* pci_jump = nullptr;
+thread_local char pci_message[512];
+
+[[noreturn]] void pci_error(char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(pci_message, sizeof pci_message, fmt, ap);
+  va_end(ap);
+  std::longjmp(*pci_jump, 1);
+}
+void pci_quiet(char*, ...) {}
+
+struct PciAccess {
+  pci_access* acc = nullptr;
+  std::string sysfs_path;
+  ~PciAccess() {
+    if (acc) pci_cleanup(acc);
+  }
+};
+
+// Opens libpci on ROOT/sys/bus/pci. Call only inside the setjmp region.
+pci_access* open_access(PciAccess& holder) {
+  holder.acc = pci_alloc();
+  holder.acc->error = pci_error;
+  holder.acc->warning = pci_quiet;
+  holder.acc->debug = pci_quiet;
+  holder.acc->method = PCI_ACCESS_SYS_BUS_PCI;
+  pci_set_param(holder.acc, const_cast<char*>("sysfs.path"), holder.sysfs_path.data());
+  pci_init(holder.acc);
+  return holder.acc;
+}
+
+struct RawDevice {
+  PciAddress addr;
+  uint16_t vendor, device;
+  uint32_t class_code;
+  std::string name;
+};
+
+}  // namespace
+
+Result<Device> read_device(const Root& root, const PciAddress& addr) {
+  Device d;
+  d.addr = addr;
+  const std::string base = root.path(d.sysfs());
+  auto vendor = read_hex(base + "/vendor");
+  if (!vendor)
+    return fail(addr.str(), "no such PCI device (nothing at " + d.sysfs() +
+                                "); check the address with pt-bind list",
+                ENODEV);
+  d.vendor = uint16_t(*vendor);
+  d.device = uint16_t(read_hex(base + "/device").value_or(0));
+  d.class_code = read_hex(base + "/class").value_or(0);
+  fill_sysfs(root, d);
+  return d;
+}
+
+namespace {
+
+// The setjmp regions live in their own functions and touch only objects
+// owned by their callers, whose values stay determinate after a longjmp.
+bool scan_raw(PciAccess& holder, std::vector<RawDevice>& raw, bool names) {
+  std::jmp_buf jump;
+  pci_jump = &jump;
+  if (setjmp(jump) != 0) {
+    pci_jump = nullptr;
+    return false;
+  }
+  pci_access* acc = open_access(holder);
+  pci_scan_bus(acc);
+  for (pci_dev* p = acc->devices; p; p = p->next) {
+    pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS);
+    raw.push_back(RawDevice{PciAddress{uint32_t(p->domain), uint8_t(p->bus), uint8_t(p->dev), uint8_t(p->func)},
+                            p->vendor_id, p->device_id, uint32_t(p->device_class) << 8, {}});
+    if (names) {
+      char buf[128];
+      const char* n = pci_lookup_name(acc, buf, sizeof buf, PCI_LOOKUP_CLASS | PCI_LOOKUP_NO_NUMBERS,
+                                      p->device_class);
+      if (n) raw.back().name = n;
+    }
+  }
+  pci_jump = nullptr;
+  return true;
+}
+
+bool read_raw_config(PciAccess& holder, const PciAddress& addr, std::vector<uint8_t>& bytes) {
+  std::jmp_buf jump;
+  pci_jump = &jump;
+  if (setjmp(jump) != 0) {
+    pci_jump = nullptr;
+    return false;
+  }
+  pci_access* acc = open_access(holder);
+  pci_dev* p = pci_get_dev(acc, int(addr.domain), addr.bus, addr.dev, addr.func);
+  int ok = p ? pci_read_block(p, 0, bytes.data(), int(bytes.size())) : 0;
+  if (p) pci_free_dev(p);
+  pci_jump = nullptr;
+  if (!ok) std::snprintf(pci_message, sizeof pci_message, "cannot read config space");
+  return ok != 0;
+}
+
+}  // namespace
+
+Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& options) {
+  PciAccess holder;
+  holder.sysfs_path = root.path("/sys/bus/pci");
+  std::vector<RawDevice> raw;
+  if (!scan_raw(holder, raw, options.class_names))
+    return fail(holder.sysfs_path, std::string("libpci: ") + pci_message, EIO);
+
+  std::vector<Device> out;
+  out.reserve(raw.size());
+  for (auto& r : raw) {
+    Device d;
+    d.addr = r.addr;
+    d.vendor = r.vendor;
+    d.device = r.device;
+    // libpci gives base+sub class; the prog-if lives in the class attribute.
+    d.class_code = read_hex(root.path(d.sysfs("class"))).value_or(r.class_code);
+    d.class_name = std::move(r.name);
+    fill_sysfs(root, d);
+    out.push_back(std::move(d));
+  }
+  std::sort(out.begin(), out.end(), [](const Device& a, const Device& b) { return a.addr < b.addr; });
+  return out;
+}
+
+std::vector<PciAddress> group_members(const Root& root, int group) {
+  std::vector<PciAddress> out;
+  for (const auto& name : list_dir(root.path("/sys/kernel/iommu_groups/" + std::to_string(group) + "/devices")))
+    if (auto a = parse_sysfs_name(name)) out.push_back(*a);
+  return out;
+}
+
+Result<std::vector<uint8_t>> read_config(const Root& root, const PciAddress& addr, int len) {
+  PciAccess holder;
+  holder.sysfs_path = root.path("/sys/bus/pci");
+  std::vector<uint8_t> bytes(size_t(len), 0xff);
+  if (!read_raw_config(holder, addr, bytes)) return fail(addr.str(), std::string("libpci: ") + pci_message, EIO);
+  return bytes;
+}
+
+}  // namespace pt

@@ -1,0 +1,56 @@
+// The PCI devices the kit works on, as sysfs and config space describe them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pt/address.hpp"
+#include "pt/error.hpp"
+#include "pt/root.hpp"
+
+namespace pt {
+
+struct Device {
+  PciAddress addr;
+  uint16_t vendor = 0;
+  uint16_t device = 0;
+  uint32_t class_code = 0;   // 24 bits: base, sub, prog-if
+  std::string class_name;    // from pci.ids through libpci; may be empty
+  std::string driver;        // empty when unbound
+  std::string driver_override;  // empty when unset ("(null)" in sysfs)
+  std::optional<int> iommu_group;
+  std::optional<bool> boot_vga;  // only VGA devices have the attribute
+  std::optional<std::vector<std::string>> reset_methods;  // nullopt: no reset_method file (5.10)
+  std::optional<PciAddress> parent;  // upstream bridge; nullopt on a root bus
+
+  uint8_t base_class() const { return uint8_t(class_code >> 16); }
+  uint16_t class_id() const { return uint16_t(class_code >> 8); }
+  bool is_bridge() const { return base_class() == 0x06 && (class_id() == 0x0604 || class_id() == 0x0609); }
+  bool is_display() const { return base_class() == 0x03; }
+  bool is_audio() const { return class_id() == 0x0403 || class_id() == 0x0401; }
+  std::string sysfs(const std::string& attr = "") const;  // "/sys/bus/pci/devices/BDF[/attr]"
+};
+
+// Reads one device's sysfs attributes; a missing device is an Error naming it.
+Result<Device> read_device(const Root& root, const PciAddress& addr);
+
+struct ScanOptions {
+  bool class_names = true;  // pci.ids look-ups through libpci
+};
+
+// Every PCI device under ROOT/sys/bus/pci, in address order. Enumeration and
+// IDs come from libpci opened with sysfs.path, the rest from sysfs.
+Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& options = {});
+
+// Members of an IOMMU group, from /sys/kernel/iommu_groups/N/devices.
+std::vector<PciAddress> group_members(const Root& root, int group);
+
+// Reads a device's config space (up to LEN bytes) through libpci.
+Result<std::vector<uint8_t>> read_config(const Root& root, const PciAddress& addr, int len);
+
+// "vendor:device" as four-digit hex pairs.
+std::string id_string(const Device& d);
+
+}  // namespace pt

@@ -1,0 +1,77 @@
+// Reading and writing kernel attribute files.
+//
+// Reads go straight to the (root-prefixed) files. Writes go through the
+// SysfsWriter interface: the kernel implementation below, or a simulated
+// kernel in the test fixture that applies bind/unbind/probe side effects.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pt/error.hpp"
+#include "pt/root.hpp"
+
+namespace pt {
+
+// Whole-file read with one buffered read(); trailing newline removed.
+Result<std::string> read_file(const std::string& real_path);
+std::optional<std::string> read_attr(const std::string& real_path);
+// Basename of a symlink's target ("driver" -> "vfio-pci"); nullopt if no link.
+std::optional<std::string> link_basename(const std::string& real_path);
+std::optional<std::string> read_link(const std::string& real_path);
+// Sorted directory entries without "." and ".."; empty when absent.
+std::vector<std::string> list_dir(const std::string& real_path);
+bool path_exists(const std::string& real_path);
+
+enum class WriteKind {
+  attribute,  // returns promptly (driver_override, decodes)
+  blocking,   // may block inside a driver (unbind, bind, drivers_probe, reset, remove, rescan)
+};
+
+struct WriteEvent {
+  std::string path;  // absolute, without the root prefix
+  std::string value;
+  std::chrono::microseconds elapsed{0};
+  int err = 0;
+};
+
+class SysfsWriter {
+ public:
+  virtual ~SysfsWriter() = default;
+  // PATH is absolute and unprefixed ("/sys/bus/pci/drivers_probe").
+  virtual Status write(const std::string& path, std::string_view value, WriteKind kind) = 0;
+};
+
+// Writes to the files under a Root. Blocking writes run in a forked child so
+// that a write stuck in a driver can be abandoned: the parent reports it and
+// exits, the child stays in the kernel until the driver lets go.
+class KernelWriter final : public SysfsWriter {
+ public:
+  KernelWriter(Root root, std::chrono::milliseconds timeout) : root_(std::move(root)), timeout_(timeout) {}
+  Status write(const std::string& path, std::string_view value, WriteKind kind) override;
+
+ private:
+  Root root_;
+  std::chrono::milliseconds timeout_;
+};
+
+// Wraps another writer to time each write and report it to an observer (-v).
+class ObservedWriter final : public SysfsWriter {
+ public:
+  using Observer = std::function<void(const WriteEvent&)>;
+  ObservedWriter(SysfsWriter& inner, Observer observer) : inner_(inner), observer_(std::move(observer)) {}
+  Status write(const std::string& path, std::string_view value, WriteKind kind) override;
+
+ private:
+  SysfsWriter& inner_;
+  Observer observer_;
+};
+
+// How a value is shown in messages: quoted, with a newline made visible.
+std::string show_value(std::string_view value);
+
+}  // namespace pt

@@ -1,0 +1,55 @@
+#include "common.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+namespace pt::cli {
+
+void add_common_options(CLI::App& app, CommonOptions& o) {
+  app.set_version_flag("--version", std::string(PT_VERSION));
+  app.add_option("--root", o.root, "Use DIR in place of / for /sys, /dev, /proc, /run, /etc and /lib/modules")
+      ->type_name("DIR");
+  app.add_flag("--json", o.json, "Print machine-readable JSON");
+  app.add_flag("-v,--verbose", o.verbose, "Print every sysfs write with its timing on stderr");
+  app.add_flag("--dry-run", o.dry_run, "Print the ordered plan and every write, and change nothing");
+  app.add_option("--timeout", o.timeout, "Seconds each blocking write may take (default 10)")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--lock-timeout", o.lock_timeout, "Seconds to wait for the pt lock (default 30)")
+      ->type_name("SECONDS")
+      ->check(CLI::NonNegativeNumber);
+}
+
+ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& o) {
+  if (!o.verbose) return nullptr;
+  return [tool](const WriteEvent& ev) {
+    std::fprintf(stderr, "%s: write %s %s %.3f ms%s%s\n", tool.c_str(), ev.path.c_str(), show_value(ev.value).c_str(),
+                 double(ev.elapsed.count()) / 1000.0, ev.err ? " failed: " : "",
+                 ev.err ? std::strerror(ev.err) : "");
+    std::fflush(stderr);
+  };
+}
+
+int finish(const std::string& tool, const Result<Exit>& result) {
+  if (result) return int(*result);
+  std::cerr << tool << ": " << result.error().describe() << "\n";
+  return int(result.error().exit);
+}
+
+int parse(CLI::App& app, int argc, char** argv, bool& done) {
+  done = false;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    done = true;
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    done = true;
+    app.exit(e);
+    return int(Exit::usage);
+  }
+  return 0;
+}
+
+}  // namespace pt::cli

@@ -1,0 +1,25 @@
+// Flags and error reporting shared by every pt tool (pt(7)).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "pt/context.hpp"
+#include "pt/error.hpp"
+#include "pt/sysfs.hpp"
+
+namespace pt::cli {
+
+// --root, --json, -v, --dry-run, --timeout, --lock-timeout.
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+// Prints each sysfs write with its timing on stderr, for -v.
+ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& options);
+
+// Turns a command's result into the exit status, reporting an error once.
+int finish(const std::string& tool, const Result<Exit>& result);
+
+// Parses ARGV, mapping CLI11's errors onto exit 2 (usage).
+int parse(CLI::App& app, int argc, char** argv, bool& done);
+
+}  // namespace pt::cli
