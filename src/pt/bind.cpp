@@ -120,8 +120,8 @@ Status verify(const Context& ctx, const Move& m) {
 
 Status perform(Context& ctx, const Move& m, bool& touched) {
   for (const auto& w : m.writes) {
-    touched = true;
     if (auto r = ctx.writer->write(w.path, w.value, w.kind); !r) return r;
+    touched = true;
   }
   return verify(ctx, m);
 }
@@ -498,8 +498,12 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   for (const auto& bdf : recorded_now) journal.devices.erase(bdf);
   journal.job.reset();
   save_journal(ctx.root, journal);
+  if (changed.empty()) {
+    failure.message += "; nothing was changed";
+    return std::unexpected(failure);
+  }
   failure.exit = Exit::rolled_back;
-  failure.message += ". Rolled back: " + (undone.empty() ? std::string("nothing had changed") : undone);
+  failure.message += ". Rolled back: " + undone;
   return std::unexpected(failure);
 }
 

@@ -1,0 +1,390 @@
+#include "fixture.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace pt::test {
+
+namespace {
+
+std::string hex(uint32_t v, int width) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%0*x", width, v);
+  return buf;
+}
+
+void put(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f << content;
+  if (!f) throw std::runtime_error("fixture: cannot write " + p.string());
+}
+
+void link(const fs::path& target, const fs::path& at, bool relative = true) {
+  fs::create_directories(at.parent_path());
+  fs::remove(at);
+  fs::create_symlink(relative ? target.lexically_relative(at.parent_path()) : target, at);
+}
+
+std::string slot_of(const std::string& bdf) { return bdf.substr(0, bdf.size() - 2); }
+
+// A type-0 or type-1 header; pt-reset adds capability lists on top.
+std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, bool bridge, bool multifunction) {
+  std::string c(256, '\0');
+  c[0] = char(vendor & 0xff);
+  c[1] = char(vendor >> 8);
+  c[2] = char(device & 0xff);
+  c[3] = char(device >> 8);
+  c[4] = 0x07;  // IO, memory, bus master
+  c[9] = char(class_code & 0xff);
+  c[10] = char((class_code >> 8) & 0xff);
+  c[11] = char((class_code >> 16) & 0xff);
+  c[14] = char((bridge ? 1 : 0) | (multifunction ? 0x80 : 0));
+  return c;
+}
+
+}  // namespace
+
+Fixture::Fixture() {
+  char tmpl[] = "/tmp/pt-fixture-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error("fixture: mkdtemp failed");
+  dir_ = tmpl;
+  for (const char* d : {"/sys/bus/pci/devices", "/sys/bus/pci/drivers", "/sys/kernel/iommu_groups",
+                        "/sys/module", "/sys/class/vtconsole", "/dev/dri", "/dev/vfio", "/proc", "/run",
+                        "/etc", "/lib/modules/6.1.0-fixture"})
+    fs::create_directories(dir_ + d);
+  put(dir_ + "/sys/bus/pci/drivers_probe", "");
+  put(dir_ + "/sys/bus/pci/rescan", "");
+  put(dir_ + "/sys/bus/pci/drivers_autoprobe", "1\n");
+  put(dir_ + "/proc/sys/kernel/osrelease", "6.1.0-fixture\n");
+  put(dir_ + "/dev/vfio/vfio", "");
+}
+
+Fixture::~Fixture() {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+Root Root_of(const std::string& dir) {
+  auto r = Root::open(dir);
+  if (!r) throw std::runtime_error("fixture: " + r.error().describe());
+  return *r;
+}
+
+Root Fixture::root() const { return Root_of(dir_); }
+
+std::string Fixture::dev_dir(const std::string& bdf) const {
+  std::string parent;
+  if (auto it = devices_.find(bdf); it != devices_.end()) parent = it->second.parent;
+  if (auto it = bridges_.find(bdf); it != bridges_.end()) parent = it->second;
+  if (parent.empty()) return "/sys/devices/pci" + bdf.substr(0, 7) + "/" + bdf;
+  return dev_dir(parent) + "/" + bdf;
+}
+
+Fixture& Fixture::add_driver(const std::string& name, const std::string& module) {
+  const std::string d = dir_ + "/sys/bus/pci/drivers/" + name;
+  for (const char* f : {"bind", "unbind", "new_id", "remove_id"}) put(d + "/" + f, "");
+  if (!module.empty()) {
+    fs::create_directories(dir_ + "/sys/module/" + module);
+    link(dir_ + "/sys/module/" + module, d + "/module");
+  }
+  return *this;
+}
+
+Fixture& Fixture::add_bridge(const std::string& bdf, const std::string& parent) {
+  bridges_[bdf] = parent;
+  const std::string real = dir_ + dev_dir(bdf);
+  put(real + "/vendor", "0x8086\n");
+  put(real + "/device", "0x7c10\n");
+  put(real + "/class", "0x060400\n");
+  put(real + "/irq", "0\n");
+  std::string res;
+  for (int i = 0; i < 17; ++i) res += "0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
+  put(real + "/resource", res);
+  put(real + "/config", config_space(0x8086, 0x7c10, 0x060400, true, false));
+  put(real + "/driver_override", "(null)\n");
+  put(real + "/power_state", "D0\n");
+  link(dir_ + "/sys/bus/pci", real + "/subsystem");
+  link(real, dir_ + "/sys/bus/pci/devices/" + bdf);
+  if (!path_exists(dir_ + "/sys/bus/pci/drivers/pcieport")) add_driver("pcieport");
+  link(dir_ + "/sys/bus/pci/drivers/pcieport", real + "/driver");
+  link(real, dir_ + "/sys/bus/pci/drivers/pcieport/" + bdf);
+  return *this;
+}
+
+Fixture& Fixture::add_device(const FakeDevice& in) {
+  FakeDevice dev = in;
+  if (dev.native_driver.empty()) dev.native_driver = dev.driver;
+  devices_[dev.bdf] = dev;
+  const std::string real = dir_ + dev_dir(dev.bdf);
+  put(real + "/vendor", hex(dev.vendor, 4) + "\n");
+  put(real + "/device", hex(dev.device, 4) + "\n");
+  put(real + "/class", hex(dev.class_code, 6) + "\n");
+  put(real + "/revision", "0xa1\n");
+  put(real + "/subsystem_vendor", hex(dev.vendor, 4) + "\n");
+  put(real + "/subsystem_device", "0x0000\n");
+  put(real + "/irq", "16\n");
+  std::string res;
+  for (int i = 0; i < 13; ++i) res += "0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
+  put(real + "/resource", res);
+  bool multifunction = false;
+  for (const auto& [b, d] : devices_)
+    if (b != dev.bdf && slot_of(b) == slot_of(dev.bdf)) multifunction = true;
+  put(real + "/config", config_space(dev.vendor, dev.device, dev.class_code, false, multifunction));
+  put(real + "/driver_override", "(null)\n");
+  put(real + "/power_state", "D0\n");
+  put(real + "/enable", "1\n");
+  char alias[96];
+  std::snprintf(alias, sizeof alias, "pci:v0000%04Xd0000%04Xsv*sd*bc%02Xsc%02Xi%02X\n", dev.vendor, dev.device,
+                (dev.class_code >> 16) & 0xff, (dev.class_code >> 8) & 0xff, dev.class_code & 0xff);
+  put(real + "/modalias", alias);
+  if (dev.boot_vga) put(real + "/boot_vga", *dev.boot_vga ? "1\n" : "0\n");
+  if (dev.reset_methods) {
+    std::string m;
+    for (const auto& x : *dev.reset_methods) m += (m.empty() ? "" : " ") + x;
+    put(real + "/reset_method", m + "\n");
+  }
+  put(real + "/reset", "");
+  put(real + "/remove", "");
+  link(dir_ + "/sys/bus/pci", real + "/subsystem");
+  link(real, dir_ + "/sys/bus/pci/devices/" + dev.bdf);
+  if (dev.group) {
+    const std::string g = dir_ + "/sys/kernel/iommu_groups/" + std::to_string(*dev.group);
+    fs::create_directories(g + "/devices");
+    link(g, real + "/iommu_group");
+    link(real, g + "/devices/" + dev.bdf);
+  }
+  if (!dev.driver.empty()) {
+    devices_[dev.bdf].driver.clear();
+    if (!path_exists(dir_ + "/sys/bus/pci/drivers/" + dev.driver)) add_driver(dev.driver, dev.driver);
+    bind(dev.bdf, dev.driver);
+  }
+  // Rewrite the slot's function 0 header now that the slot is multifunction.
+  for (auto& [b, d] : devices_)
+    if (b != dev.bdf && slot_of(b) == slot_of(dev.bdf))
+      put(dir_ + dev_dir(b) + "/config", config_space(d.vendor, d.device, d.class_code, false, true));
+  return *this;
+}
+
+Fixture& Fixture::add_holder(int pid, const std::string& comm, const std::string& node) {
+  const std::string p = dir_ + "/proc/" + std::to_string(pid);
+  put(p + "/comm", comm + "\n");
+  fs::create_directories(p + "/fd");
+  int n = 3;
+  while (fs::is_symlink(p + "/fd/" + std::to_string(n))) ++n;
+  fs::create_symlink(node, p + "/fd/" + std::to_string(n));  // dangling on purpose: the text is what matters
+  return *this;
+}
+
+Fixture& Fixture::no_iommu() {
+  fs::remove_all(dir_ + "/sys/kernel/iommu_groups");
+  fs::create_directories(dir_ + "/sys/kernel/iommu_groups");
+  for (auto& [bdf, d] : devices_) {
+    fs::remove(dir_ + dev_dir(bdf) + "/iommu_group");
+    d.group.reset();
+  }
+  return *this;
+}
+
+void Fixture::fail_write(const std::string& suffix, const std::string& prefix, int err, int nth) {
+  faults_.push_back(Fault{suffix, prefix, err, nth, 0});
+}
+
+void Fixture::bind(const std::string& bdf, const std::string& driver) {
+  auto& dev = devices_.at(bdf);
+  const std::string real = dir_ + dev_dir(bdf);
+  const std::string drv = dir_ + "/sys/bus/pci/drivers/" + driver;
+  link(drv, real + "/driver");
+  link(real, drv + "/" + bdf);
+  dev.driver = driver;
+  if (driver == "vfio-pci" && dev.group) put(dir_ + "/dev/vfio/" + std::to_string(*dev.group), "");
+  if (driver == dev.native_driver) {
+    for (const auto& n : dev.drm) {
+      fs::create_directories(real + "/drm/" + n);
+      put(dir_ + "/dev/dri/" + n, "");
+    }
+    for (const auto& s : dev.sound) {
+      fs::create_directories(real + "/sound/" + s);
+      put(dir_ + "/dev/snd/" + s.substr(s.find('/') + 1), "");
+    }
+  }
+}
+
+void Fixture::unbind(const std::string& bdf) {
+  auto& dev = devices_.at(bdf);
+  const std::string real = dir_ + dev_dir(bdf);
+  const std::string was = driver_of(bdf);
+  fs::remove(real + "/driver");
+  fs::remove(dir_ + "/sys/bus/pci/drivers/" + was + "/" + bdf);
+  dev.driver.clear();
+  if (was == "vfio-pci" && dev.group) {
+    bool others = false;
+    for (const auto& [b, d] : devices_)
+      if (b != bdf && d.group == dev.group && driver_of(b) == "vfio-pci") others = true;
+    if (!others) fs::remove(dir_ + "/dev/vfio/" + std::to_string(*dev.group));
+  }
+  if (was == dev.native_driver) {
+    for (const auto& n : dev.drm) fs::remove(dir_ + "/dev/dri/" + n);
+    for (const auto& s : dev.sound) fs::remove(dir_ + "/dev/snd/" + s.substr(s.find('/') + 1));
+    fs::remove_all(real + "/drm");
+    fs::remove_all(real + "/sound");
+  }
+}
+
+// Bound state lives in the tree, not in memory, so forked test processes
+// sharing one fixture see each other's binds.
+Status Fixture::probe(const std::string& bdf) {
+  auto& dev = devices_.at(bdf);
+  if (driver_of(bdf) != "none") return {};
+  std::string ov = override_of(bdf);
+  std::string candidate = ov == "(null)" ? dev.native_driver : ov;
+  if (candidate.empty() || !path_exists(dir_ + "/sys/bus/pci/drivers/" + candidate)) return {};
+  if (refusals_.count(candidate + "@" + bdf)) return {};
+  bind(bdf, candidate);
+  return {};
+}
+
+std::string Fixture::driver_of(const std::string& bdf) const {
+  return link_basename(dir_ + "/sys/bus/pci/devices/" + bdf + "/driver").value_or("none");
+}
+
+std::string Fixture::override_of(const std::string& bdf) const {
+  return read_attr(dir_ + "/sys/bus/pci/devices/" + bdf + "/driver_override").value_or("?");
+}
+
+std::string Fixture::read(const std::string& abs) const { return read_attr(dir_ + abs).value_or(""); }
+bool Fixture::exists(const std::string& abs) const { return path_exists(dir_ + abs); }
+void Fixture::write_file(const std::string& abs, const std::string& content) const { put(dir_ + abs, content); }
+
+std::map<std::string, std::string> Fixture::snapshot() const {
+  std::map<std::string, std::string> out;
+  for (auto it = fs::recursive_directory_iterator(dir_); it != fs::recursive_directory_iterator(); ++it) {
+    const std::string rel = it->path().string().substr(dir_.size());
+    if (rel.rfind("/run/pt", 0) == 0) {
+      if (it->is_directory() && !it->is_symlink()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_symlink())
+      out[rel] = "link:" + fs::read_symlink(it->path()).string();
+    else if (it->is_directory())
+      out[rel] = "dir";
+    else
+      out[rel] = "file:" + read_attr(it->path().string()).value_or("");
+  }
+  return out;
+}
+
+Status FakeKernel::write(const std::string& path, std::string_view value, WriteKind) {
+  log.emplace_back(path, std::string(value));
+  for (auto& f : fx_.faults_) {
+    if (!path.ends_with(f.path_suffix) || std::string_view(value).substr(0, f.value_prefix.size()) != f.value_prefix)
+      continue;
+    if (++f.seen == f.nth) return fail(path, "writing " + show_value(value) + " failed (injected)", f.err);
+  }
+  const std::string real = fx_.dir_ + path;
+  if (!path_exists(real)) return fail(path, "no such attribute", ENOENT);
+  const std::string v(value.substr(0, value.find('\n')));
+  const std::string drivers = "/sys/bus/pci/drivers/";
+  if (path.ends_with("/driver_override")) {
+    put(real, (v.empty() ? "(null)" : v) + "\n");
+    return {};
+  }
+  if (path == "/sys/bus/pci/drivers_probe") {
+    if (!fx_.devices_.count(v)) return fail(path, "no such device", ENODEV);
+    return fx_.probe(v);
+  }
+  if (path.rfind(drivers, 0) == 0 && (path.ends_with("/unbind") || path.ends_with("/bind"))) {
+    std::string rest = path.substr(drivers.size());
+    std::string drv = rest.substr(0, rest.find('/'));
+    if (!fx_.devices_.count(v)) return fail(path, "no such device", ENODEV);
+    if (path.ends_with("/unbind")) {
+      if (fx_.driver_of(v) != drv) return fail(path, "device not bound to this driver", ENODEV);
+      fx_.unbind(v);
+      return {};
+    }
+    if (fx_.driver_of(v) != "none") return fail(path, "device already bound", EBUSY);
+    if (fx_.refusals_.count(drv + "@" + v)) return fail(path, "driver refused the device", ENODEV);
+    fx_.bind(v, drv);
+    return {};
+  }
+  put(real, std::string(value));
+  return {};
+}
+
+Status FakeModules::ensure_driver(const std::string& driver, const std::string& module) {
+  if (driver_registered(fx_.root(), driver)) return {};
+  if (fail_with) return fail(driver, "loading the module failed (injected)", *fail_with);
+  if (!available.count(driver)) return fail(driver, "no PCI driver and no kernel module of that name", ENOENT);
+  fx_.add_driver(driver, module.empty() ? driver : module);
+  loaded.push_back(driver);
+  return {};
+}
+
+bool FakeModules::knows(const std::string& driver) {
+  return driver_registered(fx_.root(), driver) || available.count(driver);
+}
+
+void Fixture::gpu_with_audio(Fixture& fx) {
+  fx.add_driver("vfio-pci", "vfio_pci").add_driver("nvidia", "nvidia").add_driver("snd_hda_intel", "snd_hda_intel");
+  fx.add_bridge("0000:00:01.0");
+  FakeDevice gpu{.bdf = "0000:01:00.0", .vendor = 0x10de, .device = 0x2484, .class_code = 0x030000,
+                 .parent = "0000:00:01.0", .driver = "nvidia", .group = 1, .boot_vga = true,
+                 .reset_methods = std::vector<std::string>{"flr", "bus"}, .drm = {"card0", "renderD128"}};
+  FakeDevice audio{.bdf = "0000:01:00.1", .vendor = 0x10de, .device = 0x228b, .class_code = 0x040300,
+                   .parent = "0000:00:01.0", .driver = "snd_hda_intel", .group = 1,
+                   .reset_methods = std::vector<std::string>{"flr"}, .sound = {"card1/pcmC1D3p", "card1/controlC1"}};
+  fx.add_device(gpu).add_device(audio);
+  fx.write_file("/dev/dri/by-path/.keep", "");
+  std::filesystem::remove(fx.dir() + "/dev/dri/by-path/.keep");
+  std::filesystem::create_symlink("../card0", fx.dir() + "/dev/dri/by-path/pci-0000:01:00.0-card");
+}
+
+void Fixture::gpu_on_root_bus(Fixture& fx) {
+  fx.add_driver("vfio-pci", "vfio_pci").add_driver("amdgpu", "amdgpu");
+  FakeDevice gpu{.bdf = "0000:00:02.0", .vendor = 0x1002, .device = 0x73bf, .class_code = 0x030000,
+                 .driver = "amdgpu", .group = 2, .boot_vga = true,
+                 .reset_methods = std::vector<std::string>{"flr"}, .drm = {"card0"}};
+  fx.add_device(gpu);
+}
+
+void Fixture::group_with_unrelated(Fixture& fx) {
+  gpu_with_audio(fx);
+  fx.add_driver("xhci_hcd", "xhci_pci").add_driver("e1000e", "e1000e");
+  fx.add_device(FakeDevice{.bdf = "0000:01:00.2", .vendor = 0x10de, .device = 0x1ada, .class_code = 0x0c0330,
+                           .parent = "0000:00:01.0", .driver = "xhci_hcd", .group = 1});
+  fx.add_bridge("0000:00:01.1");
+  fx.add_device(FakeDevice{.bdf = "0000:02:00.0", .vendor = 0x8086, .device = 0x10d3, .class_code = 0x020000,
+                           .parent = "0000:00:01.1", .driver = "e1000e", .group = 1});
+}
+
+void Fixture::many_devices(Fixture& fx, int n) {
+  fx.add_driver("vfio-pci", "vfio_pci").add_driver("nvidia", "nvidia").add_driver("snd_hda_intel", "snd_hda_intel");
+  // N devices in all: root port + GPU + HDMI audio per slot, the rest on the root bus.
+  int sets = n / 3;
+  for (int i = 0; i < sets; ++i) {
+    char port[32], gpu[32], audio[32];
+    std::snprintf(port, sizeof port, "0000:00:%02x.%d", 1 + i / 8, i % 8);
+    std::snprintf(gpu, sizeof gpu, "0000:%02x:00.0", i + 1);
+    std::snprintf(audio, sizeof audio, "0000:%02x:00.1", i + 1);
+    fx.add_bridge(port);
+    fx.add_device(FakeDevice{.bdf = gpu, .class_code = 0x030000, .parent = port, .driver = "nvidia",
+                             .group = i + 10, .boot_vga = (i == 0)});
+    fx.add_device(FakeDevice{.bdf = audio, .device = 0x228b, .class_code = 0x040300, .parent = port,
+                             .driver = "snd_hda_intel", .group = i + 10});
+  }
+  for (int i = 3 * sets; i < n; ++i) {
+    char bdf[32];
+    std::snprintf(bdf, sizeof bdf, "0000:00:1f.%d", i - 3 * sets);
+    fx.add_device(FakeDevice{.bdf = bdf, .vendor = 0x8086, .device = 0x7a23, .class_code = 0x0c0500});
+  }
+}
+
+}  // namespace pt::test

@@ -1,0 +1,133 @@
+// The one builder of fake trees for pt's tests, shaped like the kernel's
+// sysfs: device directories under /sys/devices, /sys/bus/pci/devices links,
+// driver / iommu_group / subsystem links, IOMMU groups, drivers with their
+// modules, /dev nodes and /proc entries for holders.
+//
+// Its SysfsWriter plays the kernel: driver_override, unbind, bind and
+// drivers_probe have their kernel side effects, drivers can refuse devices,
+// and a chosen write can fail with a chosen errno.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "pt/address.hpp"
+#include "pt/modules.hpp"
+#include "pt/root.hpp"
+#include "pt/sysfs.hpp"
+
+namespace pt::test {
+
+struct FakeDevice {
+  std::string bdf;
+  uint16_t vendor = 0x10de;
+  uint16_t device = 0x1234;
+  uint32_t class_code = 0x030000;
+  std::string parent;          // bridge BDF; empty: on root bus 0000:00
+  std::string driver;          // bound now
+  std::string native_driver;   // what drivers_probe picks without an override (defaults to driver)
+  std::optional<int> group;
+  std::optional<bool> boot_vga;
+  std::optional<std::vector<std::string>> reset_methods = std::vector<std::string>{"flr", "bus"};
+  std::vector<std::string> drm;    // e.g. {"card0", "renderD128"}
+  std::vector<std::string> sound;  // e.g. {"card1/pcmC1D3p"}
+};
+
+struct Fault {
+  std::string path_suffix;
+  std::string value_prefix;
+  int err = EIO;
+  int nth = 1;  // fail the nth matching write
+  int seen = 0;
+};
+
+class Fixture;
+
+// The simulated kernel behind a fixture.
+class FakeKernel final : public SysfsWriter {
+ public:
+  explicit FakeKernel(Fixture& fx) : fx_(fx) {}
+  Status write(const std::string& path, std::string_view value, WriteKind kind) override;
+  std::vector<std::pair<std::string, std::string>> log;  // every write attempted
+
+ private:
+  Fixture& fx_;
+};
+
+// Makes drivers available the way modprobe would, inside the fixture.
+class FakeModules final : public ModuleLoader {
+ public:
+  explicit FakeModules(Fixture& fx) : fx_(fx) {}
+  Status ensure_driver(const std::string& driver, const std::string& module) override;
+  bool knows(const std::string& driver) override;
+  std::set<std::string> available;  // drivers a module exists for
+  std::vector<std::string> loaded;  // what ensure_driver loaded, in order
+  std::optional<int> fail_with;     // make loading fail
+
+ private:
+  Fixture& fx_;
+};
+
+class Fixture {
+ public:
+  Fixture();
+  ~Fixture();
+  Fixture(const Fixture&) = delete;
+  Fixture& operator=(const Fixture&) = delete;
+
+  // Shapes named in the foundation issue.
+  static void gpu_with_audio(Fixture& fx);        // 00:01.0 root port -> 01:00.0 GPU + 01:00.1 audio, group 1
+  static void gpu_on_root_bus(Fixture& fx);       // 00:02.0 GPU alone, group 2
+  static void group_with_unrelated(Fixture& fx);  // gpu_with_audio + 01:00.2 USB-C + 02:00.0 NIC in group 1
+  static void many_devices(Fixture& fx, int n);   // N endpoints behind root ports
+
+  Fixture& add_driver(const std::string& name, const std::string& module = "");
+  Fixture& add_bridge(const std::string& bdf, const std::string& parent = "");
+  Fixture& add_device(const FakeDevice& dev);
+  // A process holding NODE open (as /proc/PID/fd/3 -> NODE).
+  Fixture& add_holder(int pid, const std::string& comm, const std::string& node);
+  Fixture& no_iommu();
+
+  // A write whose path ends with SUFFIX and whose value starts with PREFIX
+  // fails with ERR on its NTH occurrence.
+  void fail_write(const std::string& suffix, const std::string& prefix, int err, int nth = 1);
+  // DRIVER's probe refuses DEV (the write succeeds, nothing binds), as
+  // virtio-pci does for a non-virtio device.
+  void refuse(const std::string& driver, const std::string& bdf) { refusals_.insert(driver + "@" + bdf); }
+
+  const std::string& dir() const { return dir_; }
+  Root root() const;
+  FakeKernel& kernel() { return kernel_; }
+  FakeModules& modules() { return modules_; }
+
+  // Every file, link and directory under the tree but /run/pt, for
+  // "the tree ends as it began" assertions.
+  std::map<std::string, std::string> snapshot() const;
+  std::string driver_of(const std::string& bdf) const;
+  std::string override_of(const std::string& bdf) const;
+  std::string read(const std::string& abs) const;  // file content under the tree
+  bool exists(const std::string& abs) const;
+  void write_file(const std::string& abs, const std::string& content) const;
+
+ private:
+  friend class FakeKernel;
+  friend class FakeModules;
+  std::string dev_dir(const std::string& bdf) const;  // canonical /sys/devices/... path (absolute)
+  void bind(const std::string& bdf, const std::string& driver);
+  void unbind(const std::string& bdf);
+  Status probe(const std::string& bdf);
+
+  std::string dir_;
+  std::map<std::string, FakeDevice> devices_;
+  std::map<std::string, std::string> bridges_;  // bdf -> parent bdf
+  std::vector<Fault> faults_;
+  std::set<std::string> refusals_;
+  FakeKernel kernel_{*this};
+  FakeModules modules_{*this};
+};
+
+}  // namespace pt::test

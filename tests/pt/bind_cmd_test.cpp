@@ -1,0 +1,116 @@
+#include "pt/bind_cmd.hpp"
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "fixture.hpp"
+
+using namespace pt;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+Result<Exit> run(test::Fixture& fx, bind::Options o, std::string& out) {
+  Context ctx;
+  ctx.root = fx.root();
+  ctx.writer = &fx.kernel();
+  ctx.modules = &fx.modules();
+  ctx.timeout = 200ms;
+  ctx.dry_run = o.common.dry_run;
+  std::ostringstream s;
+  auto r = bind::run_in(o, ctx, s);
+  out = s.str();
+  return r;
+}
+}  // namespace
+
+TEST_CASE("list --json has the documented schema") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  bind::Options o;
+  o.command = "list";
+  o.common.json = true;
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  auto j = json::parse(out);
+  REQUIRE(j.is_array());
+  REQUIRE(j.size() == 3);
+  const auto& gpu = j[1];
+  CHECK(gpu["device"] == "0000:01:00.0");
+  CHECK(gpu["vendor"] == "10de");
+  CHECK(gpu["device_id"] == "2484");
+  CHECK(gpu["class"] == "0300");
+  CHECK(gpu["class_name"] == "VGA compatible controller");
+  CHECK(gpu["driver"] == "nvidia");
+  CHECK(gpu["iommu_group"] == 1);
+  CHECK(gpu["boot_vga"] == true);
+  CHECK(gpu["reset_methods"] == json::array({"flr", "bus"}));
+  CHECK(gpu["companions"] == json::array({"0000:01:00.1"}));
+  CHECK(j[2]["boot_vga"].is_null());
+  CHECK(j[0]["iommu_group"].is_null());
+}
+
+TEST_CASE("list --class filters display and audio functions") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  bind::Options o;
+  o.command = "list";
+  o.common.json = true;
+  o.device_class = "audio";
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  auto j = json::parse(out);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0]["device"] == "0000:01:00.1");
+  o.device_class = "sound";
+  auto bad = run(fx, o, out);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().exit == Exit::usage);
+}
+
+TEST_CASE("show gives group, slot, override, module, holders and journal") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  fx.add_holder(4242, "Xorg", "/dev/dri/card0");
+  bind::Options o;
+  o.command = "show";
+  o.devices = {"01:00.0"};
+  o.common.json = true;
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  auto j = json::parse(out);
+  CHECK(j["group_members"] == json::array({"0000:01:00.0", "0000:01:00.1"}));
+  CHECK(j["slot_functions"] == json::array({"0000:01:00.0", "0000:01:00.1"}));
+  CHECK(j["driver_module"] == "nvidia");
+  CHECK(j["driver_override"].is_null());
+  CHECK(j["parent"] == "0000:00:01.0");
+  REQUIRE(j["holders"].size() == 1);
+  CHECK(j["holders"][0]["pid"] == 4242);
+  CHECK(j["holders"][0]["command"] == "Xorg");
+  CHECK(j["journal"].is_null());
+
+  o.common.json = false;
+  REQUIRE(run(fx, o, out));
+  CHECK(out.find("holders:          pid 4242 (Xorg) holds /dev/dri/card0") != std::string::npos);
+  CHECK(out.find("iommu group:      1: 0000:01:00.0 0000:01:00.1") != std::string::npos);
+}
+
+TEST_CASE("detach --json reports each function's move") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  bind::Options o;
+  o.command = "detach";
+  o.devices = {"01:00"};
+  o.common.json = true;
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  auto j = json::parse(out);
+  CHECK(j["op"] == "detach");
+  REQUIRE(j["functions"].size() == 2);
+  CHECK(j["functions"][0]["device"] == "0000:01:00.1");
+  CHECK(j["functions"][0]["from"] == "snd_hda_intel");
+  CHECK(j["functions"][0]["to"] == "vfio-pci");
+  CHECK(j["functions"][0]["result"] == "moved");
+}

@@ -1,0 +1,537 @@
+#include "pt/bind.hpp"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "fixture.hpp"
+#include "pt/bind_cmd.hpp"
+#include "pt/lock.hpp"
+
+using namespace pt;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Shape = void (*)(test::Fixture&);
+
+struct Env {
+  test::Fixture fx;
+  Context ctx;
+  std::string out;
+  explicit Env(Shape shape = test::Fixture::gpu_with_audio) {
+    shape(fx);
+    ctx.root = fx.root();
+    ctx.writer = &fx.kernel();
+    ctx.modules = &fx.modules();
+    ctx.timeout = 200ms;
+    ctx.lock_timeout = 2000ms;
+    ctx.now = [] { return int64_t(1700000000); };
+  }
+  Result<Exit> run(const std::string& command, std::vector<std::string> devices, bind::Options o = {}) {
+    o.command = command;
+    o.devices = std::move(devices);
+    std::ostringstream s;
+    auto r = bind::run_in(o, ctx, s);
+    out = s.str();
+    return r;
+  }
+  Journal journal() { return load_journal(ctx.root).value(); }
+};
+
+const char* kGpu = "0000:01:00.0";
+const char* kAudio = "0000:01:00.1";
+
+std::vector<std::string> probe_order(const test::FakeKernel& k) {
+  std::vector<std::string> out;
+  for (const auto& [path, value] : k.log)
+    if (path == "/sys/bus/pci/drivers_probe") out.push_back(value);
+  return out;
+}
+
+// Fails the Kth write of a clean run of COMMAND, identified by path, value and occurrence.
+void fail_kth_write(test::Fixture& fx, const std::vector<std::pair<std::string, std::string>>& clean_log, size_t k,
+                    int err) {
+  const auto& [path, value] = clean_log[k];
+  int nth = 0;
+  for (size_t i = 0; i <= k; ++i)
+    if (clean_log[i] == clean_log[k]) ++nth;
+  fx.fail_write(path, value, err, nth);
+}
+
+}  // namespace
+
+TEST_CASE("detach plans every function of the slot, audio first, with its writes") {
+  Env e;
+  auto journal = e.journal();
+  auto plan = bind::plan_detach(e.ctx, {parse_device_spec("01:00.0").value()}, {}, journal);
+  REQUIRE(plan);
+  REQUIRE(plan->moves.size() == 2);
+  CHECK(plan->moves[0].before.addr.str() == kAudio);
+  CHECK(plan->moves[1].before.addr.str() == kGpu);
+  const auto& w = plan->moves[0].writes;
+  REQUIRE(w.size() == 3);
+  CHECK(w[0].path == "/sys/bus/pci/devices/0000:01:00.1/driver_override");
+  CHECK(w[0].value == "vfio-pci");
+  CHECK(w[1].path == "/sys/bus/pci/drivers/snd_hda_intel/unbind");
+  CHECK(w[1].value == kAudio);
+  CHECK(w[1].kind == WriteKind::blocking);
+  CHECK(w[2].path == "/sys/bus/pci/drivers_probe");
+  REQUIRE(plan->moves[1].record);
+  CHECK(plan->moves[1].record->driver == "nvidia");
+  CHECK(plan->moves[1].record->module == "nvidia");
+}
+
+TEST_CASE("detach moves GPU and audio to vfio-pci and attach brings back exactly the original tree") {
+  Env e;
+  auto before = e.fx.snapshot();
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE(r);
+  CHECK(*r == Exit::ok);
+  CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+  CHECK(e.fx.driver_of(kAudio) == "vfio-pci");
+  CHECK(e.fx.override_of(kGpu) == "vfio-pci");
+  CHECK(e.fx.override_of(kAudio) == "vfio-pci");
+  CHECK(e.fx.exists("/dev/vfio/1"));
+  CHECK(probe_order(e.fx.kernel()) == std::vector<std::string>{kAudio, kGpu});
+  auto j = e.journal();
+  REQUIRE(j.devices.size() == 2);
+  CHECK(j.devices.at(kGpu).driver == "nvidia");
+  CHECK(j.devices.at(kAudio).driver == "snd_hda_intel");
+  CHECK(j.devices.at(kAudio).to == "vfio-pci");
+  CHECK_FALSE(j.job);
+  CHECK(e.out.find("snd_hda_intel -> vfio-pci") != std::string::npos);
+
+  e.fx.kernel().log.clear();
+  r = e.run("attach", {"01:00.0"});
+  REQUIRE(r);
+  CHECK(*r == Exit::ok);
+  CHECK(probe_order(e.fx.kernel()) == std::vector<std::string>{kGpu, kAudio});
+  CHECK(e.fx.snapshot() == before);
+  CHECK(e.journal().devices.empty());
+}
+
+TEST_CASE("detach and attach are idempotent and keep the original drivers") {
+  Env e;
+  REQUIRE(e.run("detach", {"01:00"}));
+  e.fx.kernel().log.clear();
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE(r);
+  CHECK(e.fx.kernel().log.empty());
+  CHECK(e.out.find("0000:01:00.0  already on vfio-pci") != std::string::npos);
+  CHECK(e.out.find("0000:01:00.1  already on vfio-pci") != std::string::npos);
+  CHECK(e.journal().devices.at(kGpu).driver == "nvidia");
+
+  REQUIRE(e.run("attach", {"01:00"}));
+  e.fx.kernel().log.clear();
+  r = e.run("attach", {"01:00"});
+  REQUIRE(r);
+  CHECK(e.fx.kernel().log.empty());
+  CHECK(e.out.find("already on nvidia") != std::string::npos);
+  CHECK(e.out.find("already on snd_hda_intel") != std::string::npos);
+}
+
+TEST_CASE("attach without a journal clears the override and lets the kernel choose") {
+  Env e;
+  REQUIRE(e.run("detach", {"01:00"}));
+  std::filesystem::remove(e.fx.dir() + "/run/pt/journal.json");
+  auto r = e.run("attach", {"01:00"});
+  REQUIRE(r);
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+  CHECK(e.fx.driver_of(kAudio) == "snd_hda_intel");
+  CHECK(e.fx.override_of(kGpu) == "(null)");
+}
+
+TEST_CASE("a failure at any write of a detach leaves the tree as it began") {
+  std::vector<std::pair<std::string, std::string>> clean;
+  {
+    Env e;
+    REQUIRE(e.run("detach", {"01:00"}));
+    clean = e.fx.kernel().log;
+  }
+  REQUIRE(clean.size() == 6);
+  for (size_t k = 0; k < clean.size(); ++k) {
+    CAPTURE(k);
+    CAPTURE(clean[k].first);
+    Env e;
+    auto before = e.fx.snapshot();
+    fail_kth_write(e.fx, clean, k, EIO);
+    auto r = e.run("detach", {"01:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == (k == 0 ? Exit::failed : Exit::rolled_back));
+    CHECK(r.error().subject == clean[k].first);
+    CHECK(r.error().err == EIO);
+    if (k > 0) CHECK(r.error().message.find("Rolled back: ") != std::string::npos);
+    CHECK(e.fx.snapshot() == before);
+    auto j = e.journal();
+    CHECK(j.devices.empty());
+    CHECK_FALSE(j.job);
+  }
+}
+
+TEST_CASE("a failure at any write of an attach leaves the functions detached, journal intact") {
+  std::vector<std::pair<std::string, std::string>> clean;
+  {
+    Env e;
+    REQUIRE(e.run("detach", {"01:00"}));
+    e.fx.kernel().log.clear();
+    REQUIRE(e.run("attach", {"01:00"}));
+    clean = e.fx.kernel().log;
+  }
+  REQUIRE(clean.size() == 6);
+  for (size_t k = 0; k < clean.size(); ++k) {
+    CAPTURE(k);
+    Env e;
+    REQUIRE(e.run("detach", {"01:00"}));
+    auto detached = e.fx.snapshot();
+    auto journal_before = journal_to_text(e.journal());
+    e.fx.kernel().log.clear();
+    fail_kth_write(e.fx, clean, k, EIO);
+    auto r = e.run("attach", {"01:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == (k == 0 ? Exit::failed : Exit::rolled_back));
+    CHECK(e.fx.snapshot() == detached);
+    CHECK(journal_to_text(e.journal()) == journal_before);
+  }
+}
+
+TEST_CASE("a driver that refuses the device is caught by verification and rolled back") {
+  Env e;
+  auto before = e.fx.snapshot();
+  e.fx.refuse("vfio-pci", kGpu);
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::rolled_back);
+  CHECK(r.error().subject == "/sys/bus/pci/devices/0000:01:00.0/driver");
+  CHECK(r.error().message.find("expected vfio-pci") != std::string::npos);
+  CHECK(r.error().message.find("0000:01:00.1 (back on snd_hda_intel)") != std::string::npos);
+  CHECK(r.error().message.find("0000:01:00.0 (back on nvidia)") != std::string::npos);
+  CHECK(e.fx.snapshot() == before);
+}
+
+TEST_CASE("when the rollback fails too, exit 4 prints the state of every function") {
+  Env e;
+  e.fx.refuse("vfio-pci", kGpu);
+  // The audio function cannot be unbound from vfio-pci during the undo.
+  e.fx.fail_write("/sys/bus/pci/drivers/vfio-pci/unbind", kAudio, EIO, 1);
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::not_rolled_back);
+  CHECK(r.error().message.find("State now:") != std::string::npos);
+  CHECK(r.error().message.find("0000:01:00.1: driver=vfio-pci driver_override=") != std::string::npos);
+  CHECK(r.error().message.find("0000:01:00.0: driver=nvidia") != std::string::npos);
+  // The journal still knows where the audio function belongs.
+  CHECK(e.journal().devices.at(kAudio).driver == "snd_hda_intel");
+}
+
+namespace {
+// Plays KernelWriter's stuck-write verdict for one path.
+class StuckWriter final : public SysfsWriter {
+ public:
+  StuckWriter(SysfsWriter& inner, std::string path) : inner_(inner), path_(std::move(path)) {}
+  Status write(const std::string& path, std::string_view value, WriteKind kind) override {
+    if (path == path_ && value == kGpu) return fail(path, "did not return within 0.2 s", ETIMEDOUT, Exit::timeout);
+    return inner_.write(path, value, kind);
+  }
+  SysfsWriter& inner_;
+  std::string path_;
+};
+}  // namespace
+
+TEST_CASE("a stuck write stops the run with exit 5 and the next run finishes the job") {
+  Env e;
+  StuckWriter stuck(e.fx.kernel(), "/sys/bus/pci/drivers/nvidia/unbind");
+  e.ctx.writer = &stuck;
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::timeout);
+  CHECK(r.error().message.find("State now:") != std::string::npos);
+  auto j = e.journal();
+  REQUIRE(j.job);
+  CHECK(j.job->op == "detach");
+  CHECK(e.fx.driver_of(kAudio) == "vfio-pci");  // no undo after a stuck write
+
+  e.ctx.writer = &e.fx.kernel();
+  r = e.run("detach", {"01:00"});
+  REQUIRE(r);
+  CHECK(e.out.find("interrupted detach") != std::string::npos);
+  CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+  CHECK_FALSE(e.journal().job);
+}
+
+TEST_CASE("refusals change nothing") {
+  SUBCASE("no IOMMU") {
+    Env e;
+    e.fx.no_iommu();
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"01:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == Exit::failed);
+    CHECK(r.error().message.find("intel_iommu=on") != std::string::npos);
+    CHECK(r.error().message.find("amd_iommu=on") != std::string::npos);
+    CHECK(e.fx.snapshot() == before);
+  }
+  SUBCASE("a group member bound to an unrelated host driver") {
+    Env e(test::Fixture::group_with_unrelated);
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"01:00.0"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("0000:02:00.0 (e1000e)") != std::string::npos);
+    CHECK(r.error().message.find("--force-group") != std::string::npos);
+    // The USB-C function shares the slot: it is a companion, not a blocker.
+    CHECK(r.error().message.find("0000:01:00.2") == std::string::npos);
+    CHECK(e.fx.snapshot() == before);
+
+    bind::Options o;
+    o.force_group = true;
+    REQUIRE(e.run("detach", {"01:00.0"}, o));
+    for (const char* d : {"0000:01:00.0", "0000:01:00.1", "0000:01:00.2", "0000:02:00.0"}) {
+      CAPTURE(d);
+      CHECK(e.fx.driver_of(d) == "vfio-pci");
+    }
+    REQUIRE(e.run("attach", {"01:00.0"}));
+    CHECK(e.fx.snapshot() == before);
+  }
+  SUBCASE("holders, unless --force") {
+    Env e;
+    e.fx.add_holder(4242, "Xorg", "/dev/dri/card0");
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"01:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().err == EBUSY);
+    CHECK(r.error().message.find("pid 4242 (Xorg) holds /dev/dri/card0") != std::string::npos);
+    CHECK(e.fx.snapshot() == before);
+    bind::Options o;
+    o.force = true;
+    REQUIRE(e.run("detach", {"01:00"}, o));
+    CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+  }
+  SUBCASE("a VFIO user blocks attach") {
+    Env e;
+    REQUIRE(e.run("detach", {"01:00"}));
+    e.fx.add_holder(999, "qemu-system-x86", "/dev/vfio/1");
+    auto before = e.fx.snapshot();
+    auto r = e.run("attach", {"01:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("pid 999 (qemu-system-x86)") != std::string::npos);
+    CHECK(e.fx.snapshot() == before);
+  }
+  SUBCASE("a bridge, a missing device, an unknown driver") {
+    Env e;
+    auto before = e.fx.snapshot();
+    auto bridge = e.run("detach", {"00:01.0"});
+    REQUIRE_FALSE(bridge);
+    CHECK(bridge.error().message.find("bridge") != std::string::npos);
+    auto missing = e.run("detach", {"05:00.0"});
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().subject == "'05:00.0'");
+    CHECK(missing.error().exit == Exit::failed);
+    bind::Options o;
+    o.to = "no_such_driver";
+    auto unknown = e.run("detach", {"01:00"}, o);
+    REQUIRE_FALSE(unknown);
+    CHECK(unknown.error().subject == "no_such_driver");
+    auto malformed = e.run("detach", {"zz:00.0"});
+    REQUIRE_FALSE(malformed);
+    CHECK(malformed.error().exit == Exit::usage);
+    CHECK(e.fx.snapshot() == before);
+    CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+  }
+}
+
+TEST_CASE("the target driver's module is loaded first, and a failed load changes nothing") {
+  Env e;
+  std::filesystem::remove_all(e.fx.dir() + "/sys/bus/pci/drivers/vfio-pci");
+  auto before = e.fx.snapshot();
+  e.fx.modules().available.insert("vfio-pci");
+  e.fx.modules().fail_with = ENOEXEC;
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::failed);
+  CHECK(e.fx.snapshot() == before);
+  e.fx.modules().fail_with.reset();
+  REQUIRE(e.run("detach", {"01:00"}));
+  CHECK(e.fx.modules().loaded == std::vector<std::string>{"vfio-pci"});
+  CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+}
+
+TEST_CASE("dry run prints the plan and writes nothing, not even the state directory") {
+  Env e;
+  auto before = e.fx.snapshot();
+  e.ctx.dry_run = true;
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE(r);
+  CHECK(e.fx.kernel().log.empty());
+  CHECK(e.fx.snapshot() == before);
+  CHECK_FALSE(e.fx.exists("/run/pt"));
+  CHECK(e.out.find("write /sys/bus/pci/devices/0000:01:00.1/driver_override \"vfio-pci\"") != std::string::npos);
+  CHECK(e.out.find("write /sys/bus/pci/drivers/nvidia/unbind \"0000:01:00.0\"") != std::string::npos);
+  CHECK(e.out.find("write /sys/bus/pci/drivers_probe \"0000:01:00.0\"") != std::string::npos);
+  CHECK(e.out.find("0000:01:00.1") < e.out.find("0000:01:00.0  nvidia"));
+}
+
+namespace {
+// Runs COMMAND in a child that dies (as under SIGKILL) right after its Kth write.
+void run_killed_after(Env& e, const std::string& command, int k) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    struct Dying final : SysfsWriter {
+      SysfsWriter& inner;
+      int left;
+      Dying(SysfsWriter& i, int n) : inner(i), left(n) {}
+      Status write(const std::string& p, std::string_view v, WriteKind kind) override {
+        auto r = inner.write(p, v, kind);
+        if (--left == 0) ::_exit(137);
+        return r;
+      }
+    } dying(e.fx.kernel(), k);
+    e.ctx.writer = &dying;
+    bind::Options o;
+    o.command = command;
+    o.devices = {"01:00"};
+    std::ostringstream s;
+    auto r = bind::run_in(o, e.ctx, s);
+    ::_exit(r ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 137);
+}
+}  // namespace
+
+TEST_CASE("after pt-bind dies mid-detach, the next detach finishes and the next attach undoes") {
+  for (int k = 1; k <= 5; ++k) {
+    CAPTURE(k);
+    {
+      Env e;
+      auto before = e.fx.snapshot();
+      run_killed_after(e, "detach", k);
+      REQUIRE(e.journal().job);
+      auto r = e.run("detach", {"01:00"});
+      REQUIRE(r);
+      CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+      CHECK(e.fx.driver_of(kAudio) == "vfio-pci");
+      CHECK(e.journal().devices.at(kAudio).driver == "snd_hda_intel");
+      REQUIRE(e.run("attach", {"01:00"}));
+      CHECK(e.fx.snapshot() == before);
+    }
+    {
+      Env e;
+      auto before = e.fx.snapshot();
+      run_killed_after(e, "detach", k);
+      auto r = e.run("attach", {"01:00"});
+      REQUIRE(r);
+      CHECK(e.fx.snapshot() == before);
+      CHECK(e.journal().devices.empty());
+      CHECK_FALSE(e.journal().job);
+    }
+  }
+}
+
+TEST_CASE("an interrupted job on other devices is undone before a new one starts") {
+  Env e([](test::Fixture& fx) { test::Fixture::many_devices(fx, 6); });
+  auto before = e.fx.snapshot();
+  run_killed_after(e, "detach", 4);
+  auto r = e.run("detach", {"02:00"});
+  REQUIRE(r);
+  CHECK(e.out.find("undid an interrupted detach") != std::string::npos);
+  CHECK(e.fx.driver_of("0000:01:00.0") == "nvidia");
+  CHECK(e.fx.driver_of("0000:01:00.1") == "snd_hda_intel");
+  CHECK(e.fx.driver_of("0000:02:00.0") == "vfio-pci");
+  REQUIRE(e.run("attach", {"02:00"}));
+  CHECK(e.fx.snapshot() == before);
+}
+
+TEST_CASE("two concurrent processes serialize on the lock and end consistent") {
+  Env e;
+  pid_t kids[2];
+  const char* commands[2] = {"detach", "attach"};
+  for (int i = 0; i < 2; ++i) {
+    kids[i] = ::fork();
+    if (kids[i] == 0) {
+      bind::Options o;
+      o.command = commands[i];
+      o.devices = {"01:00"};
+      std::ostringstream s;
+      auto r = bind::run_in(o, e.ctx, s);
+      ::_exit(r ? 0 : 10 + int(r.error().exit));
+    }
+  }
+  for (pid_t k : kids) {
+    int status = 0;
+    ::waitpid(k, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  auto j = e.journal();
+  CHECK_FALSE(j.job);
+  bool detached = e.fx.driver_of(kGpu) == "vfio-pci";
+  CHECK(e.fx.driver_of(kAudio) == (detached ? "vfio-pci" : "snd_hda_intel"));
+  CHECK(j.devices.size() == (detached ? 2u : 0u));
+}
+
+TEST_CASE("a held lock makes a mutating command exit 75 with nothing changed") {
+  Env e;
+  auto before = e.fx.snapshot();
+  auto lock = Lock::acquire(e.ctx.root, 100ms);
+  REQUIRE(lock);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    e.ctx.lock_timeout = 100ms;
+    bind::Options o;
+    o.command = "detach";
+    o.devices = {"01:00"};
+    std::ostringstream s;
+    auto r = bind::run_in(o, e.ctx, s);
+    ::_exit(r ? 0 : int(r.error().exit));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WEXITSTATUS(status) == 75);
+  CHECK(e.fx.snapshot() == before);
+}
+
+TEST_CASE("without root, a mutating command says root is needed and changes nothing") {
+  if (::geteuid() != 0) {
+    MESSAGE("needs to start as root to drop to nobody");
+    return;
+  }
+  Env e;
+  ::chmod(e.fx.dir().c_str(), 0755);  // let the unprivileged child read the tree
+  auto before = e.fx.snapshot();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) ::_exit(99);
+    bind::Options o;
+    o.command = "detach";
+    o.devices = {"01:00"};
+    std::ostringstream s;
+    auto r = bind::run_in(o, e.ctx, s);
+    bool says_root = !r && r.error().message.find("root") != std::string::npos;
+    ::_exit(r ? 0 : (says_root ? int(r.error().exit) : 98));
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(e.fx.snapshot() == before);
+}
+
+TEST_CASE("set and unset are the low-level forms") {
+  Env e;
+  auto before = e.fx.snapshot();
+  bind::Options o;
+  o.driver = "vfio-pci";
+  REQUIRE(e.run("set", {"01:00.1"}, o));
+  CHECK(e.fx.driver_of(kAudio) == "vfio-pci");
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+  CHECK(e.journal().devices.at(kAudio).driver == "snd_hda_intel");
+  REQUIRE(e.run("unset", {"01:00.1"}));
+  CHECK(e.fx.driver_of(kAudio) == "snd_hda_intel");
+  CHECK(e.journal().devices.empty());
+  CHECK(e.fx.snapshot() == before);
+}

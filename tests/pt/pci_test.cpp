@@ -1,0 +1,84 @@
+#include "pt/pci.hpp"
+
+#include <filesystem>
+
+#include <doctest/doctest.h>
+
+#include "fixture.hpp"
+
+using namespace pt;
+
+TEST_CASE("scan reads a GPU with its audio function behind a root port") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  auto all = scan_devices(fx.root());
+  REQUIRE(all);
+  REQUIRE(all->size() == 3);
+  const Device& port = (*all)[0];
+  const Device& gpu = (*all)[1];
+  const Device& audio = (*all)[2];
+  CHECK(port.is_bridge());
+  CHECK(gpu.addr.str() == "0000:01:00.0");
+  CHECK(gpu.vendor == 0x10de);
+  CHECK(gpu.device == 0x2484);
+  CHECK(gpu.is_display());
+  CHECK(gpu.class_name == "VGA compatible controller");
+  CHECK(gpu.driver == "nvidia");
+  CHECK(gpu.iommu_group == 1);
+  CHECK(gpu.boot_vga == true);
+  CHECK(gpu.reset_methods == std::vector<std::string>{"flr", "bus"});
+  REQUIRE(gpu.parent);
+  CHECK(gpu.parent->str() == "0000:00:01.0");
+  CHECK(audio.is_audio());
+  CHECK(audio.driver == "snd_hda_intel");
+  CHECK_FALSE(audio.boot_vga);
+  CHECK(group_members(fx.root(), 1) == std::vector<PciAddress>{gpu.addr, audio.addr});
+}
+
+TEST_CASE("a GPU on a root bus has no parent, and a 5.10 kernel has no reset_method") {
+  test::Fixture fx;
+  test::Fixture::gpu_on_root_bus(fx);
+  fx.write_file("/sys/devices/pci0000:00/0000:00:02.0/driver_override", "vfio-pci\n");
+  std::filesystem::remove(fx.dir() + "/sys/devices/pci0000:00/0000:00:02.0/reset_method");
+  auto d = read_device(fx.root(), PciAddress{0, 0, 2, 0});
+  REQUIRE(d);
+  CHECK_FALSE(d->parent);
+  CHECK_FALSE(d->reset_methods);
+  CHECK(d->driver_override == "vfio-pci");
+}
+
+TEST_CASE("a missing device is an error that names it") {
+  test::Fixture fx;
+  auto d = read_device(fx.root(), PciAddress{0, 5, 0, 0});
+  REQUIRE_FALSE(d);
+  CHECK(d.error().subject == "0000:05:00.0");
+  CHECK(d.error().err == ENODEV);
+}
+
+TEST_CASE("config space is read through libpci under the root") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  auto c = read_config(fx.root(), PciAddress{0, 1, 0, 0}, 64);
+  REQUIRE(c);
+  CHECK((*c)[0] == 0xde);
+  CHECK((*c)[1] == 0x10);
+  CHECK((*c)[0x0b] == 0x03);
+  CHECK(((*c)[0x0e] & 0x80) == 0x80);  // multifunction: the audio function shares the slot
+}
+
+TEST_CASE("the benchmark shape has 256 devices") {
+  test::Fixture fx;
+  test::Fixture::many_devices(fx, 256);
+  auto all = scan_devices(fx.root());
+  REQUIRE(all);
+  CHECK(all->size() == 256);
+}
+
+TEST_CASE("a broken tree is an error, not an exit from inside libpci") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  std::filesystem::remove(fx.dir() + "/sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/vendor");
+  auto all = scan_devices(fx.root());
+  REQUIRE_FALSE(all);
+  CHECK(all.error().message.find("libpci") != std::string::npos);
+}

@@ -1,0 +1,97 @@
+// pt-bind as a user runs it: the real binary on fixture trees through --root.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "fixture.hpp"
+
+namespace {
+
+struct Run {
+  int status;
+  std::string out;  // stdout and stderr together
+};
+
+Run pt_bind(const std::string& args) {
+  std::string cmd = std::string(PT_BIN_DIR) + "/pt-bind " + args + " 2>&1";
+  Run r{0, ""};
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("malformed devices exit 2 and quote the input") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto r = pt_bind("--root " + fx.dir() + " detach zz:00.0");
+  CHECK(r.status == 2);
+  CHECK(r.out.find("'zz:00.0'") != std::string::npos);
+  r = pt_bind("--root " + fx.dir() + " show 1:2:3:4");
+  CHECK(r.status == 2);
+  CHECK(r.out.find("'1:2:3:4'") != std::string::npos);
+}
+
+TEST_CASE("usage errors exit 2") {
+  CHECK(pt_bind("").status == 2);
+  CHECK(pt_bind("frobnicate").status == 2);
+  CHECK(pt_bind("detach").status == 2);
+  CHECK(pt_bind("--timeout 0 list").status == 2);
+  CHECK(pt_bind("--root /nonexistent/pt list").status == 2);
+}
+
+TEST_CASE("a missing device exits 1 and names it") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto before = fx.snapshot();
+  auto r = pt_bind("--root " + fx.dir() + " detach 05:00.0");
+  CHECK(r.status == 1);
+  CHECK(r.out.find("'05:00.0': no such PCI device") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("list --json on a fixture tree through --root and PT_ROOT") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto r = pt_bind("--root " + fx.dir() + " list --json");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j.size() == 3);
+  auto env = pt_bind("list --class display --json").out;  // the real root: only reads
+  auto viaenv = ::popen(("PT_ROOT=" + fx.dir() + " " + PT_BIN_DIR + "/pt-bind list --class display --json").c_str(), "r");
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, viaenv)) > 0) text.append(buf, n);
+  ::pclose(viaenv);
+  auto je = nlohmann::json::parse(text);
+  REQUIRE(je.size() == 1);
+  CHECK(je[0]["device"] == "0000:01:00.0");
+}
+
+TEST_CASE("--dry-run prints the plan and changes nothing; global options work after the command") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto before = fx.snapshot();
+  auto r = pt_bind("detach 01:00 --root " + fx.dir() + " --dry-run");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("write /sys/bus/pci/drivers/snd_hda_intel/unbind \"0000:01:00.1\"") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+  CHECK_FALSE(fx.exists("/run/pt"));
+}
+
+TEST_CASE("--version prints the version") {
+  auto r = pt_bind("--version");
+  CHECK(r.status == 0);
+  CHECK(r.out.find(PT_VERSION) != std::string::npos);
+}
