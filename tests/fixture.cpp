@@ -69,6 +69,7 @@ Fixture::Fixture() {
 }
 
 Fixture::~Fixture() {
+  if (keep_) return;
   std::error_code ec;
   fs::remove_all(dir_, ec);
 }

@@ -100,6 +100,8 @@ class Fixture {
   void refuse(const std::string& driver, const std::string& bdf) { refusals_.insert(driver + "@" + bdf); }
 
   const std::string& dir() const { return dir_; }
+  // Leaves the tree on disk when the fixture goes away (benchmarks, debugging).
+  void keep() { keep_ = true; }
   Root root() const;
   FakeKernel& kernel() { return kernel_; }
   FakeModules& modules() { return modules_; }
@@ -122,6 +124,7 @@ class Fixture {
   Status probe(const std::string& bdf);
 
   std::string dir_;
+  bool keep_ = false;
   std::map<std::string, FakeDevice> devices_;
   std::map<std::string, std::string> bridges_;  // bdf -> parent bdf
   std::vector<Fault> faults_;
