@@ -89,7 +89,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
             pad(d.driver.empty() ? "-" : d.driver, 16) +
             pad(d.iommu_group ? std::to_string(*d.iommu_group) : "-", 7) +
             pad(d.boot_vga ? (*d.boot_vga ? "yes" : "no") : "-", 6) +
-            pad(d.reset_methods ? (d.reset_methods->empty() ? "none" : join(*d.reset_methods, ",")) : "?", 16);
+            pad(d.reset_methods ? (d.reset_methods->empty() ? "none" : join(*d.reset_methods, ",")) : "-", 16);
     auto c = companions(*all, d);
     text += (c.empty() ? "-" : join(c, ",")) + "\n";
   }
