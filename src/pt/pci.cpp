@@ -4,7 +4,12 @@ extern "C" {
 #include <pci/pci.h>
 }
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csetjmp>
+#include <map>
 #include <cstdarg>
 #include <cstdio>
 #include <algorithm>
@@ -93,6 +98,7 @@ void pci_quiet(char*, ...) {}
 struct PciAccess {
   pci_access* acc = nullptr;
   std::string sysfs_path;
+  std::string ids_path;  // libpci's configured pci.ids
   ~PciAccess() {
     if (acc) pci_cleanup(acc);
   }
@@ -137,6 +143,55 @@ Result<Device> read_device(const Root& root, const PciAddress& addr) {
 
 namespace {
 
+// Class names as lspci prints them, from the class section that ends
+// pci.ids. libpci's pci_lookup_name would parse the whole 1.4 MB file into a
+// 2 MB table to answer these few look-ups, so only the file's tail is read.
+struct ClassNames {
+  std::map<uint8_t, std::string> bases;
+  std::map<uint16_t, std::string> subclasses;
+};
+
+ClassNames load_class_names(std::string path) {
+  ClassNames names;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && path.ends_with(".gz")) {
+    path.resize(path.size() - 3);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  if (fd < 0) return names;
+  struct stat st {};
+  ::fstat(fd, &st);
+  std::string tail;
+  size_t start = std::string::npos;
+  for (off_t want = 16384;; want *= 4) {
+    off_t from = st.st_size > want ? st.st_size - want : 0;
+    tail.assign(size_t(st.st_size - from), '\0');
+    ssize_t n = ::pread(fd, tail.data(), tail.size(), from);
+    if (n < 0) break;
+    tail.resize(size_t(n));
+    start = tail.find("\nC 00  ");
+    if (start != std::string::npos || from == 0) break;
+  }
+  ::close(fd);
+  if (start == std::string::npos) return names;
+  int base = -1;
+  size_t pos = start + 1;
+  while (pos < tail.size()) {
+    size_t end = tail.find('\n', pos);
+    if (end == std::string::npos) end = tail.size();
+    std::string_view line(tail.data() + pos, end - pos);
+    pos = end + 1;
+    auto hex2 = [](std::string_view h) { return int(std::strtol(std::string(h).c_str(), nullptr, 16)); };
+    if (line.size() > 6 && line[0] == 'C' && line[1] == ' ' && line.substr(4, 2) == "  ") {
+      base = hex2(line.substr(2, 2));
+      names.bases[uint8_t(base)] = std::string(line.substr(6));
+    } else if (base >= 0 && line.size() > 5 && line[0] == '\t' && line[1] != '\t' && line.substr(3, 2) == "  ") {
+      names.subclasses[uint16_t(base << 8 | hex2(line.substr(1, 2)))] = std::string(line.substr(5));
+    }
+  }
+  return names;
+}
+
 // The setjmp regions live in their own functions and touch only objects
 // owned by their callers, whose values stay determinate after a longjmp.
 bool scan_raw(PciAccess& holder, std::vector<RawDevice>& raw, bool names) {
@@ -152,13 +207,8 @@ bool scan_raw(PciAccess& holder, std::vector<RawDevice>& raw, bool names) {
     pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS);
     raw.push_back(RawDevice{PciAddress{uint32_t(p->domain), uint8_t(p->bus), uint8_t(p->dev), uint8_t(p->func)},
                             p->vendor_id, p->device_id, uint32_t(p->device_class) << 8, {}});
-    if (names) {
-      char buf[128];
-      const char* n = pci_lookup_name(acc, buf, sizeof buf, PCI_LOOKUP_CLASS | PCI_LOOKUP_NO_NUMBERS,
-                                      p->device_class);
-      if (n) raw.back().name = n;
-    }
   }
+  if (names && acc->id_file_name) holder.ids_path = acc->id_file_name;
   pci_jump = nullptr;
   return true;
 }
@@ -188,6 +238,14 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
   if (!scan_raw(holder, raw, options.class_names))
     return fail(holder.sysfs_path, std::string("libpci: ") + pci_message, EIO);
 
+  ClassNames class_names;
+  if (options.class_names && !holder.ids_path.empty()) class_names = load_class_names(holder.ids_path);
+  auto name_of = [&](uint32_t class_code) {
+    if (auto it = class_names.subclasses.find(uint16_t(class_code >> 8)); it != class_names.subclasses.end())
+      return it->second;
+    if (auto it = class_names.bases.find(uint8_t(class_code >> 16)); it != class_names.bases.end()) return it->second;
+    return std::string();
+  };
   std::vector<Device> out;
   out.reserve(raw.size());
   for (auto& r : raw) {
@@ -197,7 +255,7 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
     d.device = r.device;
     // libpci gives base+sub class; the prog-if lives in the class attribute.
     d.class_code = read_hex(root.path(d.sysfs("class"))).value_or(r.class_code);
-    d.class_name = std::move(r.name);
+    d.class_name = name_of(d.class_code);
     fill_sysfs(root, d);
     out.push_back(std::move(d));
   }
