@@ -13,8 +13,9 @@ int main(int argc, char** argv) {
 
   auto* list = app.add_subcommand("list", "List PCI devices with driver, IOMMU group and companions");
   list->add_option("--class", o.device_class, "display, audio or all (default all)")->type_name("CLASS");
-  auto* show = app.add_subcommand("show", "Show one device: group, slot, override, modules, holders");
-  show->add_option("device", o.devices, "DEV")->required();
+  std::string single;  // show, set and unset take one DEV
+  auto* show = app.add_subcommand("show", "Show one device (or slot): group, override, modules, holders");
+  show->add_option("device", single, "DEV")->required();
   auto* detach = app.add_subcommand("detach", "Move devices and their group to vfio-pci (or --to)");
   detach->add_option("devices", o.devices, "DEV...")->required();
   detach->add_option("--to", o.to, "Target driver (default vfio-pci)")->type_name("DRIVER");
@@ -24,16 +25,17 @@ int main(int argc, char** argv) {
   attach->add_option("devices", o.devices, "DEV...")->required();
   attach->add_flag("--force", o.force, "Unbind even when processes hold a device");
   auto* set = app.add_subcommand("set", "Bind DEV to DRIVER through driver_override");
-  set->add_option("device", o.devices, "DEV")->required()->expected(1);
+  set->add_option("device", single, "DEV")->required();
   set->add_option("driver", o.driver, "DRIVER")->required();
   set->add_flag("--force", o.force, "Unbind even when processes hold a device");
   auto* unset = app.add_subcommand("unset", "Clear driver_override and let the kernel choose");
-  unset->add_option("device", o.devices, "DEV")->required()->expected(1);
+  unset->add_option("device", single, "DEV")->required();
   unset->add_flag("--force", o.force, "Unbind even when processes hold a device");
 
   bool done = false;
   int rc = pt::cli::parse(app, argc, argv, done);
   if (done) return rc;
   o.command = app.get_subcommands().front()->get_name();
+  if (!single.empty()) o.devices = {single};
   return pt::cli::finish("pt-bind", pt::bind::run(o, std::cout, pt::cli::verbose_observer("pt-bind", o.common)));
 }

@@ -65,7 +65,7 @@ GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, c
 
 Status check_holders(const Root& root, const std::vector<Move>& moves, bool force) {
   if (force) return {};
-  std::string msg;
+  std::string msg, subject;
   for (const auto& m : moves) {
     if (m.already) continue;
     bool unbinds = std::any_of(m.writes.begin(), m.writes.end(),
@@ -74,10 +74,11 @@ Status check_holders(const Root& root, const std::vector<Move>& moves, bool forc
     auto holders = find_holders(root, m.before);
     if (holders.empty()) continue;
     if (!msg.empty()) msg += "; ";
+    if (subject.empty()) subject = m.before.addr.str();
     msg += m.before.addr.str() + ": " + describe(holders);
   }
   if (msg.empty()) return {};
-  return fail("holders", "refusing to unbind a device that processes hold open, because the unbind would block "
+  return fail(subject, "refusing to unbind a device that processes hold open, because the unbind would block "
                          "inside the driver: " + msg + ". Stop them, or pass --force to unbind anyway",
               EBUSY);
 }
@@ -237,7 +238,7 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
     m.to_override = options.to;
     m.writes = writes_for(d, m.to_driver, m.to_override, true);
     if (d.driver == options.to) {
-      m.note = "already on " + options.to;
+      m.note = "already on " + options.to + (m.writes.empty() ? "" : "; setting driver_override so it stays");
       m.already = m.writes.empty();
     }
     auto it = journal.devices.find(d.addr.str());
@@ -276,7 +277,9 @@ Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& spec
     for (const auto& m : group_members(ctx.root, *d.iommu_group)) {
       const Device* md = find(all, m);
       if (!md || seen.count(m) || md->is_bridge()) continue;
-      if (journal.devices.count(m.str()) || kParkingDrivers.count(md->driver)) {
+      // Only what pt detached comes along; a member parked on vfio-pci by
+      // someone else (vfio-pci.ids, another tool) stays where it is.
+      if (journal.devices.count(m.str())) {
         seen.insert(m);
         functions.push_back(*md);
       }
@@ -454,6 +457,8 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
     }
     res.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
     res.to = link_basename(ctx.root.path(m.before.sysfs("driver"))).value_or("");
+    res.already = !m.before.driver.empty() && res.to == m.before.driver;  // e.g. only the override was set
+    if (res.already && res.note.empty()) res.note = "already on " + res.to;
     out.moves.push_back(res);
   }
 
@@ -508,7 +513,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
 }
 
 Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
-                                               const std::vector<std::string>& covered) {
+                                               const std::vector<std::string>& covered, bool force) {
   if (!journal.job) return std::optional<std::string>();
   const Job job = *journal.job;
   bool all_covered = std::all_of(job.devices.begin(), job.devices.end(), [&](const std::string& d) {
@@ -524,14 +529,17 @@ Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
   for (const auto& d : job.devices)
     if (auto s = parse_device_spec(d)) specs.push_back(*s);
   journal.job.reset();
-  auto plan = plan_attach(ctx, specs, AttachOptions{}, journal);
+  auto plan = plan_attach(ctx, specs, AttachOptions{force}, journal);
   if (!plan) return std::unexpected(plan.error());
   if (auto r = execute(ctx, *plan, journal); !r) {
     Error e = r.error();
     e.message = "undoing " + what + " failed: " + e.message;
     return std::unexpected(e);
   }
-  return std::optional<std::string>("undid " + what + ": its functions are back on their recorded drivers");
+  // An interrupted detach is undone, an interrupted attach finished: either
+  // way its functions end on the drivers the journal recorded.
+  return std::optional<std::string>((job.op == "attach" ? "finished " : "undid ") + what +
+                                    ": its functions are back on their recorded drivers");
 }
 
 }  // namespace pt::bind

@@ -92,7 +92,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal);
 // covered by COVERED is undone (its functions go back to their recorded
 // drivers). Returns a note for the user, or nothing when there was no job.
 Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
-                                               const std::vector<std::string>& covered);
+                                               const std::vector<std::string>& covered, bool force = false);
 
 // "0000:01:00.0 driver=vfio-pci override=vfio-pci" lines for every function.
 std::string state_report(const Root& root, const std::vector<std::string>& devices);

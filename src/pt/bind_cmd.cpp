@@ -1,5 +1,6 @@
 #include "pt/bind_cmd.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -133,9 +134,11 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
               {"module", nullable(it->second.module)},
               {"driver_override", nullable(it->second.driver_override)},
               {"to", it->second.to},
+              {"attach_order", it->second.attach_order},
               {"time", it->second.time}};
     }
     j["journal"] = je;
+    j["journal_error"] = journal ? json(nullptr) : json(journal.error().describe());
     arr.push_back(j);
 
     text += d.addr.str() + "  " + id_string(d) + "  " + (d.class_name.empty() ? class_hex(d) : d.class_name) + "\n";
@@ -150,7 +153,8 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     if (d.boot_vga) text += std::string("  boot_vga:         ") + (*d.boot_vga ? "1" : "0") + "\n";
     text += "  reset methods:    " +
             (d.reset_methods ? join(*d.reset_methods, " ") : std::string("(no reset_method file)")) + "\n";
-    text += "  device nodes:     " + join(j["device_nodes"].get<std::vector<std::string>>(), " ") + "\n";
+    auto nodes = j["device_nodes"].get<std::vector<std::string>>();
+    text += "  device nodes:     " + (nodes.empty() ? std::string("none") : join(nodes, " ")) + "\n";
     text += "  holders:          " + (hs.empty() ? std::string("none") : describe(hs)) + "\n";
     if (!je.is_null())
       text += "  journal:          detached from " +
@@ -172,6 +176,7 @@ void print_plan(const Plan& plan, bool json_out, std::ostream& out) {
     j["op"] = plan.op;
     j["dry_run"] = true;
     j["load_drivers"] = plan.drivers;
+    j["notes"] = plan.notes;
     json fs = json::array();
     for (const auto& m : plan.moves) {
       json w = json::array();
@@ -187,8 +192,9 @@ void print_plan(const Plan& plan, bool json_out, std::ostream& out) {
     out << j.dump(2) << "\n";
     return;
   }
-  std::string t = "dry run: " + plan.op + " " + std::to_string(plan.moves.size()) +
-                  " function(s); nothing is changed\n";
+  std::string t;
+  for (const auto& n : plan.notes) t += "note: " + n + "\n";
+  t += "dry run: " + plan.op + " " + std::to_string(plan.moves.size()) + " function(s); nothing is changed\n";
   for (const auto& d : plan.drivers) t += "  load driver " + d + " with its module dependencies\n";
   for (const auto& m : plan.moves) {
     if (m.already) {
@@ -259,7 +265,9 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     if (!journal) return std::unexpected(journal.error());
     auto plan = make_plan(*journal);
     if (!plan) return std::unexpected(plan.error());
-    if (journal->job) plan->notes.push_back("the journal holds an interrupted " + journal->job->op + " job");
+    if (journal->job)
+      plan->notes.push_back("the journal holds an interrupted " + journal->job->op + " job (pid " +
+                            std::to_string(journal->job->pid) + "); the real run first finishes or undoes it");
     print_plan(*plan, o.common.json, out);
     return Exit::ok;
   }
@@ -273,7 +281,7 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
 
   std::vector<std::string> covered;
   for (const auto& m : plan->moves) covered.push_back(m.before.addr.str());
-  auto note = recover_job(ctx, *journal, covered);
+  auto note = recover_job(ctx, *journal, covered, o.force);
   if (!note) return std::unexpected(note.error());
   if (*note) {
     // Undoing an old job changed the devices; plan again from what is there now.
@@ -308,7 +316,8 @@ Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
 Result<Exit> run(const Options& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
   auto root = Root::from_option(o.common.root);
   if (!root) return std::unexpected(root.error());
-  auto to_ms = [](double s) { return std::chrono::milliseconds(int64_t(s * 1000.0)); };
+  // At least 1 ms, at most a day: poll() takes an int of milliseconds.
+  auto to_ms = [](double s) { return std::chrono::milliseconds(std::clamp<int64_t>(int64_t(s * 1000.0), 1, 86400000)); };
   if (o.common.timeout <= 0) return usage_error("--timeout", "must be a positive number of seconds");
   if (o.common.lock_timeout < 0) return usage_error("--lock-timeout", "must not be negative");
   KernelWriter kernel(*root, to_ms(o.common.timeout));

@@ -77,6 +77,9 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
   Journal out;
   try {
     json j = json::parse(text);
+    if (!j.contains("version"))
+      return fail(path, "the journal has no version field; it was not written by pt: inspect it, then remove it",
+                  EINVAL);
     if (j.value("version", 0) != 1)
       return fail(path, "unknown journal version; it was written by a newer pt", EINVAL);
     auto str = [](const json& o, const char* key) {

@@ -30,7 +30,7 @@ Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) 
       ::close(fd);
       return fail(kLockPath,
                   "another pt command holds the lock; wait for it, or raise --lock-timeout (see 'fuser " +
-                      std::string(kLockPath) + "')",
+                      path + "')",
                   EWOULDBLOCK, Exit::busy);
     }
     std::this_thread::sleep_for(pause);

@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "pt/sysfs.hpp"
 
@@ -85,7 +86,16 @@ class KmodLoader final : public ModuleLoader {
  private:
   bool lookup(const std::string& name, kmod_list** list) {
     if (!ctx_) {
-      ctx_ = kmod_new(dir_.c_str(), nullptr);
+      // Under --root the tree's modprobe.d (aliases, blacklists) applies, not ours.
+      std::vector<std::string> paths;
+      std::vector<const char*> cpaths;
+      if (!root_.is_real()) {
+        for (const char* p : {"/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/lib/modprobe.d"})
+          paths.push_back(root_.path(p));
+        for (const auto& p : paths) cpaths.push_back(p.c_str());
+        cpaths.push_back(nullptr);
+      }
+      ctx_ = kmod_new(dir_.c_str(), cpaths.empty() ? nullptr : cpaths.data());
       if (!ctx_) return false;
       kmod_load_resources(ctx_);
     }

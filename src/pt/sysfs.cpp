@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -136,7 +137,7 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
     pollfd p{pidfd, POLLIN, 0};
     int r;
     do {
-      r = ::poll(&p, 1, int(timeout_.count()));
+      r = ::poll(&p, 1, int(std::clamp<int64_t>(timeout_.count(), 1, INT32_MAX)));
     } while (r < 0 && errno == EINTR);
     ::close(pidfd);
     timed_out = (r == 0);
@@ -152,7 +153,7 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
                     " s; the kernel is waiting in " + wchan + " (writer pid " + std::to_string(pid) +
                     "). A sysfs write cannot be cancelled: it completes when the driver lets go. Find "
                     "what holds the device (pt-bind show) and stop it",
-                ETIMEDOUT, Exit::timeout);
+                0, Exit::timeout);
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {

@@ -535,3 +535,25 @@ TEST_CASE("set and unset are the low-level forms") {
   CHECK(e.journal().devices.empty());
   CHECK(e.fx.snapshot() == before);
 }
+
+TEST_CASE("attach leaves group members it did not detach where they are") {
+  Env e(test::Fixture::group_with_unrelated);
+  // Someone else parked the NIC on vfio-pci (vfio-pci.ids at boot, say).
+  bind::Options set;
+  set.driver = "vfio-pci";
+  REQUIRE(e.run("set", {"02:00.0"}, set));
+  std::filesystem::remove(e.fx.dir() + "/run/pt/journal.json");
+  REQUIRE(e.run("detach", {"01:00"}));
+  REQUIRE(e.run("attach", {"01:00"}));
+  CHECK(e.fx.driver_of("0000:02:00.0") == "vfio-pci");
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+  CHECK(e.fx.driver_of("0000:01:00.2") == "xhci_hcd");
+}
+
+TEST_CASE("a dry run says when the journal holds an interrupted job") {
+  Env e;
+  run_killed_after(e, "detach", 2);
+  e.ctx.dry_run = true;
+  REQUIRE(e.run("detach", {"01:00"}));
+  CHECK(e.out.find("note: the journal holds an interrupted detach job") != std::string::npos);
+}

@@ -50,7 +50,7 @@ TEST_CASE("a write that blocks past the timeout is reported with path, value and
   auto took = std::chrono::steady_clock::now() - start;
   REQUIRE_FALSE(r);
   CHECK(r.error().exit == Exit::timeout);
-  CHECK(r.error().err == ETIMEDOUT);
+  CHECK(r.error().err == 0);  // no system call failed; the message says what happened
   CHECK(r.error().subject == "/sys/stuck");
   CHECK(r.error().message.find("\"0000:01:00.0\"") != std::string::npos);
   CHECK(r.error().message.find("cannot be cancelled") != std::string::npos);

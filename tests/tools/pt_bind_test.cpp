@@ -95,3 +95,17 @@ TEST_CASE("--version prints the version") {
   CHECK(r.status == 0);
   CHECK(r.out.find(PT_VERSION) != std::string::npos);
 }
+
+TEST_CASE("set and unset take DEV and DRIVER as positionals") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto before = fx.snapshot();
+  auto r = pt_bind("--root " + fx.dir() + " --dry-run set 01:00.1 vfio-pci");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("write /sys/bus/pci/devices/0000:01:00.1/driver_override \"vfio-pci\"") != std::string::npos);
+  r = pt_bind("--root " + fx.dir() + " --dry-run unset 01:00.1");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("no driver_override set") != std::string::npos);
+  CHECK(pt_bind("--root " + fx.dir() + " show 01:00.0 01:00.1").status == 2);
+  CHECK(fx.snapshot() == before);
+}
