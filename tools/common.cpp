@@ -24,9 +24,9 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
 ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& o) {
   if (!o.verbose) return nullptr;
   return [tool](const WriteEvent& ev) {
+    const char* why = ev.timed_out ? "timed out" : ev.err ? std::strerror(ev.err) : "";
     std::fprintf(stderr, "%s: write %s %s %.3f ms%s%s\n", tool.c_str(), ev.path.c_str(), show_value(ev.value).c_str(),
-                 double(ev.elapsed.count()) / 1000.0, ev.err ? " failed: " : "",
-                 ev.err ? std::strerror(ev.err) : "");
+                 double(ev.elapsed.count()) / 1000.0, ev.failed ? " failed: " : "", why);
     std::fflush(stderr);
   };
 }

@@ -168,7 +168,7 @@ Status ObservedWriter::write(const std::string& path, std::string_view value, Wr
   auto r = inner_.write(path, value, kind);
   WriteEvent ev{path, std::string(value),
                 std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start),
-                r ? 0 : r.error().err};
+                !r, r ? 0 : r.error().err, !r && r.error().exit == Exit::timeout};
   if (observer_) observer_(ev);
   return r;
 }

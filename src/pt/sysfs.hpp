@@ -36,7 +36,9 @@ struct WriteEvent {
   std::string path;  // absolute, without the root prefix
   std::string value;
   std::chrono::microseconds elapsed{0};
-  int err = 0;
+  bool failed = false;
+  int err = 0;             // errno when a system call failed
+  bool timed_out = false;  // abandoned past --timeout
 };
 
 class SysfsWriter {

@@ -78,6 +78,8 @@ TEST_CASE("the observed writer reports each write with its outcome") {
   CHECK(seen[0].value == "io+mem");
   CHECK(seen[0].err == 0);
   CHECK(seen[1].err == ENOENT);
+  CHECK(seen[1].failed);
+  CHECK_FALSE(seen[1].timed_out);
 }
 
 TEST_CASE("values are shown quoted with newlines visible") {
