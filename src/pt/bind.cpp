@@ -138,7 +138,21 @@ Status restore(Context& ctx, const Device& before) {
   back.probe = !before.driver.empty();
   back.writes = writes_for(*now, back.to_driver, back.to_override, back.probe);
   bool touched = false;
-  return perform(ctx, back, touched);
+  auto r = perform(ctx, back, touched);
+  if (r || before.driver.empty() || r.error().exit == Exit::timeout) return r;
+  // drivers_probe can fail where a direct bind works (a probe path that
+  // errors, another driver matching first); that is what an admin tries next.
+  auto again = read_device(ctx.root, before.addr);
+  if (!again || again->driver == before.driver) return again ? Status{} : r;
+  if (!again->driver.empty()) return r;
+  back.before = *again;
+  back.writes = {{"/sys/bus/pci/drivers/" + before.driver + "/bind", before.addr.str(), WriteKind::blocking}};
+  if (again->driver_override != before.driver_override)
+    back.writes.insert(back.writes.begin(), {before.sysfs("driver_override"),
+                                             before.driver_override.empty() ? "\n" : before.driver_override,
+                                             WriteKind::attribute});
+  if (auto b = perform(ctx, back, touched); b) return b;
+  return r;
 }
 
 Plan finish_plan(Plan plan) {

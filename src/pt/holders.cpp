@@ -33,11 +33,25 @@ std::vector<std::string> nvidia_nodes(const Root& root, const Device& dev) {
 
 }  // namespace
 
+// Class devices sit under the PCI device or, for bus drivers such as
+// virtio-pci on 5.10, under its child device (…/0000:01:00.0/virtio0/drm).
+std::vector<std::string> class_dirs(const std::string& base, const std::string& cls) {
+  std::vector<std::string> out;
+  if (path_exists(base + "/" + cls)) out.push_back(base + "/" + cls);
+  for (const auto& child : list_dir(base)) {
+    const std::string p = base + "/" + child;
+    if (child == cls || read_link(p) || !path_exists(p + "/" + cls)) continue;
+    out.push_back(p + "/" + cls);
+  }
+  return out;
+}
+
 std::vector<std::string> device_nodes(const Root& root, const Device& dev) {
   std::set<std::string> nodes;
   const std::string base = root.path(dev.sysfs());
-  for (const auto& n : list_dir(base + "/drm"))
-    if (n.rfind("card", 0) == 0 || n.rfind("renderD", 0) == 0) nodes.insert("/dev/dri/" + n);
+  for (const auto& drm : class_dirs(base, "drm"))
+    for (const auto& n : list_dir(drm))
+      if (n.rfind("card", 0) == 0 || n.rfind("renderD", 0) == 0) nodes.insert("/dev/dri/" + n);
   const std::string prefix = "pci-" + dev.addr.str() + "-";
   const std::string by_path = root.path("/dev/dri/by-path");
   for (const auto& n : list_dir(by_path)) {
@@ -47,11 +61,12 @@ std::vector<std::string> device_nodes(const Root& root, const Device& dev) {
       nodes.insert("/dev/dri/" + (slash == std::string::npos ? *t : t->substr(slash + 1)));
     }
   }
-  for (const auto& card : list_dir(base + "/sound"))
-    for (const auto& n : list_dir(base + "/sound/" + card))
-      if (n.rfind("pcmC", 0) == 0 || n.rfind("controlC", 0) == 0 || n.rfind("hwC", 0) == 0 ||
-          n.rfind("midiC", 0) == 0)
-        nodes.insert("/dev/snd/" + n);
+  for (const auto& sound : class_dirs(base, "sound"))
+    for (const auto& card : list_dir(sound))
+      for (const auto& n : list_dir(sound + "/" + card))
+        if (n.rfind("pcmC", 0) == 0 || n.rfind("controlC", 0) == 0 || n.rfind("hwC", 0) == 0 ||
+            n.rfind("midiC", 0) == 0)
+          nodes.insert("/dev/snd/" + n);
   if (dev.driver == "nvidia")
     for (auto& n : nvidia_nodes(root, dev)) nodes.insert(std::move(n));
   if (dev.iommu_group) nodes.insert("/dev/vfio/" + std::to_string(*dev.iommu_group));

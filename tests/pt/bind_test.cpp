@@ -557,3 +557,20 @@ TEST_CASE("a dry run says when the journal holds an interrupted job") {
   REQUIRE(e.run("detach", {"01:00"}));
   CHECK(e.out.find("note: the journal holds an interrupted detach job") != std::string::npos);
 }
+
+TEST_CASE("a rollback whose reprobe fails binds the original driver directly") {
+  Env e;
+  auto before = e.fx.snapshot();
+  // Both probes of the GPU fail, the rollback's included. (A fault counts only
+  // the writes that reach it: the first one is taken by the fault before it.)
+  e.fx.fail_write("/sys/bus/pci/drivers_probe", kGpu, EIO, 1);
+  e.fx.fail_write("/sys/bus/pci/drivers_probe", kGpu, EIO, 1);
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::rolled_back);
+  CHECK(e.fx.snapshot() == before);
+  bool direct_bind = false;
+  for (const auto& [path, value] : e.fx.kernel().log)
+    if (path == "/sys/bus/pci/drivers/nvidia/bind" && value == kGpu) direct_bind = true;
+  CHECK(direct_bind);
+}

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+
 #include "fixture.hpp"
 
 using namespace pt;
@@ -48,4 +50,18 @@ TEST_CASE("an nvidia GPU's minor comes from /proc/driver/nvidia") {
   auto h = find_holders(fx.root(), *gpu);
   REQUIRE(h.size() == 1);
   CHECK(h[0].pid == 77);
+}
+
+TEST_CASE("DRM nodes under a child device count (virtio-pci on 5.10)") {
+  test::Fixture fx;
+  test::Fixture::gpu_on_root_bus(fx);
+  const std::string dev = fx.dir() + "/sys/devices/pci0000:00/0000:00:02.0";
+  std::filesystem::remove_all(dev + "/drm");
+  std::filesystem::create_directories(dev + "/virtio0/drm/card1");
+  fx.add_holder(31, "Xorg", "/dev/dri/card1");
+  auto gpu = read_device(fx.root(), PciAddress{0, 0, 2, 0});
+  REQUIRE(gpu);
+  auto h = find_holders(fx.root(), *gpu);
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].node == "/dev/dri/card1");
 }
