@@ -1,5 +1,7 @@
 #include "fixture.hpp"
 
+#include "pt/pci.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -318,6 +320,19 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
   }
   put(real, std::string(value));
   return {};
+}
+
+// Config writes land in the tree's config file, where libpci reads them back.
+Status FakeKernel::write_config(const std::string& device, uint16_t offset, uint16_t value) {
+  const std::string path = "/sys/bus/pci/devices/" + device + "/config";
+  log.emplace_back(path, config_value(offset, value));
+  for (auto& f : fx_.faults_) {
+    if (!path.ends_with(f.path_suffix) || config_value(offset, value).rfind(f.value_prefix, 0) != 0) continue;
+    if (++f.seen == f.nth) return fail(path, "config write failed (injected)", f.err);
+  }
+  auto addr = parse_sysfs_name(device);
+  if (!addr) return fail(device, "not a PCI address", EINVAL);
+  return write_config_word(fx_.root(), *addr, offset, value);
 }
 
 Status FakeModules::ensure_driver(const std::string& driver, const std::string& module) {

@@ -52,6 +52,7 @@ class FakeKernel final : public SysfsWriter {
  public:
   explicit FakeKernel(Fixture& fx) : fx_(fx) {}
   Status write(const std::string& path, std::string_view value, WriteKind kind) override;
+  Status write_config(const std::string& device, uint16_t offset, uint16_t value) override;
   std::vector<std::pair<std::string, std::string>> log;  // every write attempted
 
  private:

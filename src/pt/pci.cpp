@@ -123,6 +123,22 @@ struct RawDevice {
   std::string name;
 };
 
+bool write_raw_config(PciAccess& holder, const PciAddress& addr, int offset, uint16_t value) {
+  std::jmp_buf jump;
+  pci_jump = &jump;
+  if (setjmp(jump) != 0) {
+    pci_jump = nullptr;
+    return false;
+  }
+  pci_access* acc = open_access(holder);
+  pci_dev* p = pci_get_dev(acc, int(addr.domain), addr.bus, addr.dev, addr.func);
+  int ok = p ? pci_write_word(p, offset, value) : 0;
+  if (p) pci_free_dev(p);
+  pci_jump = nullptr;
+  if (!ok) std::snprintf(pci_message, sizeof pci_message, "cannot write config space");
+  return ok != 0;
+}
+
 }  // namespace
 
 Result<Device> read_device(const Root& root, const PciAddress& addr) {
@@ -276,6 +292,14 @@ Result<std::vector<uint8_t>> read_config(const Root& root, const PciAddress& add
   std::vector<uint8_t> bytes(size_t(len), 0xff);
   if (!read_raw_config(holder, addr, bytes)) return fail(addr.str(), std::string("libpci: ") + pci_message, EIO);
   return bytes;
+}
+
+Status write_config_word(const Root& root, const PciAddress& addr, int offset, uint16_t value) {
+  PciAccess holder;
+  holder.sysfs_path = root.path("/sys/bus/pci");
+  if (!write_raw_config(holder, addr, offset, value))
+    return fail(addr.str(), std::string("libpci: ") + pci_message, EIO);
+  return {};
 }
 
 }  // namespace pt

@@ -50,6 +50,9 @@ std::vector<PciAddress> group_members(const Root& root, int group);
 // Reads a device's config space (up to LEN bytes) through libpci.
 Result<std::vector<uint8_t>> read_config(const Root& root, const PciAddress& addr, int len);
 
+// Writes one 16-bit config register through libpci.
+Status write_config_word(const Root& root, const PciAddress& addr, int offset, uint16_t value);
+
 // "vendor:device" as four-digit hex pairs.
 std::string id_string(const Device& d);
 

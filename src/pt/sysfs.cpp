@@ -1,5 +1,8 @@
 #include "pt/sysfs.hpp"
 
+#include "pt/address.hpp"
+#include "pt/pci.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -161,6 +164,28 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
   int e = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
   if (e) return std::unexpected(write_error(path, value, e));
   return {};
+}
+
+Status KernelWriter::write_config(const std::string& device, uint16_t offset, uint16_t value) {
+  auto addr = parse_sysfs_name(device);
+  if (!addr) return fail(device, "not a PCI address", EINVAL);
+  return write_config_word(root_, *addr, offset, value);
+}
+
+std::string config_value(uint16_t offset, uint16_t value) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "@0x%03x=0x%04x", offset, value);
+  return buf;
+}
+
+Status ObservedWriter::write_config(const std::string& device, uint16_t offset, uint16_t value) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = inner_.write_config(device, offset, value);
+  WriteEvent ev{"/sys/bus/pci/devices/" + device + "/config", config_value(offset, value),
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start),
+                !r, r ? 0 : r.error().err, false};
+  if (observer_) observer_(ev);
+  return r;
 }
 
 Status ObservedWriter::write(const std::string& path, std::string_view value, WriteKind kind) {

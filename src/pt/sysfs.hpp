@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -46,6 +47,8 @@ class SysfsWriter {
   virtual ~SysfsWriter() = default;
   // PATH is absolute and unprefixed ("/sys/bus/pci/drivers_probe").
   virtual Status write(const std::string& path, std::string_view value, WriteKind kind) = 0;
+  // One 16-bit config register of DEVICE ("0000:01:00.0"), through libpci.
+  virtual Status write_config(const std::string& device, uint16_t offset, uint16_t value) = 0;
 };
 
 // Writes to the files under a Root. Blocking writes run in a forked child so
@@ -55,6 +58,7 @@ class KernelWriter final : public SysfsWriter {
  public:
   KernelWriter(Root root, std::chrono::milliseconds timeout) : root_(std::move(root)), timeout_(timeout) {}
   Status write(const std::string& path, std::string_view value, WriteKind kind) override;
+  Status write_config(const std::string& device, uint16_t offset, uint16_t value) override;
 
  private:
   Root root_;
@@ -67,11 +71,15 @@ class ObservedWriter final : public SysfsWriter {
   using Observer = std::function<void(const WriteEvent&)>;
   ObservedWriter(SysfsWriter& inner, Observer observer) : inner_(inner), observer_(std::move(observer)) {}
   Status write(const std::string& path, std::string_view value, WriteKind kind) override;
+  Status write_config(const std::string& device, uint16_t offset, uint16_t value) override;
 
  private:
   SysfsWriter& inner_;
   Observer observer_;
 };
+
+// "@0x03e=0x0040": how a config write is shown in logs and plans.
+std::string config_value(uint16_t offset, uint16_t value);
 
 // How a value is shown in messages: quoted, with a newline made visible.
 std::string show_value(std::string_view value);

@@ -237,6 +237,7 @@ class StuckWriter final : public SysfsWriter {
     if (path == path_ && value == kGpu) return fail(path, "did not return within 0.2 s", ETIMEDOUT, Exit::timeout);
     return inner_.write(path, value, kind);
   }
+  Status write_config(const std::string& d, uint16_t off, uint16_t v) override { return inner_.write_config(d, off, v); }
   SysfsWriter& inner_;
   std::string path_;
 };
@@ -387,6 +388,9 @@ void run_killed_after(Env& e, const std::string& command, int k) {
         auto r = inner.write(p, v, kind);
         if (--left == 0) ::_exit(137);
         return r;
+      }
+      Status write_config(const std::string& d, uint16_t off, uint16_t v) override {
+        return inner.write_config(d, off, v);
       }
     } dying(e.fx.kernel(), k);
     e.ctx.writer = &dying;
