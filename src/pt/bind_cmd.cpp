@@ -10,6 +10,7 @@
 #include "pt/lock.hpp"
 #include "pt/modules.hpp"
 #include "pt/pci.hpp"
+#include "pt/system.hpp"
 
 namespace pt::bind {
 
@@ -314,23 +315,9 @@ Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
 }
 
 Result<Exit> run(const Options& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
-  auto root = Root::from_option(o.common.root);
-  if (!root) return std::unexpected(root.error());
-  // At least 1 ms, at most a day: poll() takes an int of milliseconds.
-  auto to_ms = [](double s) { return std::chrono::milliseconds(std::clamp<int64_t>(int64_t(s * 1000.0), 1, 86400000)); };
-  if (o.common.timeout <= 0) return usage_error("--timeout", "must be a positive number of seconds");
-  if (o.common.lock_timeout < 0) return usage_error("--lock-timeout", "must not be negative");
-  KernelWriter kernel(*root, to_ms(o.common.timeout));
-  ObservedWriter observed(kernel, on_write);
-  auto modules = make_kmod_loader(*root);
-  Context ctx;
-  ctx.root = *root;
-  ctx.writer = on_write ? static_cast<SysfsWriter*>(&observed) : &kernel;
-  ctx.modules = modules.get();
-  ctx.timeout = to_ms(o.common.timeout);
-  ctx.lock_timeout = to_ms(o.common.lock_timeout);
-  ctx.dry_run = o.common.dry_run;
-  return run_in(o, ctx, out);
+  auto sys = open_system(o.common, on_write);
+  if (!sys) return std::unexpected(sys.error());
+  return run_in(o, (*sys)->ctx, out);
 }
 
 }  // namespace pt::bind
