@@ -38,8 +38,18 @@ void link(const fs::path& target, const fs::path& at, bool relative = true) {
 
 std::string slot_of(const std::string& bdf) { return bdf.substr(0, bdf.size() - 2); }
 
-// A type-0 or type-1 header; pt-reset adds capability lists on top.
-std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, bool bridge, bool multifunction) {
+void put16(std::string& c, size_t off, uint16_t v) {
+  c[off] = char(v & 0xff);
+  c[off + 1] = char(v >> 8);
+}
+void put32(std::string& c, size_t off, uint32_t v) {
+  put16(c, off, uint16_t(v & 0xffff));
+  put16(c, off + 2, uint16_t(v >> 16));
+}
+
+// A type-0 or type-1 header with the capability lists CAPS asks for.
+std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, bool bridge, bool multifunction,
+                         const FakeCaps& caps = {}) {
   std::string c(256, '\0');
   c[0] = char(vendor & 0xff);
   c[1] = char(vendor >> 8);
@@ -50,6 +60,26 @@ std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, 
   c[10] = char((class_code >> 8) & 0xff);
   c[11] = char((class_code >> 16) & 0xff);
   c[14] = char((bridge ? 1 : 0) | (multifunction ? 0x80 : 0));
+  if (!bridge) put32(c, 0x10, 0xf0000000u);  // BAR0: something a lost reset would clear
+  std::vector<std::pair<size_t, uint8_t>> list;  // offset, id
+  if (caps.pm) list.push_back({0x40, 0x01});
+  if (caps.pcie || bridge) list.push_back({0x50, 0x10});
+  if (caps.af && !bridge) list.push_back({0x70, 0x13});
+  if (list.empty()) return c;
+  put16(c, 0x06, 0x0010);  // status: capability list
+  c[0x34] = char(list.front().first);
+  for (size_t i = 0; i < list.size(); ++i) {
+    auto [off, id] = list[i];
+    c[off] = char(id);
+    c[off + 1] = char(i + 1 < list.size() ? list[i + 1].first : 0);
+  }
+  if (caps.pm) put16(c, 0x44, uint16_t((caps.no_soft_reset ? 0x0008 : 0) | (caps.power_state & 3)));
+  if (caps.pcie || bridge) {
+    put32(c, 0x54, caps.flr && !bridge ? (1u << 28) : 0);  // DevCap
+    put32(c, 0x5c, bridge ? (1u << 20) : 0);              // LnkCap: DLLLA reporting on ports
+    put16(c, 0x62, bridge ? 0x2000 : 0);                  // LnkSta: link active
+  }
+  if (caps.af && !bridge) c[0x73] = char(caps.af_flr ? 0x03 : 0x01);
   return c;
 }
 
@@ -113,6 +143,7 @@ Fixture& Fixture::add_bridge(const std::string& bdf, const std::string& parent) 
   for (int i = 0; i < 17; ++i) res += "0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
   put(real + "/resource", res);
   put(real + "/config", config_space(0x8086, 0x7c10, 0x060400, true, false));
+  put(real + "/rescan", "");
   put(real + "/driver_override", "(null)\n");
   put(real + "/power_state", "D0\n");
   link(dir_ + "/sys/bus/pci", real + "/subsystem");
@@ -141,7 +172,7 @@ Fixture& Fixture::add_device(const FakeDevice& in) {
   bool multifunction = false;
   for (const auto& [b, d] : devices_)
     if (b != dev.bdf && slot_of(b) == slot_of(dev.bdf)) multifunction = true;
-  put(real + "/config", config_space(dev.vendor, dev.device, dev.class_code, false, multifunction));
+  put(real + "/config", config_space(dev.vendor, dev.device, dev.class_code, false, multifunction, dev.caps));
   put(real + "/driver_override", "(null)\n");
   put(real + "/power_state", "D0\n");
   put(real + "/enable", "1\n");
@@ -173,7 +204,7 @@ Fixture& Fixture::add_device(const FakeDevice& in) {
   // Rewrite the slot's function 0 header now that the slot is multifunction.
   for (auto& [b, d] : devices_)
     if (b != dev.bdf && slot_of(b) == slot_of(dev.bdf))
-      put(dir_ + dev_dir(b) + "/config", config_space(d.vendor, d.device, d.class_code, false, true));
+      put(dir_ + dev_dir(b) + "/config", config_space(d.vendor, d.device, d.class_code, false, true, d.caps));
   return *this;
 }
 
@@ -285,7 +316,23 @@ std::map<std::string, std::string> Fixture::snapshot() const {
   return out;
 }
 
+void Fixture::rewrite_config(const std::string& bdf) {
+  const auto& d = devices_.at(bdf);
+  bool multifunction = false;
+  for (const auto& [b, o] : devices_)
+    if (b != bdf && slot_of(b) == slot_of(bdf)) multifunction = true;
+  put(dir_ + dev_dir(bdf) + "/config", config_space(d.vendor, d.device, d.class_code, false, multifunction, d.caps));
+}
+
+Fixture& Fixture::add_vtconsole(int n, const std::string& name, bool bound) {
+  const std::string base = dir_ + "/sys/class/vtconsole/vtcon" + std::to_string(n);
+  put(base + "/name", name + "\n");
+  put(base + "/bind", bound ? "1\n" : "0\n");
+  return *this;
+}
+
 Status FakeKernel::write(const std::string& path, std::string_view value, WriteKind) {
+  std::lock_guard<std::mutex> guard(mutex_);
   log.emplace_back(path, std::string(value));
   for (auto& f : fx_.faults_) {
     if (!path.ends_with(f.path_suffix) || std::string_view(value).substr(0, f.value_prefix.size()) != f.value_prefix)
@@ -318,12 +365,54 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
     fx_.bind(v, drv);
     return {};
   }
+  const std::string devices = "/sys/bus/pci/devices/";
+  if (path.rfind(devices, 0) == 0 && path.size() > devices.size() + 13) {
+    std::string bdf = path.substr(devices.size(), 12);
+    std::string attr = path.substr(devices.size() + 13);
+    if (attr == "reset") {
+      ++fx_.resets_[bdf];
+      if (fx_.corrupt_.count(bdf)) {
+        auto raw = read_config(fx_.root(), *parse_sysfs_name(bdf), 256);
+        if (raw) {
+          std::string bytes(raw->begin(), raw->end());
+          bytes[0x10] = bytes[0x11] = bytes[0x12] = bytes[0x13] = 0;
+          put(fx_.dir_ + fx_.dev_dir(bdf) + "/config", bytes);
+        }
+      }
+      return {};
+    }
+    if (attr == "remove") {
+      fx_.removed_.insert(bdf);
+      if (fx_.driver_of(bdf) != "none") fx_.unbind(bdf);
+      const auto& d = fx_.devices_.at(bdf);
+      if (d.group) fs::remove(fx_.dir_ + "/sys/kernel/iommu_groups/" + std::to_string(*d.group) + "/devices/" + bdf);
+      fs::remove_all(fx_.dir_ + fx_.dev_dir(bdf));
+      fs::remove(fx_.dir_ + "/sys/bus/pci/devices/" + bdf);
+      return {};
+    }
+    if (attr == "rescan") return fx_.rescan();
+  }
+  if (path == "/sys/bus/pci/rescan") return fx_.rescan();
   put(real, std::string(value));
+  return {};
+}
+
+Status Fixture::rescan() {
+  auto removed = removed_;
+  removed_.clear();
+  bool autoprobe = read("/sys/bus/pci/drivers_autoprobe") == "1";
+  for (const auto& bdf : removed) {
+    FakeDevice d = devices_.at(bdf);
+    d.driver.clear();
+    add_device(d);
+    if (autoprobe) probe(bdf);
+  }
   return {};
 }
 
 // Config writes land in the tree's config file, where libpci reads them back.
 Status FakeKernel::write_config(const std::string& device, uint16_t offset, uint16_t value) {
+  std::lock_guard<std::mutex> guard(mutex_);
   const std::string path = "/sys/bus/pci/devices/" + device + "/config";
   log.emplace_back(path, config_value(offset, value));
   for (auto& f : fx_.faults_) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,6 +22,18 @@
 #include "pt/sysfs.hpp"
 
 namespace pt::test {
+
+// Capabilities written into a device's config space (PM at 0x40, PCIe at
+// 0x50, Advanced Features at 0x70), from which pt-reset derives its methods.
+struct FakeCaps {
+  bool pm = true;
+  bool no_soft_reset = false;
+  int power_state = 0;  // D0..D3hot
+  bool pcie = true;
+  bool flr = true;
+  bool af = false;
+  bool af_flr = false;
+};
 
 struct FakeDevice {
   std::string bdf;
@@ -35,6 +48,7 @@ struct FakeDevice {
   std::optional<std::vector<std::string>> reset_methods = std::vector<std::string>{"flr", "bus"};
   std::vector<std::string> drm;    // e.g. {"card0", "renderD128"}
   std::vector<std::string> sound;  // e.g. {"card1/pcmC1D3p"}
+  FakeCaps caps;
 };
 
 struct Fault {
@@ -57,6 +71,7 @@ class FakeKernel final : public SysfsWriter {
 
  private:
   Fixture& fx_;
+  std::mutex mutex_;  // pt-reset writes from one thread per reset domain
 };
 
 // Makes drivers available the way modprobe would, inside the fixture.
@@ -99,6 +114,15 @@ class Fixture {
   // DRIVER's probe refuses DEV (the write succeeds, nothing binds), as
   // virtio-pci does for a non-virtio device.
   void refuse(const std::string& driver, const std::string& bdf) { refusals_.insert(driver + "@" + bdf); }
+  // A reset of BDF through its reset file leaves BAR0 cleared (a device that
+  // loses its state); verification must catch it.
+  void corrupt_on_reset(const std::string& bdf) { corrupt_.insert(bdf); }
+  int resets(const std::string& bdf) const { return resets_.count(bdf) ? resets_.at(bdf) : 0; }
+  // A vtconsole as the kernel shows it under /sys/class/vtconsole.
+  Fixture& add_vtconsole(int n, const std::string& name, bool bound);
+  // Rewrites a device's config space (after changing its FakeDevice).
+  FakeDevice& device(const std::string& bdf) { return devices_.at(bdf); }
+  void rewrite_config(const std::string& bdf);
 
   const std::string& dir() const { return dir_; }
   // Leaves the tree on disk when the fixture goes away (benchmarks, debugging).
@@ -123,6 +147,7 @@ class Fixture {
   void bind(const std::string& bdf, const std::string& driver);
   void unbind(const std::string& bdf);
   Status probe(const std::string& bdf);
+  Status rescan();
 
   std::string dir_;
   bool keep_ = false;
@@ -130,6 +155,9 @@ class Fixture {
   std::map<std::string, std::string> bridges_;  // bdf -> parent bdf
   std::vector<Fault> faults_;
   std::set<std::string> refusals_;
+  std::set<std::string> corrupt_;
+  std::map<std::string, int> resets_;
+  std::set<std::string> removed_;
   FakeKernel kernel_{*this};
   FakeModules modules_{*this};
 };
