@@ -400,12 +400,13 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
 Status Fixture::rescan() {
   auto removed = removed_;
   removed_.clear();
-  bool autoprobe = read("/sys/bus/pci/drivers_autoprobe") == "1";
+  // Like pci_bus_add_device: a new device is attached at once, whatever
+  // drivers_autoprobe says, and its driver_override is gone.
   for (const auto& bdf : removed) {
     FakeDevice d = devices_.at(bdf);
     d.driver.clear();
     add_device(d);
-    if (autoprobe) probe(bdf);
+    probe(bdf);
   }
   return {};
 }

@@ -128,8 +128,12 @@ DeviceMethods detect(const Root& root, const Device& dev, const ConfigSpace& c, 
     add("pm", false, "no PM capability", kernel("pm"));
   else if (*nsr)
     add("pm", false, "NoSoftRst+ (state is kept across D3hot)", kernel("pm"));
-  else if (state && *state != 0)
+  else if (state && *state != 0 && read_attr(root.path(dev.sysfs("power/runtime_status"))).value_or("") != "suspended")
     add("pm", false, "function is in D" + std::to_string(*state) + "; a PM reset starts from D0", kernel("pm"));
+  else if (state && *state != 0)
+    add("pm", true, "NoSoftRst- (D3hot->D0 resets the function); it sleeps in D" + std::to_string(*state) +
+                        " under runtime PM and is woken first",
+        kernel("pm"));
   else
     add("pm", true, "NoSoftRst- (D3hot->D0 resets the function)", kernel("pm"));
 
@@ -240,8 +244,7 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
       }
       if (!parked(d)) blockers += "\n  " + d.addr.str() + " (" + d.driver + "): on a host driver; move it to vfio-pci first";
       if (!blockers.empty())
-        return fail(d.addr.str(), "a bus reset would also reset other functions on bus " + bus_name(d) + ":" + blockers,
-                    EBUSY);
+        return fail(d.addr.str(), "a bus reset would also reset other functions on bus " + bus_name(d) + ":" + blockers);
       job.whole_bus = true;
       auto br = read_device(ctx.root, *d.parent);
       if (!br) return std::unexpected(br.error());
@@ -298,12 +301,11 @@ std::vector<std::string> describe(const Job& job, const Root& root) {
   std::vector<std::string> w;
   const Device& d = job.devices.front();
   if (job.method == "rescan") {
-    w.push_back("write /sys/bus/pci/drivers_autoprobe \"0\"");
     w.push_back("write " + d.sysfs("remove") + " \"1\"");
     w.push_back("write " + (d.parent ? "/sys/bus/pci/devices/" + d.parent->str() + "/rescan" : "/sys/bus/pci/rescan") +
                 " \"1\"");
     if (!d.driver_override.empty()) w.push_back("write " + d.sysfs("driver_override") + " \"" + d.driver_override + "\"");
-    w.push_back("write /sys/bus/pci/drivers_autoprobe (restore)");
+    w.push_back("unbind whatever driver the rescan bound, if it is not " + (d.driver.empty() ? "none" : d.driver));
     if (!d.driver.empty()) w.push_back("write /sys/bus/pci/drivers_probe \"" + d.addr.str() + "\"");
     return w;
   }
@@ -334,7 +336,14 @@ namespace {
 struct Saved {
   Device dev;
   ConfigSpace config;
+  std::optional<bool> link_before;  // the parent port's link, where it reports one
 };
+
+std::optional<bool> parent_link(const Root& root, const Device& d) {
+  if (!d.parent) return std::nullopt;
+  auto port = load_config(root, *d.parent);
+  return port ? port->link_active() : std::nullopt;
+}
 
 Status write32(SysfsWriter& w, const std::string& dev, uint16_t off, uint32_t v) {
   if (auto r = w.write_config(dev, off, uint16_t(v & 0xffff)); !r) return r;
@@ -391,18 +400,16 @@ Status verify(Context& ctx, const Saved& s, bool bars) {
     if ((now->command() & 0x0547) != (s.config.command() & 0x0547))
       return mismatch("the command register", now->command(), s.config.command(), 4);
   }
-  if (auto st = now->power_state(); st && *st != 0)
+  // D3hot under runtime PM is a healthy idle function (vfio-pci suspends them).
+  bool suspended = read_attr(ctx.root.path(d.sysfs("power/runtime_status"))).value_or("") == "suspended";
+  if (auto st = now->power_state(); st && *st != 0 && !suspended)
     return fail(d.addr.str(), "after the reset the function is in D" + std::to_string(*st) + ", not D0", EIO,
                 Exit::not_rolled_back);
-  if (d.parent) {
-    auto port = load_config(ctx.root, *d.parent);
-    if (port) {
-      auto up = port->link_active();
-      if (up && !*up)
-        return fail(d.addr.str(), "after the reset the link of " + d.parent->str() + " is down", EIO,
-                    Exit::not_rolled_back);
-    }
-  }
+  // Only a link that was up before is expected up after: emulated and some
+  // real ports report DLLLA capability without ever setting it.
+  if (s.link_before.value_or(false) && !parent_link(ctx.root, d).value_or(true))
+    return fail(d.addr.str(), "after the reset the link of " + d.parent->str() + " is down", EIO,
+                Exit::not_rolled_back);
   return {};
 }
 
@@ -418,6 +425,10 @@ Status kernel_reset(Context& ctx, const Job& job) {
   // the kernel would block this write too, so not after a timeout.
   if (previous && (r || r.error().exit != Exit::timeout)) {
     auto back = ctx.writer->write(method_file, previous->empty() ? "default" : *previous, WriteKind::attribute);
+    // The kernel re-validates the list: a method it offered at boot (bus,
+    // before the audio function appeared) is refused now. Its default list
+    // is then the nearest thing to what was there.
+    if (!back && back.error().err == EINVAL) back = ctx.writer->write(method_file, "default", WriteKind::attribute);
     if (r && !back) return back;
   }
   return r;
@@ -461,13 +472,11 @@ Status pt_reset(Context& ctx, const Job& job, const std::vector<Saved>& saved) {
   return fail(bdf, "pt cannot perform a " + job.method + " reset itself", 0);
 }
 
+// The PCI core binds a rescanned device at once (pci_bus_add_device calls
+// device_attach, whatever drivers_autoprobe says), so the function may land
+// on its host driver first; pt then puts back the override and the driver.
 Status rescan(Context& ctx, const Job& job) {
   const Device& d = job.devices.front();
-  const std::string autoprobe = "/sys/bus/pci/drivers_autoprobe";
-  auto previous = read_attr(ctx.root.path(autoprobe)).value_or("1");
-  // With autoprobe off no host driver grabs the device between the rescan
-  // and the re-applied driver_override.
-  if (auto r = ctx.writer->write(autoprobe, "0", WriteKind::attribute); !r) return r;
   Status result = ctx.writer->write(d.sysfs("remove"), "1", WriteKind::blocking);
   if (result) {
     const std::string scan = d.parent ? "/sys/bus/pci/devices/" + d.parent->str() + "/rescan" : "/sys/bus/pci/rescan";
@@ -477,19 +486,45 @@ Status rescan(Context& ctx, const Job& job) {
     result = fail(d.addr.str(), "did not come back after the rescan", ENODEV, Exit::not_rolled_back);
   if (result && !d.driver_override.empty())
     result = ctx.writer->write(d.sysfs("driver_override"), d.driver_override, WriteKind::attribute);
-  auto back = ctx.writer->write(autoprobe, previous, WriteKind::attribute);
-  if (result && !back) result = back;
-  if (result && !d.driver.empty()) result = ctx.writer->write("/sys/bus/pci/drivers_probe", d.addr.str(), WriteKind::blocking);
-  if (result && !d.driver.empty()) {
-    auto bound = [&] { return link_basename(ctx.root.path(d.sysfs("driver"))).value_or("") == d.driver; };
-    if (!wait_until(bound, ctx.timeout))
-      result = fail(d.addr.str(), "came back from the rescan but not on " + d.driver, ENODEV, Exit::not_rolled_back);
+  auto bound = [&] { return link_basename(ctx.root.path(d.sysfs("driver"))).value_or(""); };
+  if (result && bound() != d.driver) {
+    if (!bound().empty())
+      result = ctx.writer->write("/sys/bus/pci/drivers/" + bound() + "/unbind", d.addr.str(), WriteKind::blocking);
+    if (result && !d.driver.empty())
+      result = ctx.writer->write("/sys/bus/pci/drivers_probe", d.addr.str(), WriteKind::blocking);
   }
+  if (result && !wait_until([&] { return bound() == d.driver; }, ctx.timeout))
+    result = fail(d.addr.str(), "came back from the rescan on " + (bound().empty() ? std::string("no driver") : bound()) +
+                                    ", not " + (d.driver.empty() ? std::string("unbound") : d.driver),
+                  ENODEV, Exit::not_rolled_back);
   if (!result && result.error().exit == Exit::failed) result.error().exit = Exit::not_rolled_back;
   return result;
 }
 
+// Keeps every function of a job in D0 for the duration: vfio-pci lets idle
+// functions runtime-suspend to D3hot, where config space shows D3 and a PM
+// reset cannot start. power/control goes back to its value at the end.
+class Awake {
+ public:
+  Awake(Context& ctx, const std::vector<Device>& devices) : ctx_(ctx) {
+    for (const auto& d : devices) {
+      const std::string control = d.sysfs("power/control");
+      auto was = read_attr(ctx.root.path(control));
+      if (!was || *was == "on") continue;
+      if (ctx.writer->write(control, "on", WriteKind::blocking)) restore_.emplace_back(control, *was);
+    }
+  }
+  ~Awake() {
+    for (const auto& [control, was] : restore_) (void)ctx_.writer->write(control, was, WriteKind::attribute);
+  }
+
+ private:
+  Context& ctx_;
+  std::vector<std::pair<std::string, std::string>> restore_;
+};
+
 Result<Outcome> perform_one(Context& ctx, const Job& job) {
+  Awake awake(ctx, job.devices);
   Outcome out;
   out.method = job.method;
   out.via = job.via_kernel ? "kernel" : "pt";
@@ -501,7 +536,7 @@ Result<Outcome> perform_one(Context& ctx, const Job& job) {
   for (const auto& d : job.devices) {
     auto c = load_config(ctx.root, d.addr, 4096);
     if (!c) return std::unexpected(c.error());
-    saved.push_back(Saved{d, *c});
+    saved.push_back(Saved{d, *c, parent_link(ctx.root, d)});
   }
   out.phases.prepare = ms_since(t);
 
@@ -517,8 +552,12 @@ Result<Outcome> perform_one(Context& ctx, const Job& job) {
   if (!r) return std::unexpected(r.error());
 
   t = Clock::now();
-  for (const auto& s : saved)
+  for (const auto& s : saved) {
     if (auto w = wait_ready(ctx, s.dev); !w) return std::unexpected(w.error());
+    // A link retrains after a bus reset; give it time before verify judges it.
+    if (s.link_before.value_or(false))
+      wait_until([&] { return parent_link(ctx.root, s.dev).value_or(true); }, ctx.timeout);
+  }
   out.phases.wait_ready = ms_since(t);
 
   t = Clock::now();
