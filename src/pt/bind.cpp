@@ -83,9 +83,17 @@ Status check_holders(const Root& root, const std::vector<Move>& moves, bool forc
               EBUSY);
 }
 
-std::vector<Device> scan_for_planning(const Context& ctx, Result<std::vector<Device>>& all_r) {
-  all_r = scan_devices(ctx.root, ScanOptions{.class_names = false});
-  return all_r ? *all_r : std::vector<Device>{};
+struct Scope {
+  std::vector<Device> all;    // every device, for group and slot look-ups
+  std::vector<Device> named;  // what the specs name
+};
+
+Result<Scope> scan_and_resolve(const Context& ctx, const std::vector<DeviceSpec>& specs) {
+  auto all = scan_devices(ctx.root, ScanOptions{.class_names = false});
+  if (!all) return std::unexpected(all.error());
+  auto named = resolve(*all, specs);
+  if (!named) return std::unexpected(named.error());
+  return Scope{std::move(*all), std::move(*named)};
 }
 
 // Whether an existing journal entry still describes how DEV left its host
@@ -203,11 +211,10 @@ Result<std::vector<Device>> resolve(const std::vector<Device>& all, const std::v
 
 Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& specs, const DetachOptions& options,
                          const Journal& journal) {
-  Result<std::vector<Device>> all_r;
-  auto all = scan_for_planning(ctx, all_r);
-  if (!all_r) return std::unexpected(all_r.error());
-  auto named = resolve(all, specs);
-  if (!named) return std::unexpected(named.error());
+  auto scope = scan_and_resolve(ctx, specs);
+  if (!scope) return std::unexpected(scope.error());
+  const auto& all = scope->all;
+  const std::vector<Device>* named = &scope->named;
   if (options.to.empty() || options.to.find('/') != std::string::npos)
     return usage_error("--to", "needs a driver name such as vfio-pci");
   if (!ctx.modules->knows(options.to))
@@ -276,11 +283,10 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
 
 Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& specs, const AttachOptions& options,
                          const Journal& journal) {
-  Result<std::vector<Device>> all_r;
-  auto all = scan_for_planning(ctx, all_r);
-  if (!all_r) return std::unexpected(all_r.error());
-  auto named = resolve(all, specs);
-  if (!named) return std::unexpected(named.error());
+  auto scope = scan_and_resolve(ctx, specs);
+  if (!scope) return std::unexpected(scope.error());
+  const auto& all = scope->all;
+  const std::vector<Device>* named = &scope->named;
 
   // Companions detached with the named functions come back with them.
   std::vector<Device> functions = *named;
@@ -346,11 +352,9 @@ Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& spec
 
 Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, const std::string& driver,
                       bool force, const Journal& journal) {
-  Result<std::vector<Device>> all_r;
-  auto all = scan_for_planning(ctx, all_r);
-  if (!all_r) return std::unexpected(all_r.error());
-  auto named = resolve(all, specs);
-  if (!named) return std::unexpected(named.error());
+  auto scope = scan_and_resolve(ctx, specs);
+  if (!scope) return std::unexpected(scope.error());
+  const std::vector<Device>* named = &scope->named;
   if (driver.empty() || driver.find('/') != std::string::npos)
     return usage_error("'" + driver + "'", "not a driver name");
   if (!ctx.modules->knows(driver))
@@ -384,11 +388,9 @@ Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, 
 
 Result<Plan> plan_unset(const Context& ctx, const std::vector<DeviceSpec>& specs, bool force,
                         const Journal& journal) {
-  Result<std::vector<Device>> all_r;
-  auto all = scan_for_planning(ctx, all_r);
-  if (!all_r) return std::unexpected(all_r.error());
-  auto named = resolve(all, specs);
-  if (!named) return std::unexpected(named.error());
+  auto scope = scan_and_resolve(ctx, specs);
+  if (!scope) return std::unexpected(scope.error());
+  const std::vector<Device>* named = &scope->named;
   Plan plan;
   plan.op = "unset";
   for (const auto& d : *named) {

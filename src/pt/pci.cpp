@@ -123,7 +123,10 @@ struct RawDevice {
   std::string name;
 };
 
-bool write_raw_config(PciAccess& holder, const PciAddress& addr, int offset, uint16_t value) {
+// Runs OP on one device inside libpci's error region; OP returns nonzero on
+// success. The region touches only objects owned by callers (see scan_raw).
+template <class Op>
+bool on_device(PciAccess& holder, const PciAddress& addr, const char* failure, Op&& op) {
   std::jmp_buf jump;
   pci_jump = &jump;
   if (setjmp(jump) != 0) {
@@ -132,10 +135,10 @@ bool write_raw_config(PciAccess& holder, const PciAddress& addr, int offset, uin
   }
   pci_access* acc = open_access(holder);
   pci_dev* p = pci_get_dev(acc, int(addr.domain), addr.bus, addr.dev, addr.func);
-  int ok = p ? pci_write_word(p, offset, value) : 0;
+  int ok = p ? op(p) : 0;
   if (p) pci_free_dev(p);
   pci_jump = nullptr;
-  if (!ok) std::snprintf(pci_message, sizeof pci_message, "cannot write config space");
+  if (!ok) std::snprintf(pci_message, sizeof pci_message, "%s", failure);
   return ok != 0;
 }
 
@@ -229,22 +232,6 @@ bool scan_raw(PciAccess& holder, std::vector<RawDevice>& raw, bool names) {
   return true;
 }
 
-bool read_raw_config(PciAccess& holder, const PciAddress& addr, std::vector<uint8_t>& bytes) {
-  std::jmp_buf jump;
-  pci_jump = &jump;
-  if (setjmp(jump) != 0) {
-    pci_jump = nullptr;
-    return false;
-  }
-  pci_access* acc = open_access(holder);
-  pci_dev* p = pci_get_dev(acc, int(addr.domain), addr.bus, addr.dev, addr.func);
-  int ok = p ? pci_read_block(p, 0, bytes.data(), int(bytes.size())) : 0;
-  if (p) pci_free_dev(p);
-  pci_jump = nullptr;
-  if (!ok) std::snprintf(pci_message, sizeof pci_message, "cannot read config space");
-  return ok != 0;
-}
-
 }  // namespace
 
 Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& options) {
@@ -290,14 +277,17 @@ Result<std::vector<uint8_t>> read_config(const Root& root, const PciAddress& add
   PciAccess holder;
   holder.sysfs_path = root.path("/sys/bus/pci");
   std::vector<uint8_t> bytes(size_t(len), 0xff);
-  if (!read_raw_config(holder, addr, bytes)) return fail(addr.str(), std::string("libpci: ") + pci_message, EIO);
+  if (!on_device(holder, addr, "cannot read config space",
+                 [&](pci_dev* p) { return pci_read_block(p, 0, bytes.data(), int(bytes.size())); }))
+    return fail(addr.str(), std::string("libpci: ") + pci_message, EIO);
   return bytes;
 }
 
 Status write_config_word(const Root& root, const PciAddress& addr, int offset, uint16_t value) {
   PciAccess holder;
   holder.sysfs_path = root.path("/sys/bus/pci");
-  if (!write_raw_config(holder, addr, offset, value))
+  if (!on_device(holder, addr, "cannot write config space",
+                 [&](pci_dev* p) { return pci_write_word(p, offset, value); }))
     return fail(addr.str(), std::string("libpci: ") + pci_message, EIO);
   return {};
 }

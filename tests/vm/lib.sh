@@ -33,8 +33,16 @@ find_pci() {
 
 # The GPU (virtio-vga, 1af4:1050) and its HDMI-audio stand-in (ich9-intel-hda,
 # 8086:293e) share slot 01:00 behind a PCIe root port, in one IOMMU group.
-GPU=${GPU:-$(find_pci 1af4 1050 || echo 0000:01:00.0)}
-AUD=${AUD:-$(find_pci 8086 293e || echo 0000:01:00.1)}
+# The quad topology has no such slot: there $AUD is empty and $GPU is the
+# first of its solo GPUs.
+PT_VM_TOPOLOGY=${PT_VM_TOPOLOGY:-default}
+if [ "$PT_VM_TOPOLOGY" = quad ]; then
+  GPU=${GPU:-$(find_pci 1af4 1050 || echo 0000:01:00.0)}
+  AUD=${AUD:-$(find_pci 8086 293e || echo "")}
+else
+  GPU=${GPU:-$(find_pci 1af4 1050 || echo 0000:01:00.0)}
+  AUD=${AUD:-$(find_pci 8086 293e || echo 0000:01:00.1)}
+fi
 # The slot as pt-bind takes it: 01:00 (every function of the slot).
 SLOT=$(echo "$GPU" | sed 's/^0000://; s/\.[0-7]$//')
 export GPU AUD SLOT
@@ -95,7 +103,7 @@ say() { echo "== $*"; }
 
 # State of the two test functions, one line each; compare before and after.
 snapshot() {
-  for _d in "$GPU" "$AUD"; do
+  for _d in $GPU $AUD; do
     echo "$_d driver=$(driver_of "$_d") override=$(override_of "$_d")"
   done
 }
@@ -279,6 +287,363 @@ release() {
   HOLDER=
 }
 
+# ------------------------------------------------------------ topologies
+# A scenario picks its machine with a header line `# pt-vm: topology=NAME`
+# (default, solo, quad; see README.md). $PT_VM_TOPOLOGY names it in the guest.
+
+# display_functions: every display-class function (class 0x03xxxx).
+display_functions() {
+  for _d in /sys/bus/pci/devices/*; do
+    case $(cat "$_d/class" 2>/dev/null) in 0x03????) basename "$_d" ;; esac
+  done
+}
+
+# children_of BRIDGE: the functions on the bridge's secondary bus.
+children_of() {
+  for _c in "/sys/bus/pci/devices/$(full_bdf "$1")"/????:??:??.?; do
+    [ -e "$_c" ] && basename "$_c"
+  done
+  return 0
+}
+
+# solo_gpus: display functions alone on their bus (the only child of their
+# bridge), so a secondary bus reset touches nothing else. One per line.
+solo_gpus() {
+  for _d in $(display_functions); do
+    _p=$(parent_of "$_d")
+    [ -n "$_p" ] || continue
+    [ "$(children_of "$_p" | wc -l)" = 1 ] && echo "$_d"
+  done
+  return 0
+}
+
+# need_solo N: sets $SOLOS to the first N solo GPUs (space-separated) and
+# $SOLO to the first; fails the scenario when the topology has fewer.
+need_solo() {
+  SOLOS=$(solo_gpus | head -n "$1" | tr '\n' ' ' | sed 's/ $//')
+  SOLO=${SOLOS%% *}
+  export SOLO SOLOS
+  [ "$(echo "$SOLOS" | wc -w)" -ge "$1" ] ||
+    fail "GPUs alone on their bus (topology $PT_VM_TOPOLOGY)" "$1 (use '# pt-vm: topology=solo' or quad)" "${SOLOS:-none}"
+}
+
+# to_vfio BDF...: bind each function to vfio-pci by hand (driver_override,
+# unbind, drivers_probe); for setting up a scenario without pt-bind.
+to_vfio() {
+  for _b in "$@"; do
+    _b=$(full_bdf "$_b")
+    echo vfio-pci >"/sys/bus/pci/devices/$_b/driver_override"
+    [ -e "/sys/bus/pci/devices/$_b/driver" ] && echo "$_b" >"/sys/bus/pci/devices/$_b/driver/unbind"
+    echo "$_b" >/sys/bus/pci/drivers_probe
+    assert_driver "$_b" vfio-pci
+  done
+}
+
+# ------------------------------------------------------------ reset proof
+# The kernel saves and restores the config header around a reset and may
+# print nothing, so "the reset write returned 0" proves little. Two proofs:
+#
+# 1. Device state (mark_device / assert_was_reset): before the reset a
+#    register inside the function is set to a value only a reset clears, and
+#    read back afterwards through the BAR (busybox devmem on /dev/mem; the
+#    kernel boots with iomem=relaxed):
+#      virtio (1af4:*)      device_status in the modern common config (found
+#                           from the vendor capability with cfg_type 1),
+#                           offset 0x14: marked 0x03 (ACKNOWLEDGE|DRIVER),
+#                           0 after a function reset
+#      Intel HDA (8086:*, class 0x0403)  CORBLBASE, BAR0 + 0x40: marked
+#                           0x12345680, 0 after a reset
+#    QEMU clears both on an FLR and on a secondary bus reset; QEMU 7.2 does
+#    not reset anything on a D3hot->D0 transition (its virtio-pci PM
+#    capability claims NoSoftRst- but has no soft reset), and a remove +
+#    rescan never touches the function.
+# 2. Config writes (assert_reset_cycle): mark_device also arms kprobes on the
+#    kernel's config accessors (pci_conf1_write, pci_mmcfg_write), which every
+#    config write passes through, sysfs `config` writes by tools included.
+#    The trace shows the mechanism reaching the hardware: the FLR bit in
+#    Device Control, PMCSR D3hot then D0, Secondary Bus Reset set and cleared
+#    in the parent bridge's Bridge Control.
+# dmesg also gets the kernel's own view: mark_device turns on dynamic debug
+# for pci_restore_config_dword, which logs every header register that differed
+# after the reset ("restoring config space at offset 0x14 (was 0x0, ...)" on
+# 5.10/6.1; "restore config 0x14: 0x00000000 -> ..." on newer kernels), and
+# for the bridge's wait for its link after a bus reset.
+
+# cfg_read BDF OFFSET [BYTES]: config space value, decimal (BYTES 1, 2 or 4).
+cfg_read() {
+  _n=${3:-1}
+  od -An -tu"$_n" -j "$(($2))" -N "$_n" "/sys/bus/pci/devices/$(full_bdf "$1")/config" 2>/dev/null | tr -d ' \n'
+}
+
+# cfg_write8 BDF OFFSET VALUE: one config byte through sysfs.
+cfg_write8() {
+  # shellcheck disable=SC2059 # the format is the octal escape we build
+  printf "\\$(printf %o $(($3)))" |
+    dd of="/sys/bus/pci/devices/$(full_bdf "$1")/config" bs=1 seek="$(($2))" count=1 conv=notrunc 2>/dev/null
+}
+
+# cap_offset BDF CAP_ID: offset of the first capability with that ID, or "".
+cap_offset() {
+  _p=$(cfg_read "$1" 0x34)
+  _guard=48
+  while [ -n "$_p" ] && [ "$_p" -ne 0 ] && [ $_guard -gt 0 ]; do
+    [ "$(cfg_read "$1" "$_p")" = "$(($2))" ] && {
+      echo "$_p"
+      return 0
+    }
+    _p=$(cfg_read "$1" $((_p + 1)))
+    _guard=$((_guard - 1))
+  done
+  echo ""
+}
+
+# bar_start BDF N: physical start of BAR N (decimal), from sysfs `resource`.
+bar_start() {
+  _r=$(sed -n "$(($2 + 1))p" "/sys/bus/pci/devices/$(full_bdf "$1")/resource" | cut -d' ' -f1)
+  echo $((_r))
+}
+
+# proof_register BDF: "ADDRESS WIDTH MARK" of the register the proof uses
+# (ADDRESS in hex), or fails when the function has none we know.
+proof_register() {
+  _b=$(full_bdf "$1")
+  _ven=$(cat "/sys/bus/pci/devices/$_b/vendor")
+  _cls=$(cat "/sys/bus/pci/devices/$_b/class")
+  case $_ven:$_cls in
+    0x1af4:*)
+      # Vendor-specific capabilities (ID 9): cfg_type at +3, BAR at +4,
+      # offset in the BAR at +8. cfg_type 1 is the common configuration.
+      _p=$(cfg_read "$_b" 0x34)
+      _guard=48
+      while [ -n "$_p" ] && [ "$_p" -ne 0 ] && [ $_guard -gt 0 ]; do
+        if [ "$(cfg_read "$_b" "$_p")" = 9 ] && [ "$(cfg_read "$_b" $((_p + 3)))" = 1 ]; then
+          _bar=$(cfg_read "$_b" $((_p + 4)))
+          _off=$(cfg_read "$_b" $((_p + 8)) 4)
+          printf '0x%x 8 0x03\n' $(($(bar_start "$_b" "$_bar") + _off + 0x14))
+          return 0
+        fi
+        _p=$(cfg_read "$_b" $((_p + 1)))
+        _guard=$((_guard - 1))
+      done
+      echo "no virtio common configuration (vendor capability with cfg_type 1) in $_b"
+      return 1
+      ;;
+    0x8086:0x0403??)
+      printf '0x%x 32 0x12345680\n' $(($(bar_start "$_b" 0) + 0x40))
+      ;;
+    *)
+      echo "no proof register for $_b ($_ven, class $_cls): neither virtio nor Intel HDA"
+      return 1
+      ;;
+  esac
+}
+
+# proof_reg BDF: sets PR_ADDR, PR_WIDTH, PR_MARK from proof_register.
+proof_reg() {
+  _pr=$(proof_register "$1") || fail "reset proof register of $1" "a virtio or Intel HDA function" "$_pr"
+  # shellcheck disable=SC2086 # three words
+  set -- $_pr
+  PR_ADDR=$1 PR_WIDTH=$2 PR_MARK=$3
+}
+
+# device_awake BDF: make the function answer memory reads: runtime PM off
+# (vfio-pci suspends an idle device to D3hot), D0 (5.10's vfio-pci puts it in
+# D3hot itself), memory decoding on. Refuses a BAR the kernel did not restore.
+device_awake() {
+  _b=$(full_bdf "$1")
+  _dir=/sys/bus/pci/devices/$_b
+  [ -w "$_dir/power/control" ] && echo on >"$_dir/power/control"
+  _pm=$(cap_offset "$_b" 1)
+  if [ -n "$_pm" ]; then
+    _st=$(cfg_read "$_b" $((_pm + 4)))
+    if [ $((_st & 3)) -ne 0 ]; then
+      cfg_write8 "$_b" $((_pm + 4)) $((_st & ~3 & 0xff))
+      sleep 0.02
+    fi
+  fi
+  # The BAR in config space must hold what the kernel assigned.
+  for _i in 0 1 2 3 4 5; do
+    _s=$(bar_start "$_b" $_i)
+    [ "$_s" -ne 0 ] || continue
+    _lo=$(cfg_read "$_b" $((0x10 + 4 * _i)) 4)
+    if [ $((_lo & 1)) -eq 0 ] && [ $((_lo & ~15 & 0xffffffff)) -ne $((_s & 0xffffffff)) ]; then
+      fail "BAR $_i of $_b in config space" "$(printf '0x%x' $((_s & 0xffffffff)))" "$(printf '0x%x' "$_lo")"
+    fi
+  done
+  _cmd=$(cfg_read "$_b" 4)
+  [ $((_cmd & 2)) -ne 0 ] || cfg_write8 "$_b" 4 $((_cmd | 2))
+}
+
+# proof_value BDF: sets PR_VALUE to the proof register's current value (hex,
+# as devmem prints it).
+proof_value() {
+  device_awake "$1"
+  proof_reg "$1"
+  PR_VALUE=$(devmem "$PR_ADDR" "$PR_WIDTH")
+}
+
+# Config-write tracing through kprobes. Sets PT_TRACE ("" when unavailable).
+PT_TRACE=
+cfg_trace_start() {
+  if [ -z "$PT_TRACE" ]; then
+    for _t in /sys/kernel/tracing /sys/kernel/debug/tracing; do
+      [ -f "$_t/kprobe_events" ] && PT_TRACE=$_t && break
+    done
+    if [ -z "$PT_TRACE" ] && mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null; then
+      PT_TRACE=/sys/kernel/tracing
+    fi
+    [ -n "$PT_TRACE" ] || {
+      echo "note: no tracefs: config writes are not traced"
+      return 0
+    }
+  fi
+  if [ ! -d "$PT_TRACE/events/ptvm" ]; then
+    # x86-64 calling convention: seg, bus, devfn, reg, len, value.
+    for _f in pci_conf1_write pci_mmcfg_write; do
+      echo "p:ptvm/$_f $_f bus=%si:u32 devfn=%dx:u32 reg=%cx:s32 len=%r8:s32 val=%r9:x32" \
+        >>"$PT_TRACE/kprobe_events" 2>/dev/null || echo "note: cannot trace $_f"
+    done
+    echo 1 >"$PT_TRACE/events/ptvm/enable" 2>/dev/null || {
+      echo "note: cannot enable the config-write kprobes"
+      PT_TRACE=
+      return 0
+    }
+  fi
+  echo >"$PT_TRACE/trace"
+}
+
+# cfg_writes BDF: traced config writes to BDF since mark_device, one
+# "REG LEN VALUE" line each (REG and LEN decimal, VALUE hex).
+cfg_writes() {
+  [ -n "$PT_TRACE" ] || return 0
+  _b=$(full_bdf "$1")
+  _bus=$((0x$(echo "$_b" | cut -d: -f2)))
+  _dev=$((0x$(echo "$_b" | cut -d: -f3 | cut -d. -f1)))
+  _fn=$(echo "$_b" | cut -d. -f2)
+  _devfn=$((_dev * 8 + _fn))
+  sed -n "s/.* bus=$_bus devfn=$_devfn reg=\\([0-9]*\\) len=\\([0-9]*\\) val=\\(0x[0-9a-f]*\\).*/\\1 \\2 \\3/p" "$PT_TRACE/trace"
+}
+
+# wrote_bits BDF REG MASK [CLEARED]: whether a traced write covering REG set
+# every bit of MASK (the byte-lane of REG within the write), or, with
+# CLEARED, cleared them all after such a write.
+wrote_bits() {
+  _seen=0
+  _at=$(($2))
+  _cfgw=$(cfg_writes "$1")
+  while read -r _reg _len _val; do
+    [ -n "$_reg" ] || continue
+    if [ "$_at" -lt "$_reg" ] || [ "$_at" -ge $((_reg + _len)) ]; then continue; fi
+    _v=$(((_val >> (8 * (_at - _reg))) & 0xff))
+    if [ $((_v & $3)) -eq $(($3)) ]; then
+      _seen=1
+    elif [ $_seen = 1 ] && [ $((_v & $3)) -eq 0 ]; then
+      _seen=2
+    fi
+  done <<EOT
+$_cfgw
+EOT
+  if [ -n "${4:-}" ]; then [ $_seen = 2 ]; else [ $_seen -ge 1 ]; fi
+}
+
+# mark_device BDF...: arm both proofs for each function (unbound or on
+# vfio-pci only: a live driver would be confused by the marked register).
+PT_MARK=0
+mark_device() {
+  PT_MARK=$((PT_MARK + 1))
+  echo "pt-vm: mark $PT_MARK $*" >/dev/kmsg
+  _dd=/proc/dynamic_debug/control
+  [ -w $_dd ] || _dd=/sys/kernel/debug/dynamic_debug/control
+  if [ -w $_dd ]; then
+    echo 'func pci_restore_config_dword +p' >$_dd 2>/dev/null
+    echo 'func pci_bridge_wait_for_secondary_bus +p' >$_dd 2>/dev/null
+  fi
+  cfg_trace_start
+  for _m in "$@"; do
+    _m=$(full_bdf "$_m")
+    case $(driver_of "$_m") in
+      vfio-pci | none) ;;
+      *) fail "driver of $_m when marking it for the reset proof" "vfio-pci or none" "$(driver_of "$_m")" ;;
+    esac
+    device_awake "$_m"
+    proof_reg "$_m"
+    devmem "$PR_ADDR" "$PR_WIDTH" "$PR_MARK"
+    _got=$(devmem "$PR_ADDR" "$PR_WIDTH")
+    [ $((_got)) -eq $((PR_MARK)) ] || fail "proof register of $_m at $PR_ADDR after writing $PR_MARK" "$PR_MARK" "$_got"
+    echo "   marked $_m: register $PR_ADDR = $_got"
+  done
+}
+
+# assert_was_reset BDF...: every function's marked register is back at 0.
+assert_was_reset() {
+  for _m in "$@"; do
+    _m=$(full_bdf "$_m")
+    proof_value "$_m"
+    [ $((PR_VALUE)) -eq 0 ] ||
+      fail "reset proof: register $PR_ADDR of $_m after the reset" "0 (the function was reset)" "$PR_VALUE (the value marked before the reset: not reset)"
+    echo "   $_m was reset: its marked register $PR_ADDR reads $PR_VALUE"
+  done
+}
+
+# assert_kept_state BDF...: the marked register still holds its mark (the
+# function was not reset: a refusal or a dry run).
+assert_kept_state() {
+  for _m in "$@"; do
+    _m=$(full_bdf "$_m")
+    proof_value "$_m"
+    [ $((PR_VALUE)) -eq $((PR_MARK)) ] ||
+      fail "register $PR_ADDR of $_m (no reset expected)" "$PR_MARK (its mark)" "$PR_VALUE"
+    echo "   $_m was not reset: its register $PR_ADDR still reads $PR_VALUE"
+  done
+}
+
+# assert_reset_cycle BDF METHOD: the config-write trace shows METHOD's
+# mechanism on the wire since mark_device (skipped without tracefs).
+assert_reset_cycle() {
+  _b=$(full_bdf "$1")
+  [ -n "$PT_TRACE" ] || {
+    echo "note: no config-write trace; not checking how $_b was reset"
+    return 0
+  }
+  case $2 in
+    flr)
+      _x=$(cap_offset "$_b" 0x10)
+      # Device Control (cap + 8), bit 15: Initiate Function Level Reset.
+      wrote_bits "$_b" $((_x + 9)) 0x80 ||
+        fail "config writes to $_b" "Device Control with Initiate FLR (offset $((_x + 8)) bit 15)" "$(cfg_writes "$_b" | tr '\n' ';')"
+      ;;
+    pm)
+      _x=$(cap_offset "$_b" 1)
+      wrote_bits "$_b" $((_x + 4)) 3 cleared ||
+        fail "config writes to $_b" "PMCSR (offset $((_x + 4))) to D3hot, then to D0" "$(cfg_writes "$_b" | tr '\n' ';')"
+      ;;
+    bus | slot)
+      _p=$(parent_of "$_b")
+      # Bridge Control (0x3e), bit 6: Secondary Bus Reset.
+      wrote_bits "$_p" 0x3e 0x40 cleared ||
+        fail "config writes to the bridge $_p above $_b" "Bridge Control with Secondary Bus Reset set, then cleared" "$(cfg_writes "$_p" | tr '\n' ';')"
+      ;;
+    *) fail "assert_reset_cycle method" "flr, pm, bus or slot" "$2" ;;
+  esac
+  echo "   config writes show the $2 cycle on $_b"
+}
+
+# assert_reenumerated BDF: since the last mark the kernel removed BDF and
+# found it again on a scan (what a remove + rescan does; nothing resets the
+# function itself).
+assert_reenumerated() {
+  _b=$(full_bdf "$1")
+  _log=$(dmesg | sed -n "/pt-vm: mark $PT_MARK /,\$p")
+  _id=$(sed 's/0x//' "/sys/bus/pci/devices/$_b/vendor"):$(sed 's/0x//' "/sys/bus/pci/devices/$_b/device")
+  assert_contains "kernel log since mark $PT_MARK" "$_b: [$_id] type 00" "$_log"
+  echo "   $_b was removed and enumerated again"
+}
+
+# now_ms: monotonic milliseconds (10 ms resolution).
+now_ms() {
+  awk '{printf "%d\n", $1 * 1000}' /proc/uptime
+}
+
 # ---------------------------------------------------- used by pt-vm's init
 pt_vm_topology() {
   for _d in /sys/bus/pci/devices/*; do
@@ -289,6 +654,16 @@ pt_vm_topology() {
   done
 }
 
+# Every virtio GPU on virtio-pci and the audio function (when the topology
+# has one) on snd_hda_intel.
+pt_vm_devices_ready() {
+  for _d in $(display_functions); do
+    [ "$(cat "/sys/bus/pci/devices/$_d/vendor")" = 0x1af4 ] || continue
+    [ "$(driver_of "$_d")" = "$GPU_DRIVER" ] || return 1
+  done
+  [ -z "$AUD" ] || [ "$(driver_of "$AUD")" = "$AUD_DRIVER" ]
+}
+
 pt_vm_wait_ready() {
-  wait_for '[ "$(driver_of "$GPU")" = "$GPU_DRIVER" ] && [ "$(driver_of "$AUD")" = "$AUD_DRIVER" ]' "$1"
+  wait_for pt_vm_devices_ready "$1"
 }
