@@ -202,7 +202,7 @@ Result<std::vector<Device>> resolve(const std::vector<Device>& all, const std::v
       if (!d->is_bridge()) endpoints.push_back(d);
     if (endpoints.empty())
       return fail(matched.front()->addr.str(),
-                  "is a PCI bridge; pt-bind moves endpoint functions only: name the device below it", EINVAL);
+                  "is a PCI bridge; pt works on endpoint functions only: name the device below it", EINVAL);
     for (auto* d : endpoints)
       if (seen.insert(d->addr).second) out.push_back(*d);
   }

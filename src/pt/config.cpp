@@ -48,7 +48,10 @@ std::optional<bool> ConfigSpace::link_active() const {
 Result<ConfigSpace> load_config(const Root& root, const PciAddress& addr, int len) {
   auto bytes = read_config(root, addr, len);
   if (!bytes) {
-    if (len > 256) return load_config(root, addr, 256);  // extended space needs root; the header does not
+    // Without root sysfs shows only the first 64 bytes; extended space needs
+    // root, and very old devices have only 256.
+    if (len > 256) return load_config(root, addr, 256);
+    if (len > 64) return load_config(root, addr, 64);
     return std::unexpected(bytes.error());
   }
   return ConfigSpace(std::move(*bytes));

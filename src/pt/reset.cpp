@@ -171,15 +171,19 @@ DeviceMethods detect(const Root& root, const Device& dev, const ConfigSpace& c, 
 namespace {
 
 Status refuse_busy(const Root& root, const Device& d, bool force) {
-  if (force || parked(d)) return {};
+  if (force) return {};
+  // On vfio-pci a holder of /dev/vfio/N is a running VM: resetting under it
+  // corrupts the guest's view of its device.
   auto holders = find_holders(root, d);
   if (!holders.empty())
-    return fail(d.addr.str(), "is on " + d.driver + " and held open: " + describe(holders) +
-                                  ". Stop them, move the device to vfio-pci (pt-bind detach), or pass --force",
+    return fail(d.addr.str(), "is on " + (d.driver.empty() ? std::string("no driver") : d.driver) +
+                                  " and held open: " + describe(holders) +
+                                  ". Stop them (or the VM), or pass --force",
                 EBUSY);
   if (console_on(root, d))
-    return fail(d.addr.str(), "is the boot VGA device and a console is bound to it; release the console first "
-                              "(pt-console), or pass --force",
+    return fail(d.addr.str(), "is the boot VGA device and a console is bound to it; unbind the console first "
+                              "(echo 0 > /sys/class/vtconsole/vtconN/bind for the frame buffer console), or pass "
+                              "--force",
                 EBUSY);
   return {};
 }
@@ -213,8 +217,10 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
     if (options.method) {
       method = *options.method;
     } else {
+      // Where the kernel leaves a method out (a no-PM-reset or no-FLR quirk),
+      // its word wins for the automatic choice.
       for (const auto& m : dm.methods)
-        if (m.available && m.name != "rescan") {
+        if (m.available && m.name != "rescan" && m.kernel.value_or(true)) {
           method = m.name;
           break;
         }
@@ -277,7 +283,7 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
           first = &m;
           break;
         }
-      bool kernel_default = !d.reset_methods && first && first->name == method;
+      bool kernel_default = !kernel_knows && first && first->name == method;
       job.via_kernel = kernel_lists || kernel_default;
       if (!job.via_kernel) {
         if (method != "flr" && method != "pm" && method != "bus")
@@ -300,6 +306,9 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
 std::vector<std::string> describe(const Job& job, const Root& root) {
   std::vector<std::string> w;
   const Device& d = job.devices.front();
+  for (const auto& x : job.devices)
+    if (auto c = read_attr(root.path(x.sysfs("power/control"))); c && *c != "on")
+      w.push_back("write " + x.sysfs("power/control") + " \"on\" (\"" + *c + "\" again at the end)");
   if (job.method == "rescan") {
     w.push_back("write " + d.sysfs("remove") + " \"1\"");
     w.push_back("write " + (d.parent ? "/sys/bus/pci/devices/" + d.parent->str() + "/rescan" : "/sys/bus/pci/rescan") +
@@ -429,7 +438,12 @@ Status kernel_reset(Context& ctx, const Job& job) {
     // before the audio function appeared) is refused now. Its default list
     // is then the nearest thing to what was there.
     if (!back && back.error().err == EINVAL) back = ctx.writer->write(method_file, "default", WriteKind::attribute);
-    if (r && !back) return back;
+    if (r && !back) {
+      Error e = back.error();
+      e.exit = Exit::not_rolled_back;
+      e.message += "; the reset itself succeeded, but reset_method could not be put back to \"" + *previous + "\"";
+      return std::unexpected(e);
+    }
   }
   return r;
 }
@@ -445,7 +459,12 @@ Status pt_reset(Context& ctx, const Job& job, const std::vector<Saved>& saved) {
     const std::string b = job.bridge->addr.str();
     if (auto r = ctx.writer->write_config(b, reg::kBridgeControl, ctl | reg::kBridgeCtlBusReset); !r) return r;
     std::this_thread::sleep_for(2ms);  // Trst: hold for at least 1 ms
-    if (auto r = ctx.writer->write_config(b, reg::kBridgeControl, ctl & ~reg::kBridgeCtlBusReset); !r) return r;
+    if (auto r = ctx.writer->write_config(b, reg::kBridgeControl, ctl & ~reg::kBridgeCtlBusReset); !r) {
+      Error e = r.error();
+      e.exit = Exit::not_rolled_back;
+      e.message += "; the bus below " + b + " may still be held in reset";
+      return std::unexpected(e);
+    }
     std::this_thread::sleep_for(100ms);  // the spec's minimum before config requests
     return {};
   }
@@ -465,7 +484,12 @@ Status pt_reset(Context& ctx, const Job& job, const std::vector<Saved>& saved) {
     uint16_t csr = c.u16(off) & ~uint16_t(3);
     if (auto r = ctx.writer->write_config(bdf, off, csr | 3); !r) return r;
     std::this_thread::sleep_for(10ms);  // D3hot -> D0 transition time
-    if (auto r = ctx.writer->write_config(bdf, off, csr); !r) return r;
+    if (auto r = ctx.writer->write_config(bdf, off, csr); !r) {
+      Error e = r.error();
+      e.exit = Exit::not_rolled_back;
+      e.message += "; " + bdf + " may be left in D3hot";
+      return std::unexpected(e);
+    }
     std::this_thread::sleep_for(10ms);
     return {};
   }
@@ -593,9 +617,22 @@ Result<std::vector<Outcome>> perform(Context& ctx, const std::vector<Job>& jobs)
     for (auto& th : threads) th.join();
   }
   std::vector<Outcome> out;
+  std::optional<Error> first;
+  std::string done;
   for (auto& r : results) {
-    if (!*r) return std::unexpected(r->error());
+    if (!*r) {
+      if (!first) first = r->error();
+      continue;
+    }
+    for (const auto& d : (*r)->devices) done += (done.empty() ? "" : ", ") + d;
     out.push_back(**r);
+  }
+  if (first) {
+    if (!done.empty()) {
+      first->message += "; these were reset and verified: " + done;
+      first->exit = Exit::not_rolled_back;
+    }
+    return std::unexpected(*first);
   }
   return out;
 }

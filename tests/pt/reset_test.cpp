@@ -302,3 +302,20 @@ TEST_CASE("a bus reset refuses a function on the bus that is neither named nor a
   CHECK(r.error().message.find("0000:01:01.0: not named; name it too") != std::string::npos);
   CHECK(e.fx.kernel().log.empty());
 }
+
+TEST_CASE("a VM holding the VFIO group blocks a reset") {
+  Env e(solo);
+  e.fx.add_holder(999, "qemu-system-x86", "/dev/vfio/7");
+  auto r = e.run("reset", {"02:00.0"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("pid 999 (qemu-system-x86)") != std::string::npos);
+  CHECK(e.fx.resets("0000:02:00.0") == 0);
+}
+
+TEST_CASE("the automatic choice follows the kernel where it leaves a method out") {
+  Env e(solo);
+  // The kernel offers pm and bus but not flr (a no-FLR quirk) although DevCap says FLR+.
+  e.fx.write_file("/sys/devices/pci0000:00/0000:00:02.0/0000:02:00.0/reset_method", "pm bus\n");
+  REQUIRE(e.run("reset", {"02:00.0"}));
+  CHECK(e.logged("/sys/bus/pci/devices/0000:02:00.0/reset_method", "pm"));
+}
