@@ -10,6 +10,7 @@ extern "C" {
 
 #include <csetjmp>
 #include <map>
+#include <set>
 #include <cstdarg>
 #include <cstdio>
 #include <algorithm>
@@ -261,6 +262,25 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
     d.class_name = name_of(d.class_code);
     fill_sysfs(root, d);
     out.push_back(std::move(d));
+  }
+  std::sort(out.begin(), out.end(), [](const Device& a, const Device& b) { return a.addr < b.addr; });
+  return out;
+}
+
+Result<std::vector<Device>> scan_near(const Root& root, const std::vector<DeviceSpec>& specs) {
+  std::vector<PciAddress> addrs;
+  for (const auto& name : list_dir(root.path("/sys/bus/pci/devices")))
+    if (auto a = parse_sysfs_name(name)) addrs.push_back(*a);
+  std::set<std::pair<uint32_t, uint8_t>> buses;
+  for (const auto& a : addrs)
+    for (const auto& s : specs)
+      if (s.matches(a)) buses.insert({a.domain, a.bus});
+  std::vector<Device> out;
+  for (const auto& a : addrs) {
+    if (!buses.count({a.domain, a.bus})) continue;
+    auto d = read_device(root, a);
+    if (!d) return std::unexpected(d.error());
+    out.push_back(std::move(*d));
   }
   std::sort(out.begin(), out.end(), [](const Device& a, const Device& b) { return a.addr < b.addr; });
   return out;

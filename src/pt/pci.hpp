@@ -44,6 +44,10 @@ struct ScanOptions {
 // IDs come from libpci opened with sysfs.path, the rest from sysfs.
 Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& options = {});
 
+// Only the devices SPECS name and the others on their buses, read straight
+// from sysfs: what a reset needs, without reading every device of a big tree.
+Result<std::vector<Device>> scan_near(const Root& root, const std::vector<DeviceSpec>& specs);
+
 // Members of an IOMMU group, from /sys/kernel/iommu_groups/N/devices.
 std::vector<PciAddress> group_members(const Root& root, int group);
 

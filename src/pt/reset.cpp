@@ -196,7 +196,7 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
     for (const auto& m : kMethods) list += (list.empty() ? "" : ", ") + m;
     return usage_error("--method '" + *options.method + "'", "is not a reset method; use one of " + list);
   }
-  auto all = scan_devices(ctx.root, ScanOptions{.class_names = false});
+  auto all = scan_near(ctx.root, specs);
   if (!all) return std::unexpected(all.error());
   auto named = bind::resolve(*all, specs);
   if (!named) return std::unexpected(named.error());

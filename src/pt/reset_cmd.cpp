@@ -33,7 +33,7 @@ Result<std::vector<DeviceSpec>> parse_specs(const std::vector<std::string>& devi
 Result<Exit> cmd_methods(const CliOptions& o, Context& ctx, std::ostream& out) {
   auto specs = parse_specs(o.devices);
   if (!specs) return std::unexpected(specs.error());
-  auto all = scan_devices(ctx.root, ScanOptions{.class_names = false});
+  auto all = scan_near(ctx.root, *specs);
   if (!all) return std::unexpected(all.error());
   std::vector<Device> devices;
   for (const auto& spec : *specs) {
