@@ -61,6 +61,12 @@ bool console_on(const Root& root, const Device& dev) {
 
 }  // namespace
 
+// A function parked in D3hot on purpose: runtime PM (6.x) or vfio-pci's own
+// idle D3 (5.10, disable_idle_d3=0), which the kernel undoes before a reset.
+bool idled(const Root& root, const Device& d) {
+  return d.driver == "vfio-pci" || read_attr(root.path(d.sysfs("power/runtime_status"))).value_or("") == "suspended";
+}
+
 const MethodStatus* DeviceMethods::find(const std::string& name) const {
   for (const auto& m : methods)
     if (m.name == name) return &m;
@@ -128,11 +134,11 @@ DeviceMethods detect(const Root& root, const Device& dev, const ConfigSpace& c, 
     add("pm", false, "no PM capability", kernel("pm"));
   else if (*nsr)
     add("pm", false, "NoSoftRst+ (state is kept across D3hot)", kernel("pm"));
-  else if (state && *state != 0 && read_attr(root.path(dev.sysfs("power/runtime_status"))).value_or("") != "suspended")
+  else if (state && *state != 0 && !idled(root, dev))
     add("pm", false, "function is in D" + std::to_string(*state) + "; a PM reset starts from D0", kernel("pm"));
   else if (state && *state != 0)
-    add("pm", true, "NoSoftRst- (D3hot->D0 resets the function); it sleeps in D" + std::to_string(*state) +
-                        " under runtime PM and is woken first",
+    add("pm", true, "NoSoftRst- (D3hot->D0 resets the function); it idles in D" + std::to_string(*state) +
+                        " and is woken first",
         kernel("pm"));
   else
     add("pm", true, "NoSoftRst- (D3hot->D0 resets the function)", kernel("pm"));
@@ -160,6 +166,14 @@ DeviceMethods detect(const Root& root, const Device& dev, const ConfigSpace& c, 
     add("slot", false, "hotplug slot " + *slot + " holds other functions", std::nullopt);
   else
     add("slot", true, "hotplug slot " + *slot, std::nullopt);
+
+  // Before 5.15 the reset file runs the kernel's first method only; a slot
+  // reset is then reachable only when nothing comes before it.
+  if (!kernel_knows && out.methods.back().available &&
+      std::any_of(out.methods.begin(), out.methods.end() - 1, [](const MethodStatus& m) { return m.available; })) {
+    out.methods.back().available = false;
+    out.methods.back().reason += "; this kernel resets a slot only when no other method is available";
+  }
 
   if (dev.is_bridge())
     add("rescan", false, "is a bridge", std::nullopt);
@@ -273,8 +287,10 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
         auto br = read_device(ctx.root, *d.parent);
         if (br) job.bridge = *br;
       }
-      bool kernel_lists = d.reset_methods && std::count(d.reset_methods->begin(), d.reset_methods->end(),
-                                                        job.kernel_method);
+      // With reset_method the kernel can be asked for any method it supports,
+      // listed now or not (an admin may have narrowed the list); it answers
+      // EINVAL for one it does not support.
+      bool kernel_lists = d.reset_methods.has_value();
       // Without reset_method (5.10) the reset file runs the kernel's first
       // method, which is ours when we chose the first available one.
       const MethodStatus* first = nullptr;
@@ -409,9 +425,9 @@ Status verify(Context& ctx, const Saved& s, bool bars) {
     if ((now->command() & 0x0547) != (s.config.command() & 0x0547))
       return mismatch("the command register", now->command(), s.config.command(), 4);
   }
-  // D3hot under runtime PM is a healthy idle function (vfio-pci suspends them).
-  bool suspended = read_attr(ctx.root.path(d.sysfs("power/runtime_status"))).value_or("") == "suspended";
-  if (auto st = now->power_state(); st && *st != 0 && !suspended)
+  // D3hot under runtime PM or vfio-pci's idle D3 is a healthy idle function.
+  auto current = read_device(ctx.root, d.addr);
+  if (auto st = now->power_state(); st && *st != 0 && !(current && idled(ctx.root, *current)))
     return fail(d.addr.str(), "after the reset the function is in D" + std::to_string(*st) + ", not D0", EIO,
                 Exit::not_rolled_back);
   // Only a link that was up before is expected up after: emulated and some

@@ -105,8 +105,10 @@ TEST_CASE("reasons for missing methods: NoSoftRst, no PM, root bus, D3") {
                                  .caps = {.no_soft_reset = true, .flr = false}});
   fx.add_device(test::FakeDevice{.bdf = "0000:00:04.0", .driver = "vfio-pci", .group = 4,
                                  .caps = {.pm = false, .pcie = false}});
-  fx.add_device(test::FakeDevice{.bdf = "0000:00:05.0", .driver = "vfio-pci", .group = 5,
+  fx.add_device(test::FakeDevice{.bdf = "0000:00:05.0", .group = 5,
                                  .caps = {.power_state = 3, .af = true, .af_flr = true}});
+  fx.add_device(test::FakeDevice{.bdf = "0000:00:06.0", .driver = "vfio-pci", .group = 6,
+                                 .caps = {.power_state = 3}});
   auto all = scan_devices(fx.root()).value();
   auto detect = [&](int i) {
     return reset::detect(fx.root(), all[size_t(i)], load_config(fx.root(), all[size_t(i)].addr).value(), all, true);
@@ -122,6 +124,10 @@ TEST_CASE("reasons for missing methods: NoSoftRst, no PM, root bus, D3") {
   CHECK_FALSE(d3.find("pm")->available);
   CHECK(d3.find("pm")->reason.find("D3") != std::string::npos);
   CHECK(d3.find("af_flr")->available);
+  // vfio-pci idles a function in D3hot itself; the kernel wakes it for a reset.
+  auto idle = detect(3);
+  CHECK(idle.find("pm")->available);
+  CHECK(idle.find("pm")->reason.find("woken first") != std::string::npos);
 }
 
 TEST_CASE("on a kernel without reset_method the kernel column is unknown") {

@@ -133,7 +133,31 @@ fail() {
   exit 1
 }
 
-pass() { echo "PASS: ${1:-${PT_VM_NAME:-scenario}}"; }
+# soft_fail MSG EXPECTED GOT: a failure that does not stop the scenario (an
+# output format, say), so the rest still runs; pass then fails with it.
+SOFT_FAILS=0
+soft_fail() {
+  SOFT_FAILS=$((SOFT_FAILS + 1))
+  echo "FAIL (continuing): $1"
+  echo "  EXPECTED: $2"
+  echo "  GOT:      $3"
+  [ -z "${LAST_CMD:-}" ] || echo "  last command: $LAST_CMD (exit $RC)"
+}
+
+pass() {
+  if [ "$SOFT_FAILS" -gt 0 ]; then
+    echo "FAIL: $SOFT_FAILS check(s) failed above (FAIL (continuing))"
+    exit 1
+  fi
+  echo "PASS: ${1:-${PT_VM_NAME:-scenario}}"
+}
+
+# skip REASON: the scenario does not apply here (exit 77, which pt-vm and
+# ctest report as skipped).
+skip() {
+  echo "SKIP: ${PT_VM_NAME:-scenario}: $1"
+  exit 77
+}
 
 # ------------------------------------------------------------- assertions
 assert_eq() {
@@ -207,6 +231,80 @@ expect_rc_in() {
 assert_snapshot() {
   _now=$(snapshot)
   [ "$_now" = "$2" ] || fail "$1: state changed" "$(echo "$2" | tr '\n' ';')" "$(echo "$_now" | tr '\n' ';')"
+}
+
+# expect_rc_soft STATUS CMD...: like expect_rc, but a different status is a
+# soft_fail (the scenario goes on to check the state the command left).
+expect_rc_soft() {
+  _want=$1
+  shift
+  LAST_CMD="$*"
+  if OUT=$("$@" 2>&1); then RC=0; else RC=$?; fi
+  echo "\$ $LAST_CMD  -> exit $RC"
+  [ -z "$OUT" ] || printf '%s\n' "$OUT" | sed 's/^/  | /'
+  [ "$RC" = "$_want" ] || soft_fail "exit status of '$LAST_CMD'" "$_want" "$RC: $(printf '%s' "$OUT" | tr '\n' ' ' | cut -c1-300)"
+}
+
+# expect_json STATUS CMD...: like expect_rc, but $OUT is stdout only (the
+# JSON) and $ERR stderr; fails unless stdout parses as JSON (with jq).
+expect_json() {
+  _want=$1
+  shift
+  LAST_CMD="$*"
+  if OUT=$("$@" 2>/tmp/.pt-vm-stderr); then RC=0; else RC=$?; fi
+  ERR=$(cat /tmp/.pt-vm-stderr)
+  echo "\$ $LAST_CMD  -> exit $RC"
+  [ -z "$OUT" ] || printf '%s\n' "$OUT" | sed 's/^/  | /'
+  [ -z "$ERR" ] || printf '%s\n' "$ERR" | sed 's/^/  ! /'
+  [ "$RC" = "$_want" ] || fail "exit status of '$LAST_CMD'" "$_want" "$RC"
+  if command -v jq >/dev/null 2>&1; then
+    printf '%s' "$OUT" | jq -e . >/dev/null 2>&1 || fail "stdout of '$LAST_CMD'" "valid JSON" "$OUT"
+  fi
+}
+
+# assert_json WHAT JQ_FILTER [jq args...]: the filter is true of $OUT.
+assert_json() {
+  _what=$1
+  _flt=$2
+  shift 2
+  command -v jq >/dev/null 2>&1 || {
+    echo "note: no jq in the guest; not checking $_what"
+    return 0
+  }
+  printf '%s' "$OUT" | jq -e "$@" "$_flt" >/dev/null 2>&1 ||
+    fail "$_what" "$_flt" "$(printf '%s' "$OUT" | jq -c "$@" "$_flt" 2>&1 | head -c 400)"
+}
+
+# ---------------------------------------------------------------- pt-reset
+# Reset methods in the order pt-reset lists and tries them.
+RESET_METHODS="device_specific acpi flr af_flr pm bus slot rescan"
+export RESET_METHODS
+
+# method_row DEV METHOD: METHOD's row in DEV's block of the last
+# `pt-reset methods` text output ($OUT), leading blanks removed:
+# "NAME OURS KERNEL REASON...".
+method_row() {
+  printf '%s\n' "$OUT" | awk -v dev="$(full_bdf "$1")" -v m="$2" '
+    /^[^ ]/ { on = ($1 == dev); next }
+    on && $1 == m { sub(/^ +/, ""); print; exit }'
+}
+
+# assert_reset_row DEV METHOD: the last text output ($OUT) has DEV's result
+# line "DEV  METHOD  ok  N ms (prepare N, reset N, wait-ready N, restore N, verify N)".
+assert_reset_row() {
+  _d=$(full_bdf "$1")
+  _n='[0-9]+(\.[0-9]+)?'
+  # The phases follow only with -v (pt-reset(8)); --json always has them.
+  printf '%s\n' "$OUT" | grep -Eq "^$_d +$2 +ok +$_n ms( \(prepare $_n, reset $_n, wait-ready $_n, restore $_n, verify $_n\))?\$" ||
+    soft_fail "result line of $_d in the output of '$LAST_CMD'" "$_d  $2  ok  N ms [(prepare N, reset N, wait-ready N, restore N, verify N) with -v]" "$(printf '%s\n' "$OUT" | grep "^$_d" || echo none)"
+}
+
+# assert_reset_json DEV METHOD: $OUT (a --json reset) has DEV's entry with
+# METHOD, result ok, via kernel or pt, and every phase timed.
+assert_reset_json() {
+  assert_json "JSON result of $(full_bdf "$1")" \
+    '[.[] | select(.device == $d)] | length == 1 and (.[0] | .method == $m and .result == "ok" and (.via == "kernel" or .via == "pt") and (.total_ms | type == "number") and (.phases_ms | keys == ["prepare", "reset", "restore", "verify", "wait_ready"]) and ([.phases_ms[]] | all(type == "number")))' \
+    --arg d "$(full_bdf "$1")" --arg m "$2"
 }
 
 # ---------------------------------------------------------------- journal
@@ -639,9 +737,51 @@ assert_reenumerated() {
   echo "   $_b was removed and enumerated again"
 }
 
-# now_ms: monotonic milliseconds (10 ms resolution).
-now_ms() {
-  awk '{printf "%d\n", $1 * 1000}' /proc/uptime
+# check_no_host_driver BDF: reports whether the kernel log since the last
+# mark shows a host driver (virtio-pci, virtio-gpu, snd_hda_intel) taking
+# BDF. A note, not a failure: the PCI core attaches a driver to a rescanned
+# device at once (pci_bus_add_device -> device_attach, drivers_autoprobe
+# notwithstanding) and the new device has no driver_override yet, so the host
+# driver probes it before pt-reset can take it back (pt-reset(8), NOTES).
+check_no_host_driver() {
+  _seen=$(dmesg | sed -n "/pt-vm: mark $PT_MARK /,\$p" |
+    grep -E "(virtio-pci|snd_hda_intel) $1|virtio-(vga|gpu-pci) detected at $1" || true)
+  [ -z "$_seen" ] || echo "   note: the host driver probed $1 during the rescan (kernel behaviour): $(echo "$_seen" | tr '\n' ';')"
+}
+
+# now_ns: the kernel's monotonic clock in nanoseconds (from /proc/timer_list;
+# busybox date has no %N). elapsed_ms T0 [T1]: milliseconds since T0, 0.1 ms.
+now_ns() {
+  sed -n 's/^now at \([0-9]*\) nsecs.*/\1/p' /proc/timer_list | head -n1
+}
+elapsed_ms() {
+  awk -v a="$1" -v b="${2:-$(now_ns)}" 'BEGIN{printf "%.1f", (b - a) / 1e6}'
+}
+
+# assert_no_cfg_writes BDF...: nothing wrote to their config space since the
+# trace started (cfg_trace_start or mark_device).
+assert_no_cfg_writes() {
+  [ -n "$PT_TRACE" ] || return 0
+  for _b in "$@"; do
+    _w=$(cfg_writes "$_b")
+    [ -z "$_w" ] || fail "config writes to $(full_bdf "$_b")" "none" "$(echo "$_w" | tr '\n' ';')"
+  done
+}
+
+# reset_method_of BDF: the kernel's reset_method, "(no reset_method file)"
+# when there is none (5.10, or a function without methods).
+reset_method_of() {
+  _f=/sys/bus/pci/devices/$(full_bdf "$1")/reset_method
+  if [ -r "$_f" ]; then cat "$_f"; else echo "(no reset_method file)"; fi
+}
+
+# kernel_has_reset_method: the kernel knows reset_method (5.15 and later),
+# judged by any function having the file.
+kernel_has_reset_method() {
+  for _f in /sys/bus/pci/devices/*/reset_method; do
+    [ -e "$_f" ] && return 0
+  done
+  return 1
 }
 
 # ---------------------------------------------------- used by pt-vm's init
