@@ -124,23 +124,32 @@ struct RawDevice {
   std::string name;
 };
 
-// Runs OP on one device inside libpci's error region; OP returns nonzero on
-// success. The region touches only objects owned by callers (see scan_raw).
+// Runs OP(acc) inside libpci's error region. The region touches only objects
+// owned by callers, whose values stay determinate after a longjmp, and OP's
+// own locals must be trivially destructible (a longjmp skips destructors).
 template <class Op>
-bool on_device(PciAccess& holder, const PciAddress& addr, const char* failure, Op&& op) {
+bool in_pci_region(PciAccess& holder, Op&& op) {
   std::jmp_buf jump;
   pci_jump = &jump;
   if (setjmp(jump) != 0) {
     pci_jump = nullptr;
     return false;
   }
-  pci_access* acc = open_access(holder);
-  pci_dev* p = pci_get_dev(acc, int(addr.domain), addr.bus, addr.dev, addr.func);
-  int ok = p ? op(p) : 0;
-  if (p) pci_free_dev(p);
+  bool ok = op(open_access(holder));
   pci_jump = nullptr;
-  if (!ok) std::snprintf(pci_message, sizeof pci_message, "%s", failure);
-  return ok != 0;
+  return ok;
+}
+
+// Runs OP on one device; OP returns nonzero on success.
+template <class Op>
+bool on_device(PciAccess& holder, const PciAddress& addr, const char* failure, Op&& op) {
+  return in_pci_region(holder, [&](pci_access* acc) {
+    pci_dev* p = pci_get_dev(acc, int(addr.domain), addr.bus, addr.dev, addr.func);
+    int ok = p ? op(p) : 0;
+    if (p) pci_free_dev(p);
+    if (!ok) std::snprintf(pci_message, sizeof pci_message, "%s", failure);
+    return ok != 0;
+  });
 }
 
 }  // namespace
@@ -212,25 +221,17 @@ ClassNames load_class_names(std::string path) {
   return names;
 }
 
-// The setjmp regions live in their own functions and touch only objects
-// owned by their callers, whose values stay determinate after a longjmp.
 bool scan_raw(PciAccess& holder, std::vector<RawDevice>& raw, bool names) {
-  std::jmp_buf jump;
-  pci_jump = &jump;
-  if (setjmp(jump) != 0) {
-    pci_jump = nullptr;
-    return false;
-  }
-  pci_access* acc = open_access(holder);
-  pci_scan_bus(acc);
-  for (pci_dev* p = acc->devices; p; p = p->next) {
-    pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS);
-    raw.push_back(RawDevice{PciAddress{uint32_t(p->domain), uint8_t(p->bus), uint8_t(p->dev), uint8_t(p->func)},
-                            p->vendor_id, p->device_id, uint32_t(p->device_class) << 8, {}});
-  }
-  if (names && acc->id_file_name) holder.ids_path = acc->id_file_name;
-  pci_jump = nullptr;
-  return true;
+  return in_pci_region(holder, [&](pci_access* acc) {
+    pci_scan_bus(acc);
+    for (pci_dev* p = acc->devices; p; p = p->next) {
+      pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS);
+      raw.push_back(RawDevice{PciAddress{uint32_t(p->domain), uint8_t(p->bus), uint8_t(p->dev), uint8_t(p->func)},
+                              p->vendor_id, p->device_id, uint32_t(p->device_class) << 8, {}});
+    }
+    if (names && acc->id_file_name) holder.ids_path = acc->id_file_name;
+    return true;
+  });
 }
 
 }  // namespace

@@ -50,13 +50,16 @@ export GPU AUD SLOT
 GPU_DRIVER=virtio-pci
 AUD_DRIVER=snd_hda_intel
 
-driver_of() {
-  _l=$(readlink "/sys/bus/pci/devices/$(full_bdf "$1")/driver" 2>/dev/null) || {
+# link_name BDF LINK: basename of a device's sysfs link, "none" without one.
+link_name() {
+  _l=$(readlink "/sys/bus/pci/devices/$(full_bdf "$1")/$2" 2>/dev/null) || {
     echo none
     return 0
   }
   basename "$_l"
 }
+
+driver_of() { link_name "$1" driver; }
 
 # driver_override, "(null)" when unset (as the kernel shows it).
 override_of() {
@@ -69,13 +72,7 @@ override_of() {
   fi
 }
 
-group_of() {
-  _l=$(readlink "/sys/bus/pci/devices/$(full_bdf "$1")/iommu_group" 2>/dev/null) || {
-    echo none
-    return 0
-  }
-  basename "$_l"
-}
+group_of() { link_name "$1" iommu_group; }
 
 # parent_of BDF: the bridge above a function ("" on a root bus).
 parent_of() {
