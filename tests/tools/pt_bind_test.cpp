@@ -1,34 +1,14 @@
 // pt-bind as a user runs it: the real binary on fixture trees through --root.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "fixture.hpp"
+#include "run_tool.hpp"
 
 namespace {
-
-struct Run {
-  int status;
-  std::string out;  // stdout and stderr together
-};
-
-Run pt_bind(const std::string& args) {
-  std::string cmd = std::string(PT_BIN_DIR) + "/pt-bind " + args + " 2>&1";
-  Run r{0, ""};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
+pt::test::Run pt_bind(const std::string& args) { return pt::test::run_tool("pt-bind", args); }
 }  // namespace
 
 TEST_CASE("malformed devices exit 2 and quote the input") {

@@ -1,0 +1,59 @@
+// pt-reset as a user runs it: the real binary on fixture trees through --root.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "fixture.hpp"
+#include "run_tool.hpp"
+
+namespace {
+pt::test::Run pt_reset(const std::string& args) { return pt::test::run_tool("pt-reset", args); }
+}  // namespace
+
+TEST_CASE("pt-reset refuses bad input with exit 2 and a message naming it") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto before = fx.snapshot();
+  auto r = pt_reset("--root " + fx.dir() + " zz:00.0");
+  CHECK(r.status == 2);
+  CHECK(r.out.find("'zz:00.0'") != std::string::npos);
+  r = pt_reset("--root " + fx.dir() + " --method warm 01:00.0");
+  CHECK(r.status == 2);
+  CHECK(r.out.find("'warm'") != std::string::npos);
+  CHECK(pt_reset("--root " + fx.dir()).status == 2);
+  CHECK(pt_reset("--root " + fx.dir() + " methods").status == 2);
+  r = pt_reset("--root " + fx.dir() + " 05:00.0");
+  CHECK(r.status == 1);
+  CHECK(r.out.find("no such PCI device") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("pt-reset methods --json on a fixture tree") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto r = pt_reset("--root " + fx.dir() + " --json methods 01:00");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j.size() == 2);
+  CHECK(j[0]["device"] == "0000:01:00.0");
+  CHECK(j[0]["methods"].size() == 8);
+  CHECK(j[0]["methods"][5]["name"] == "bus");
+  CHECK(j[0]["methods"][5]["available"] == false);
+}
+
+TEST_CASE("pt-reset --dry-run prints the steps and changes nothing") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto before = fx.snapshot();
+  auto r = pt_reset("--root " + fx.dir() + " --dry-run 01:00.0");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("reset_method \"flr\"") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+  CHECK_FALSE(fx.exists("/run/pt"));
+}
+
+TEST_CASE("pt-reset --version") {
+  auto r = pt_reset("--version");
+  CHECK(r.status == 0);
+  CHECK(r.out.find(PT_VERSION) != std::string::npos);
+}
