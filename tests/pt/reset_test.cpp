@@ -325,3 +325,19 @@ TEST_CASE("the automatic choice follows the kernel where it leaves a method out"
   REQUIRE(e.run("reset", {"02:00.0"}));
   CHECK(e.logged("/sys/bus/pci/devices/0000:02:00.0/reset_method", "pm"));
 }
+
+TEST_CASE("a function kept awake for the reset gets its power/control back, also after a failure") {
+  Env e(solo);
+  const std::string control = "/sys/bus/pci/devices/0000:02:00.0/power/control";
+  e.fx.write_file("/sys/devices/pci0000:00/0000:00:02.0/0000:02:00.0/power/control", "auto\n");
+  REQUIRE(e.run("reset", {"02:00.0"}));
+  CHECK(e.fx.kernel().log.front() == std::pair<std::string, std::string>{control, "on"});
+  CHECK(e.fx.kernel().log.back() == std::pair<std::string, std::string>{control, "auto"});
+  CHECK(e.fx.read(control) == "auto");
+
+  e.fx.kernel().log.clear();
+  e.fx.fail_write("/sys/bus/pci/devices/0000:02:00.0/reset", "1", EIO);
+  REQUIRE_FALSE(e.run("reset", {"02:00.0"}));
+  CHECK(e.fx.kernel().log.back() == std::pair<std::string, std::string>{control, "auto"});
+  CHECK(e.fx.read(control) == "auto");
+}
