@@ -199,14 +199,19 @@ assert_no_vfio_node() {
   [ ! -e "/dev/vfio/$_g" ] || fail "/dev/vfio/$_g for $1" "gone (no vfio-pci device in the group)" "it exists"
 }
 
-# expect_rc EXPECTED CMD...: run CMD, stdout+stderr into $OUT, status into $RC.
-expect_rc() {
-  _want=$1
-  shift
+# run_cmd CMD...: run CMD, stdout+stderr into $OUT, status into $RC, and echo both.
+run_cmd() {
   LAST_CMD="$*"
   if OUT=$("$@" 2>&1); then RC=0; else RC=$?; fi
   echo "\$ $LAST_CMD  -> exit $RC"
   [ -z "$OUT" ] || printf '%s\n' "$OUT" | sed 's/^/  | /'
+}
+
+# expect_rc EXPECTED CMD...: run_cmd, then assert the exit status.
+expect_rc() {
+  _want=$1
+  shift
+  run_cmd "$@"
   [ "$RC" = "$_want" ] || fail "exit status of '$LAST_CMD'" "$_want" "$RC"
 }
 
@@ -214,10 +219,7 @@ expect_rc() {
 expect_rc_in() {
   _want=$1
   shift
-  LAST_CMD="$*"
-  if OUT=$("$@" 2>&1); then RC=0; else RC=$?; fi
-  echo "\$ $LAST_CMD  -> exit $RC"
-  [ -z "$OUT" ] || printf '%s\n' "$OUT" | sed 's/^/  | /'
+  run_cmd "$@"
   case " $_want " in
     *" $RC "*) ;;
     *) fail "exit status of '$LAST_CMD'" "one of $_want" "$RC" ;;
