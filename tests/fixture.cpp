@@ -106,13 +106,15 @@ Fixture::~Fixture() {
   fs::remove_all(dir_, ec);
 }
 
-Root Root_of(const std::string& dir) {
+namespace {
+Root root_of(const std::string& dir) {
   auto r = Root::open(dir);
   if (!r) throw std::runtime_error("fixture: " + r.error().describe());
   return *r;
 }
+}  // namespace
 
-Root Fixture::root() const { return Root_of(dir_); }
+Root Fixture::root() const { return root_of(dir_); }
 
 std::string Fixture::dev_dir(const std::string& bdf) const {
   std::string parent;

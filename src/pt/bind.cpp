@@ -14,8 +14,6 @@ namespace pt::bind {
 
 namespace {
 
-const std::set<std::string> kParkingDrivers = {"vfio-pci", "pci-stub"};
-
 int64_t now_seconds(const Context& ctx) { return ctx.now ? ctx.now() : int64_t(std::time(nullptr)); }
 
 const Device* find(const std::vector<Device>& all, const PciAddress& a) {
@@ -52,7 +50,7 @@ GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, c
       if (!md || md->is_bridge()) continue;
       seen.insert(m);
       bool companion = std::any_of(named.begin(), named.end(), [&](const Device& n) { return n.addr.same_slot(m); });
-      bool unrelated = !md->driver.empty() && md->driver != to && !kParkingDrivers.count(md->driver);
+      bool unrelated = !md->driver.empty() && md->driver != to && !is_parking_driver(md->driver);
       if (!companion && unrelated && !force_group) {
         out.blockers.push_back(m.str() + " (" + md->driver + ")");
         continue;
@@ -178,7 +176,7 @@ std::vector<Write> writes_for(const Device& before, const std::string& to_driver
   const std::string bdf = before.addr.str();
   if (before.driver_override != to_override)
     w.push_back({before.sysfs("driver_override"), to_override.empty() ? "\n" : to_override, WriteKind::attribute});
-  bool moving = probe ? (to_driver.empty() ? !before.driver_override.empty() || kParkingDrivers.count(before.driver)
+  bool moving = probe ? (to_driver.empty() ? !before.driver_override.empty() || is_parking_driver(before.driver)
                                            : before.driver != to_driver)
                       : !before.driver.empty();
   if (!moving) return w;

@@ -33,6 +33,9 @@ struct Device {
   std::string sysfs(const std::string& attr = "") const;  // "/sys/bus/pci/devices/BDF[/attr]"
 };
 
+// Drivers that hold a function for a VM (or for nobody) rather than use it.
+inline bool is_parking_driver(const std::string& driver) { return driver == "vfio-pci" || driver == "pci-stub"; }
+
 // Reads one device's sysfs attributes; a missing device is an Error naming it.
 Result<Device> read_device(const Root& root, const PciAddress& addr);
 

@@ -45,7 +45,7 @@ std::optional<std::string> hotplug_slot(const Root& root, const Device& dev) {
   return std::nullopt;
 }
 
-bool parked(const Device& d) { return d.driver.empty() || d.driver == "vfio-pci" || d.driver == "pci-stub"; }
+bool parked(const Device& d) { return d.driver.empty() || is_parking_driver(d.driver); }
 
 // A console on the boot GPU: some vtconsole bound to fbcon while a host driver drives it.
 bool console_on(const Root& root, const Device& dev) {
