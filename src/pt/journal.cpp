@@ -70,6 +70,23 @@ std::string journal_to_text(const Journal& journal) {
   } else {
     j["job"] = nullptr;
   }
+  // Written only when present, so journals of pt-bind alone stay as before.
+  for (const auto& [bdf, v] : journal.vga)
+    j["vga"][bdf] = {{"decodes", v.decodes},
+                     {"owns", v.owns},
+                     {"boot_vga", v.boot_vga},
+                     {"driver", v.driver.empty() ? json(nullptr) : json(v.driver)},
+                     {"time", v.time}};
+  for (const auto& [bdf, changes] : journal.consoles) {
+    json list = json::array();
+    for (const auto& c : changes)
+      list.push_back({{"kind", c.kind},
+                      {"name", c.name},
+                      {"driver", c.driver.empty() ? json(nullptr) : json(c.driver)},
+                      {"node", c.node},
+                      {"time", c.time}});
+    j["consoles"][bdf] = list;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -103,6 +120,31 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
       job.started = it->value("started", int64_t(0));
       job.devices = it->at("devices").get<std::vector<std::string>>();
       out.job = job;
+    }
+    if (auto it = j.find("vga"); it != j.end() && !it->is_null()) {
+      for (const auto& [bdf, v] : it->items()) {
+        VgaRecord r;
+        r.decodes = v.at("decodes").get<std::string>();
+        r.owns = str(v, "owns");
+        r.boot_vga = v.value("boot_vga", false);
+        r.driver = str(v, "driver");
+        r.time = v.value("time", int64_t(0));
+        out.vga[bdf] = r;
+      }
+    }
+    if (auto it = j.find("consoles"); it != j.end() && !it->is_null()) {
+      for (const auto& [bdf, list] : it->items()) {
+        auto& changes = out.consoles[bdf];
+        for (const auto& c : list) {
+          ConsoleChange ch;
+          ch.kind = c.at("kind").get<std::string>();
+          ch.name = c.at("name").get<std::string>();
+          ch.driver = str(c, "driver");
+          ch.node = str(c, "node");
+          ch.time = c.value("time", int64_t(0));
+          changes.push_back(ch);
+        }
+      }
     }
   } catch (const json::exception& e) {
     return fail(path, std::string("the journal is not valid: ") + e.what() +

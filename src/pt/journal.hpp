@@ -34,9 +34,31 @@ struct Job {
   std::vector<std::string> devices;
 };
 
+// The arbiter's view of a VGA device when pt-bind detached it, so that
+// pt-vgaarb restore can put back exactly that. It outlives the attach: the
+// drivers come back first, the arbiter state after.
+struct VgaRecord {
+  std::string decodes;  // "none", "io", "mem" or "io+mem"
+  std::string owns;
+  bool boot_vga = false;
+  std::string driver;  // bound when recorded
+  int64_t time = 0;
+};
+
+// One change pt-console release made, so that restore undoes exactly it.
+struct ConsoleChange {
+  std::string kind;    // "vtconsole" (unbound from the VT layer) or "framebuffer" (platform device unbound)
+  std::string name;    // vtconsole name without its (S)/(M) mark, or the platform device, "efi-framebuffer.0"
+  std::string driver;  // "framebuffer": the driver it was unbound from, "efifb"
+  std::string node;    // where it was found, "vtcon1"; for messages, never for lookup
+  int64_t time = 0;
+};
+
 struct Journal {
   std::map<std::string, JournalEntry> devices;  // keyed by "0000:3b:00.0"
   std::optional<Job> job;
+  std::map<std::string, VgaRecord> vga;                        // keyed by the VGA device
+  std::map<std::string, std::vector<ConsoleChange>> consoles;  // keyed by the GPU; in the order made
 };
 
 // Checks /run/pt: it must be a directory owned by us and closed to others.

@@ -33,6 +33,34 @@ TEST_CASE("the journal round-trips through its JSON form") {
   CHECK(text.find("\"driver_override\": null") != std::string::npos);
 }
 
+TEST_CASE("arbiter and console records round-trip and stay out of bind-only journals") {
+  CHECK(journal_to_text(sample()).find("\"vga\"") == std::string::npos);
+  CHECK(journal_to_text(sample()).find("\"consoles\"") == std::string::npos);
+  Journal j = sample();
+  j.vga["0000:01:00.0"] = VgaRecord{"io+mem", "io+mem", true, "nvidia", 1700000002};
+  j.consoles["0000:01:00.0"] = {ConsoleChange{"framebuffer", "efi-framebuffer.0", "efifb", "efi-framebuffer.0", 5},
+                                ConsoleChange{"vtconsole", "frame buffer device", "", "vtcon1", 6}};
+  auto back = journal_from_text(journal_to_text(j), "j");
+  REQUIRE(back);
+  REQUIRE(back->vga.count("0000:01:00.0") == 1);
+  const auto& v = back->vga.at("0000:01:00.0");
+  CHECK(v.decodes == "io+mem");
+  CHECK(v.owns == "io+mem");
+  CHECK(v.boot_vga);
+  CHECK(v.driver == "nvidia");
+  CHECK(v.time == 1700000002);
+  const auto& c = back->consoles.at("0000:01:00.0");
+  REQUIRE(c.size() == 2);
+  CHECK(c[0].kind == "framebuffer");
+  CHECK(c[0].name == "efi-framebuffer.0");
+  CHECK(c[0].driver == "efifb");
+  CHECK(c[1].kind == "vtconsole");
+  CHECK(c[1].name == "frame buffer device");
+  CHECK(c[1].driver.empty());
+  CHECK(c[1].node == "vtcon1");
+  CHECK(c[1].time == 6);
+}
+
 TEST_CASE("the state directory is created 0700 and the journal is written atomically") {
   test::Fixture fx;
   REQUIRE(check_state_dir(fx.root(), true));
