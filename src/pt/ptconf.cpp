@@ -1,0 +1,333 @@
+#include "pt/ptconf.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+#include "pt/sysfs.hpp"
+
+namespace pt {
+
+namespace {
+
+// A step's options and the TOML type each must have.
+struct StepSpec {
+  const char* name;
+  std::vector<std::pair<const char*, toml::node_type>> options;
+};
+
+const std::vector<StepSpec>& step_specs() {
+  static const std::vector<StepSpec> specs = {
+      {"reset", {{"method", toml::node_type::string}, {"force", toml::node_type::boolean}}},
+      {"attach", {}},
+      {"drm-wait", {{"timeout", toml::node_type::floating_point}}},
+      {"vgaarb", {}},
+      {"console", {}},
+      {"drm-check", {}},
+  };
+  return specs;
+}
+
+const StepSpec* find_step(std::string_view name) {
+  for (const auto& s : step_specs())
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+std::string step_names() {
+  std::string out;
+  for (const auto& s : step_specs()) out += std::string(out.empty() ? "" : ", ") + s.name;
+  return out;
+}
+
+std::unexpected<Error> at(const std::string& path, const toml::source_region& where,
+                          const std::string& message) {
+  return usage_error(
+      path + ":" + std::to_string(where.begin.line) + ":" + std::to_string(where.begin.column),
+      message);
+}
+
+const char* type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::boolean:
+      return "true or false";
+    case toml::node_type::floating_point:
+    case toml::node_type::integer:
+      return "a number";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a value of another type";
+  }
+}
+
+std::optional<PciAddress> parse_bdf(std::string_view text) {
+  auto spec = parse_device_spec(text);
+  if (!spec || !spec->func) return std::nullopt;
+  return PciAddress{spec->domain, spec->bus, spec->dev, *spec->func};
+}
+
+std::optional<uint16_t> parse_hex16(std::string_view s) {
+  if (s.empty() || s.size() > 4) return std::nullopt;
+  uint16_t v = 0;
+  for (char c : s) {
+    int d = (c >= '0' && c <= '9')   ? c - '0'
+            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                     : -1;
+    if (d < 0) return std::nullopt;
+    v = uint16_t(v * 16 + d);
+  }
+  return v;
+}
+
+Status parse_step_options(const std::string& path, const std::string& dev, const toml::table& steps,
+                          DeviceConf& conf) {
+  for (auto&& [key, node] : steps) {
+    const std::string step(key.str());
+    auto it = std::find_if(conf.recover.begin(), conf.recover.end(),
+                           [&](const RecoverStep& s) { return s.name == step; });
+    if (!find_step(step))
+      return at(
+          path, key.source(),
+          "unknown step '" + step + "' in [device." + dev + ".step]; steps are " + step_names());
+    if (it == conf.recover.end())
+      return at(path, key.source(),
+                "options for step '" + step + "', which device." + dev +
+                    ".recover does not list; add it there or remove the table");
+    const toml::table* opts = node.as_table();
+    if (!opts)
+      return at(path, node.source(), "device." + dev + ".step." + step + " must be a table");
+    const StepSpec* spec = find_step(step);
+    for (auto&& [okey, oval] : *opts) {
+      const std::string name(okey.str());
+      auto o = std::find_if(spec->options.begin(), spec->options.end(),
+                            [&](const auto& p) { return name == p.first; });
+      if (o == spec->options.end()) {
+        std::string known;
+        for (const auto& p : spec->options)
+          known += std::string(known.empty() ? "" : ", ") + p.first;
+        return at(path, okey.source(),
+                  "unknown option '" + name + "' for step '" + step + "'" +
+                      (known.empty() ? "; it takes none" : "; it takes " + known));
+      }
+      std::string value;
+      if (o->second == toml::node_type::floating_point &&
+          (oval.is_floating_point() || oval.is_integer())) {
+        double d = oval.value<double>().value_or(0);
+        if (!(d > 0))
+          return at(path, oval.source(),
+                    step + "." + name + " must be a positive number of seconds");
+        value = std::to_string(d);
+      } else if (o->second == toml::node_type::string && oval.is_string()) {
+        value = *oval.value<std::string>();
+      } else if (o->second == toml::node_type::boolean && oval.is_boolean()) {
+        value = *oval.value<bool>() ? "true" : "false";
+      } else {
+        return at(path, oval.source(), step + "." + name + " must be " + type_name(o->second));
+      }
+      if (step == "reset" && name == "method") {
+        static const std::set<std::string> methods = {
+            "device_specific", "acpi", "flr", "af_flr", "pm", "bus", "slot", "rescan"};
+        if (!methods.count(value))
+          return at(path, oval.source(),
+                    "unknown reset method '" + value +
+                        "'; use device_specific, acpi, flr, af_flr, pm, bus, slot or rescan");
+      }
+      it->options[name] = value;
+    }
+  }
+  return {};
+}
+
+Result<DeviceConf> parse_device(const std::string& path, const std::string& name,
+                                const toml::table& t, const toml::source_region& where) {
+  DeviceConf d;
+  d.name = name;
+  d.line = int(where.begin.line);
+  const toml::table* steps = nullptr;
+  bool have_bdf = false;
+  for (auto&& [key, node] : t) {
+    const std::string k(key.str());
+    const std::string full = "device." + name + "." + k;
+    if (k == "bdf") {
+      auto s = node.value<std::string>();
+      if (!s) return at(path, node.source(), full + " must be a string like \"0000:3b:00.0\"");
+      auto a = parse_bdf(*s);
+      if (!a)
+        return at(path, node.source(),
+                  "'" + *s + "' is not one PCI function; write it as 0000:3b:00.0");
+      d.bdf = *a;
+      have_bdf = true;
+    } else if (k == "id") {
+      auto s = node.value<std::string>();
+      auto colon = s ? s->find(':') : std::string::npos;
+      auto v = colon == std::string::npos ? std::nullopt
+                                          : parse_hex16(std::string_view(*s).substr(0, colon));
+      auto dv = colon == std::string::npos ? std::nullopt
+                                           : parse_hex16(std::string_view(*s).substr(colon + 1));
+      if (!v || !dv)
+        return at(path, node.source(),
+                  full + " must be \"vendor:device\" in hex, like \"10de:1b80\"");
+      d.vendor = v;
+      d.device = dv;
+    } else if (k == "boot") {
+      auto s = node.value<std::string>();
+      if (s == "vfio")
+        d.boot = BootAction::vfio;
+      else if (s == "host")
+        d.boot = BootAction::host;
+      else
+        return at(path, node.source(), full + " must be \"vfio\" (claim it at boot) or \"host\"");
+    } else if (k == "companions") {
+      const toml::array* arr = node.as_array();
+      if (!arr)
+        return at(path, node.source(),
+                  full + " must be an array of functions, like [\"0000:3b:00.1\"]");
+      for (const auto& el : *arr) {
+        auto s = el.value<std::string>();
+        auto a = s ? parse_bdf(*s) : std::nullopt;
+        if (!a)
+          return at(path, el.source(),
+                    full + " entries must be PCI functions written as \"0000:3b:00.1\"");
+        d.companions.push_back(*a);
+      }
+    } else if (k == "recover") {
+      const toml::array* arr = node.as_array();
+      if (!arr)
+        return at(path, node.source(),
+                  full + " must be an array of steps, like [\"reset\", \"attach\"]");
+      for (const auto& el : *arr) {
+        auto s = el.value<std::string>();
+        if (!s || !find_step(*s))
+          return at(path, el.source(),
+                    "unknown recovery step" + (s ? " '" + *s + "'" : std::string()) +
+                        "; steps are " + step_names());
+        for (const auto& prev : d.recover)
+          if (prev.name == *s)
+            return at(path, el.source(), "step '" + *s + "' is listed twice in " + full);
+        d.recover.push_back(RecoverStep{*s, {}});
+      }
+    } else if (k == "step") {
+      steps = node.as_table();
+      if (!steps) return at(path, node.source(), full + " must be a table of step options");
+    } else {
+      return at(path, key.source(),
+                "unknown key '" + k + "' in [device." + name +
+                    "]; keys are bdf, id, boot, companions, recover, step");
+    }
+  }
+  if (!have_bdf)
+    return at(path, where, "[device." + name + "] has no bdf; add bdf = \"0000:3b:00.0\"");
+  for (const auto& c : d.companions)
+    if (c == d.bdf)
+      return at(path, where, "[device." + name + "] lists its own bdf among its companions");
+  if (steps)
+    if (auto r = parse_step_options(path, name, *steps, d); !r) return std::unexpected(r.error());
+  return d;
+}
+
+}  // namespace
+
+const DeviceConf* Conf::find(const PciAddress& addr) const {
+  for (const auto& d : devices) {
+    if (d.bdf == addr) return &d;
+    if (std::find(d.companions.begin(), d.companions.end(), addr) != d.companions.end()) return &d;
+  }
+  return nullptr;
+}
+
+const char* to_string(BootAction action) {
+  switch (action) {
+    case BootAction::vfio:
+      return "vfio";
+    case BootAction::host:
+      return "host";
+    case BootAction::none:
+      break;
+  }
+  return "none";
+}
+
+Result<Conf> parse_conf(const std::string& text, const std::string& path) {
+  Conf conf;
+  conf.path = path;
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& e) {
+    return at(path, e.source(), std::string(e.description()));
+  }
+  std::map<PciAddress, std::string> owner;
+  for (auto&& [key, node] : root) {
+    if (key.str() != "device")
+      return at(path, key.source(),
+                "unknown top-level key '" + std::string(key.str()) +
+                    "'; devices go in [device.NAME] tables");
+    const toml::table* devices = node.as_table();
+    if (!devices) return at(path, node.source(), "'device' must hold [device.NAME] tables");
+    for (auto&& [dkey, dnode] : *devices) {
+      const toml::table* t = dnode.as_table();
+      if (!t)
+        return at(path, dkey.source(),
+                  "device." + std::string(dkey.str()) + " must be a table, [device." +
+                      std::string(dkey.str()) + "]");
+      auto d = parse_device(path, std::string(dkey.str()), *t, dkey.source());
+      if (!d) return std::unexpected(d.error());
+      std::vector<PciAddress> all = d->companions;
+      all.push_back(d->bdf);
+      for (const auto& a : all) {
+        auto [it, fresh] = owner.emplace(a, d->name);
+        if (!fresh)
+          return at(path, dkey.source(),
+                    a.str() + " appears in both [device." + it->second + "] and [device." +
+                        d->name + "]; keep it in one");
+      }
+      conf.devices.push_back(std::move(*d));
+    }
+  }
+  // toml++ iterates tables in key order; keep the file's order for people.
+  std::sort(conf.devices.begin(), conf.devices.end(),
+            [](const DeviceConf& a, const DeviceConf& b) { return a.line < b.line; });
+  return conf;
+}
+
+Result<Conf> load_conf(const Root& root) {
+  const std::string file = root.path(kConfPath);
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return Conf{kConfPath, {}};
+    return fail(kConfPath, "cannot open the configuration", errno);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return fail(kConfPath, "cannot inspect the configuration", e);
+  }
+  ::close(fd);
+  if (!S_ISREG(st.st_mode)) return fail(kConfPath, "is not a regular file", EINVAL);
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    return fail(
+        kConfPath,
+        "refusing a configuration owned by uid " + std::to_string(st.st_uid) +
+            ": it decides which drivers bind at boot, so it must belong to root (chown root:root)",
+        EPERM);
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return fail(kConfPath, "refusing a configuration that others can write; fix with chmod go-w",
+                EPERM);
+  auto text = read_file(file);
+  if (!text) return std::unexpected(text.error());
+  return parse_conf(*text, kConfPath);
+}
+
+}  // namespace pt

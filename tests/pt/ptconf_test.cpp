@@ -1,0 +1,144 @@
+#include "pt/ptconf.hpp"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fixture.hpp"
+
+using namespace pt;
+using pt::test::Fixture;
+
+namespace {
+const char* kTwoGpus = R"(# two identical GPUs: the BDF tells them apart
+[device.guest]
+bdf = "0000:3b:00.0"
+id = "10de:1b80"
+boot = "vfio"
+companions = ["0000:3b:00.1"]
+recover = ["reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"]
+
+[device.guest.step.reset]
+method = "bus"
+force = true
+
+[device.guest.step.drm-wait]
+timeout = 15
+
+[device.host]
+bdf = "0000:af:00.0"
+id = "10de:1b80"
+boot = "host"
+)";
+
+std::string error_of(const std::string& text) {
+  auto r = parse_conf(text, "/etc/pt/pt.conf");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::usage);
+  return r.error().subject + ": " + r.error().message;
+}
+}  // namespace
+
+TEST_CASE("pt.conf: devices, companions, steps and their options") {
+  auto r = parse_conf(kTwoGpus, "/etc/pt/pt.conf");
+  REQUIRE(r);
+  REQUIRE(r->devices.size() == 2);
+  const auto& g = r->devices[0];
+  CHECK(g.name == "guest");
+  CHECK(g.bdf.str() == "0000:3b:00.0");
+  CHECK(g.vendor == 0x10de);
+  CHECK(g.device == 0x1b80);
+  CHECK(g.boot == BootAction::vfio);
+  REQUIRE(g.companions.size() == 1);
+  CHECK(g.companions[0].str() == "0000:3b:00.1");
+  REQUIRE(g.recover.size() == 6);
+  CHECK(g.recover[0].name == "reset");
+  CHECK(g.recover[0].options.at("method") == "bus");
+  CHECK(g.recover[0].options.at("force") == "true");
+  CHECK(g.recover[2].name == "drm-wait");
+  CHECK(std::stod(g.recover[2].options.at("timeout")) == 15.0);
+  CHECK(g.recover[5].name == "drm-check");
+  CHECK(g.recover[5].options.empty());
+  const auto& h = r->devices[1];
+  CHECK(h.name == "host");
+  CHECK(h.boot == BootAction::host);
+  CHECK(h.recover.empty());
+  CHECK(r->find(PciAddress{0, 0x3b, 0, 1}) == &g);
+  CHECK(r->find(PciAddress{0, 0xaf, 0, 0}) == &h);
+  CHECK(r->find(PciAddress{0, 0xaf, 0, 1}) == nullptr);
+}
+
+TEST_CASE("pt.conf: an empty file configures nothing") {
+  auto r = parse_conf("# nothing yet\n", "/etc/pt/pt.conf");
+  REQUIRE(r);
+  CHECK(r->devices.empty());
+}
+
+TEST_CASE("pt.conf: errors carry file:line:column and say what to do") {
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nbot = \"vfio\"\n") ==
+        "/etc/pt/pt.conf:3:1: unknown key 'bot' in [device.a]; keys are bdf, id, boot, companions, "
+        "recover, step");
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\nboot = 1\n").rfind("/etc/pt/pt.conf:2:", 0) ==
+        0);
+  CHECK(error_of("[devices.a]\nbdf = \"0000:3b:00.0\"\n") ==
+        "/etc/pt/pt.conf:1:2: unknown top-level key 'devices'; devices go in [device.NAME] tables");
+  CHECK(error_of("[device.a]\nboot = \"vfio\"\n") ==
+        "/etc/pt/pt.conf:1:9: [device.a] has no bdf; add bdf = \"0000:3b:00.0\"");
+  CHECK(error_of("[device.a]\nbdf = \"3b:00\"\n") ==
+        "/etc/pt/pt.conf:2:7: '3b:00' is not one PCI function; write it as 0000:3b:00.0");
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nboot = \"yes\"\n") ==
+        "/etc/pt/pt.conf:3:8: device.a.boot must be \"vfio\" (claim it at boot) or \"host\"");
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nid = \"10de\"\n") ==
+        "/etc/pt/pt.conf:3:6: device.a.id must be \"vendor:device\" in hex, like \"10de:1b80\"");
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nrecover = [\"reset\", \"reboot\"]\n") ==
+        "/etc/pt/pt.conf:3:21: unknown recovery step 'reboot'; steps are reset, attach, drm-wait, "
+        "vgaarb, console, "
+        "drm-check");
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nrecover = "
+                 "[\"attach\"]\n[device.a.step.reset]\nmethod = \"flr\"\n") ==
+        "/etc/pt/pt.conf:4:16: options for step 'reset', which device.a.recover does not list; add "
+        "it there or remove "
+        "the table");
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nrecover = "
+                 "[\"reset\"]\n[device.a.step.reset]\nmethod = \"hard\"\n") ==
+        "/etc/pt/pt.conf:5:10: unknown reset method 'hard'; use device_specific, acpi, flr, "
+        "af_flr, pm, bus, slot or "
+        "rescan");
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nrecover = "
+                 "[\"attach\"]\n[device.a.step.attach]\nwait = 1\n") ==
+        "/etc/pt/pt.conf:5:1: unknown option 'wait' for step 'attach'; it takes none");
+  CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nrecover = "
+                 "[\"drm-wait\"]\n[device.a.step.drm-wait]\ntimeout = "
+                 "\"10\"\n") == "/etc/pt/pt.conf:5:11: drm-wait.timeout must be a number");
+  CHECK(error_of(
+            "[device.a]\nbdf = \"0000:3b:00.0\"\n[device.b]\nbdf = \"0000:3b:00.1\"\ncompanions = "
+            "[\"0000:3b:00.0\"]\n") ==
+        "/etc/pt/pt.conf:3:9: 0000:3b:00.0 appears in both [device.a] and [device.b]; keep it in "
+        "one");
+}
+
+TEST_CASE(
+    "pt.conf: loaded from the root; missing is empty; others' or writable files are refused") {
+  Fixture fx;
+  auto none = load_conf(fx.root());
+  REQUIRE(none);
+  CHECK(none->devices.empty());
+  fx.write_file("/etc/pt/pt.conf", kTwoGpus);
+  const std::string p = fx.dir() + "/etc/pt/pt.conf";
+  ::chmod(p.c_str(), 0644);
+  auto ok = load_conf(fx.root());
+  REQUIRE(ok);
+  CHECK(ok->devices.size() == 2);
+  ::chmod(p.c_str(), 0666);
+  auto w = load_conf(fx.root());
+  REQUIRE_FALSE(w);
+  CHECK(w.error().subject == "/etc/pt/pt.conf");
+  CHECK(w.error().message.find("chmod go-w") != std::string::npos);
+  ::chmod(p.c_str(), 0644);
+  if (::geteuid() == 0) {
+    REQUIRE(::chown(p.c_str(), 4242, 4242) == 0);
+    auto o = load_conf(fx.root());
+    REQUIRE_FALSE(o);
+    CHECK(o.error().message.find("owned by uid 4242") != std::string::npos);
+  }
+}
