@@ -1,27 +1,33 @@
 // pt-bind: move PCI functions between host drivers and vfio-pci.
+#include <iostream>
+
 #include "common.hpp"
 #include "pt/bind_cmd.hpp"
 
-#include <iostream>
-
 int main(int argc, char** argv) {
   pt::bind::Options o;
-  CLI::App app{"Move a GPU and its companion functions between host drivers and vfio-pci", "pt-bind"};
+  CLI::App app{"Move a GPU and its companion functions between host drivers and vfio-pci",
+               "pt-bind"};
   app.fallthrough();
   app.require_subcommand(1);
   pt::cli::add_common_options(app, o.common);
 
-  auto* list = app.add_subcommand("list", "List PCI devices with driver, IOMMU group and companions");
-  list->add_option("--class", o.device_class, "display, audio or all (default all)")->type_name("CLASS");
+  auto* list =
+      app.add_subcommand("list", "List PCI devices with driver, IOMMU group and companions");
+  list->add_option("--class", o.device_class, "display, audio or all (default all)")
+      ->type_name("CLASS");
   std::string single;  // show, set and unset take one DEV
-  auto* show = app.add_subcommand("show", "Show one device (or slot): group, override, modules, holders");
+  auto* show =
+      app.add_subcommand("show", "Show one device (or slot): group, override, modules, holders");
   show->add_option("device", single, "DEV")->required();
   auto* detach = app.add_subcommand("detach", "Move devices and their group to vfio-pci (or --to)");
   detach->add_option("devices", o.devices, "DEV...")->required();
   detach->add_option("--to", o.to, "Target driver (default vfio-pci)")->type_name("DRIVER");
   detach->add_flag("--force", o.force, "Unbind even when processes hold a device");
-  detach->add_flag("--force-group", o.force_group, "Also move group members bound to unrelated host drivers");
-  auto* attach = app.add_subcommand("attach", "Return devices to the drivers recorded in the journal");
+  detach->add_flag("--force-group", o.force_group,
+                   "Also move group members bound to unrelated host drivers");
+  auto* attach =
+      app.add_subcommand("attach", "Return devices to the drivers recorded in the journal");
   attach->add_option("devices", o.devices, "DEV...")->required();
   attach->add_flag("--force", o.force, "Unbind even when processes hold a device");
   auto* set = app.add_subcommand("set", "Bind DEV to DRIVER through driver_override");
@@ -32,10 +38,18 @@ int main(int argc, char** argv) {
   unset->add_option("device", single, "DEV")->required();
   unset->add_flag("--force", o.force, "Unbind even when processes hold a device");
 
+  auto* boot =
+      app.add_subcommand("boot", "Claim the functions pt.conf marks boot = \"vfio\" for vfio-pci");
+  boot->add_flag("--force", o.force, "Unbind even when processes hold a device");
+  app.add_subcommand("udev-rules", "Print the udev rules generated from pt.conf");
+  auto* recover = app.add_subcommand("recover", "Run the recovery steps pt.conf lists for DEV");
+  recover->add_option("device", single, "DEV")->required();
+
   bool done = false;
   int rc = pt::cli::parse(app, argc, argv, done);
   if (done) return rc;
   o.command = app.get_subcommands().front()->get_name();
   if (!single.empty()) o.devices = {single};
-  return pt::cli::finish("pt-bind", pt::bind::run(o, std::cout, pt::cli::verbose_observer("pt-bind", o.common)));
+  return pt::cli::finish(
+      "pt-bind", pt::bind::run(o, std::cout, pt::cli::verbose_observer("pt-bind", o.common)));
 }

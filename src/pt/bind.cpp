@@ -322,7 +322,7 @@ Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& spec
       const auto& e = it->second;
       m.to_driver = e.driver;
       m.to_override = e.driver_override;
-      m.probe = !e.driver.empty();
+      m.probe = !e.driver.empty() || e.boot;
       m.drop_record = true;
       m.writes = writes_for(d, m.to_driver, m.to_override, m.probe);
       if (!e.driver.empty() && !driver_registered(ctx.root, e.driver)) {

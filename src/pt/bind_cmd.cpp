@@ -1,11 +1,16 @@
 #include "pt/bind_cmd.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "pt/bind.hpp"
+#include "pt/boot.hpp"
 #include "pt/holders.hpp"
 #include "pt/lock.hpp"
 #include "pt/modules.hpp"
@@ -18,7 +23,9 @@ using nlohmann::json;
 
 namespace {
 
-json nullable(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+json nullable(const std::string& s) {
+  return s.empty() ? json(nullptr) : json(s);
+}
 
 std::string class_hex(const Device& d) {
   char buf[8];
@@ -81,8 +88,8 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
     out << arr.dump(2) << "\n";
     return Exit::ok;
   }
-  std::string text = pad("DEVICE", 14) + pad("ID", 11) + pad("CLASS", 28) + pad("DRIVER", 16) + pad("GROUP", 7) +
-                     pad("BOOT", 6) + pad("RESET", 16) + "COMPANIONS\n";
+  std::string text = pad("DEVICE", 14) + pad("ID", 11) + pad("CLASS", 28) + pad("DRIVER", 16) +
+                     pad("GROUP", 7) + pad("BOOT", 6) + pad("RESET", 16) + "COMPANIONS\n";
   for (const auto& d : *all) {
     if (!class_selected(d, o.device_class)) continue;
     std::string cls = d.class_name.empty() ? class_hex(d) : d.class_name;
@@ -91,7 +98,9 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
             pad(d.driver.empty() ? "-" : d.driver, 16) +
             pad(d.iommu_group ? std::to_string(*d.iommu_group) : "-", 7) +
             pad(d.boot_vga ? (*d.boot_vga ? "yes" : "no") : "-", 6) +
-            pad(d.reset_methods ? (d.reset_methods->empty() ? "none" : join(*d.reset_methods, ",")) : "-", 16);
+            pad(d.reset_methods ? (d.reset_methods->empty() ? "none" : join(*d.reset_methods, ","))
+                                : "-",
+                16);
     auto c = companions(*all, d);
     text += (c.empty() ? "-" : join(c, ",")) + "\n";
   }
@@ -126,7 +135,8 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     j["device_nodes"] = device_nodes(ctx.root, d);
     json holders = json::array();
     auto hs = find_holders(ctx.root, d);
-    for (const auto& h : hs) holders.push_back({{"pid", h.pid}, {"command", h.command}, {"node", h.node}});
+    for (const auto& h : hs)
+      holders.push_back({{"pid", h.pid}, {"command", h.command}, {"node", h.node}});
     j["holders"] = holders;
     json je = nullptr;
     if (journal) {
@@ -142,25 +152,33 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     j["journal_error"] = journal ? json(nullptr) : json(journal.error().describe());
     arr.push_back(j);
 
-    text += d.addr.str() + "  " + id_string(d) + "  " + (d.class_name.empty() ? class_hex(d) : d.class_name) + "\n";
+    text += d.addr.str() + "  " + id_string(d) + "  " +
+            (d.class_name.empty() ? class_hex(d) : d.class_name) + "\n";
     auto mod = module_of_driver(ctx.root, d.driver);
     text += "  driver:           " + (d.driver.empty() ? std::string("none") : d.driver) +
             (mod.empty() ? "" : " (module " + mod + ")") + "\n";
-    text += "  driver_override:  " + (d.driver_override.empty() ? std::string("(null)") : d.driver_override) + "\n";
+    text += "  driver_override:  " +
+            (d.driver_override.empty() ? std::string("(null)") : d.driver_override) + "\n";
     text += "  iommu group:      " +
-            (d.iommu_group ? std::to_string(*d.iommu_group) + ": " + join(members, " ") : std::string("none")) + "\n";
+            (d.iommu_group ? std::to_string(*d.iommu_group) + ": " + join(members, " ")
+                           : std::string("none")) +
+            "\n";
     text += "  slot functions:   " + join(slot, " ") + "\n";
     text += "  parent:           " + (d.parent ? d.parent->str() : std::string("root bus")) + "\n";
     if (d.boot_vga) text += std::string("  boot_vga:         ") + (*d.boot_vga ? "1" : "0") + "\n";
-    text += "  reset methods:    " +
-            (d.reset_methods ? join(*d.reset_methods, " ") : std::string("(no reset_method file)")) + "\n";
+    text +=
+        "  reset methods:    " +
+        (d.reset_methods ? join(*d.reset_methods, " ") : std::string("(no reset_method file)")) +
+        "\n";
     auto nodes = j["device_nodes"].get<std::vector<std::string>>();
-    text += "  device nodes:     " + (nodes.empty() ? std::string("none") : join(nodes, " ")) + "\n";
+    text +=
+        "  device nodes:     " + (nodes.empty() ? std::string("none") : join(nodes, " ")) + "\n";
     text += "  holders:          " + (hs.empty() ? std::string("none") : describe(hs)) + "\n";
     if (!je.is_null())
-      text += "  journal:          detached from " +
-              (je["driver"].is_null() ? std::string("no driver") : je["driver"].get<std::string>()) + " to " +
-              je["to"].get<std::string>() + "\n";
+      text +=
+          "  journal:          detached from " +
+          (je["driver"].is_null() ? std::string("no driver") : je["driver"].get<std::string>()) +
+          " to " + je["to"].get<std::string>() + "\n";
     else if (!journal)
       text += "  journal:          unreadable: " + journal.error().describe() + "\n";
   }
@@ -195,14 +213,16 @@ void print_plan(const Plan& plan, bool json_out, std::ostream& out) {
   }
   std::string t;
   for (const auto& n : plan.notes) t += "note: " + n + "\n";
-  t += "dry run: " + plan.op + " " + std::to_string(plan.moves.size()) + " function(s); nothing is changed\n";
+  t += "dry run: " + plan.op + " " + std::to_string(plan.moves.size()) +
+       " function(s); nothing is changed\n";
   for (const auto& d : plan.drivers) t += "  load driver " + d + " with its module dependencies\n";
   for (const auto& m : plan.moves) {
     if (m.already) {
       t += "  " + m.before.addr.str() + "  " + m.note + "\n";
       continue;
     }
-    t += "  " + m.before.addr.str() + "  " + (m.before.driver.empty() ? "no driver" : m.before.driver) + " -> " +
+    t += "  " + m.before.addr.str() + "  " +
+         (m.before.driver.empty() ? "no driver" : m.before.driver) + " -> " +
          (m.to_driver.empty() ? (m.probe ? "kernel's choice" : "no driver") : m.to_driver) + "\n";
     for (const auto& w : m.writes) t += "    write " + w.path + " " + show_value(w.value) + "\n";
   }
@@ -236,8 +256,8 @@ void print_outcome(const std::string& op, const Outcome& oc, bool json_out, std:
     }
     char ms[32];
     std::snprintf(ms, sizeof ms, "%.1f ms", double(m.elapsed.count()) / 1000.0);
-    t += m.device + "  " + (m.from.empty() ? "no driver" : m.from) + " -> " + (m.to.empty() ? "no driver" : m.to) +
-         "  (" + ms + ")\n";
+    t += m.device + "  " + (m.from.empty() ? "no driver" : m.from) + " -> " +
+         (m.to.empty() ? "no driver" : m.to) + "  (" + ms + ")\n";
   }
   out << t;
 }
@@ -268,7 +288,8 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     if (!plan) return std::unexpected(plan.error());
     if (journal->job)
       plan->notes.push_back("the journal holds an interrupted " + journal->job->op + " job (pid " +
-                            std::to_string(journal->job->pid) + "); the real run first finishes or undoes it");
+                            std::to_string(journal->job->pid) +
+                            "); the real run first finishes or undoes it");
     print_plan(*plan, o.common.json, out);
     return Exit::ok;
   }
@@ -296,19 +317,176 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
   return Exit::ok;
 }
 
+// pt-bind boot: driver_override=vfio-pci on every function pt.conf claims,
+// vfio-pci loaded, each function verified on it.
+Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
+  auto conf = load_conf(ctx.root);
+  if (!conf) return std::unexpected(conf.error());
+  auto finish = [&](const Plan& plan, const std::vector<std::string>& skipped,
+                    const Outcome* oc) -> Exit {
+    if (o.common.json) {
+      json j;
+      j["op"] = "boot";
+      j["dry_run"] = oc == nullptr;
+      j["skipped"] = skipped;
+      json fs = json::array();
+      if (oc)
+        for (const auto& m : oc->moves)
+          fs.push_back({{"device", m.device},
+                        {"from", nullable(m.from)},
+                        {"to", nullable(m.to)},
+                        {"result", m.already ? "already" : "moved"}});
+      else
+        for (const auto& m : plan.moves)
+          fs.push_back({{"device", m.before.addr.str()},
+                        {"from", nullable(m.before.driver)},
+                        {"to", "vfio-pci"},
+                        {"result", m.already ? "already" : "planned"}});
+      j["functions"] = fs;
+      out << j.dump(2) << "\n";
+    } else {
+      for (const auto& s : skipped) out << "skipped: " << s << "\n";
+      if (plan.moves.empty())
+        out << "boot: " << conf->path << " claims no present function for vfio-pci\n";
+      if (oc)
+        print_outcome("boot", *oc, false, out);
+      else
+        print_plan(plan, false, out);
+    }
+    return skipped.empty() ? Exit::ok : Exit::failed;
+  };
+  if (ctx.dry_run) {
+    if (auto r = check_state_dir(ctx.root, false); !r) return std::unexpected(r.error());
+    auto journal = load_journal(ctx.root);
+    if (!journal) return std::unexpected(journal.error());
+    std::vector<std::string> skipped;
+    auto plan = plan_boot(ctx, *conf, *journal, o.force, skipped);
+    if (!plan) return std::unexpected(plan.error());
+    return finish(*plan, skipped, nullptr);
+  }
+  auto lock = Lock::acquire(ctx.root, ctx.lock_timeout);
+  if (!lock) return std::unexpected(lock.error());
+  auto journal = load_journal(ctx.root);
+  if (!journal) return std::unexpected(journal.error());
+  std::vector<std::string> skipped;
+  auto plan = plan_boot(ctx, *conf, *journal, o.force, skipped);
+  if (!plan) return std::unexpected(plan.error());
+  Outcome none;
+  if (plan->moves.empty()) return finish(*plan, skipped, &none);
+  auto outcome = execute(ctx, *plan, *journal);
+  if (!outcome) return std::unexpected(outcome.error());
+  return finish(*plan, skipped, &*outcome);
+}
+
+Result<Exit> cmd_udev_rules(const Options&, Context& ctx, std::ostream& out) {
+  auto conf = load_conf(ctx.root);
+  if (!conf) return std::unexpected(conf.error());
+  out << udev_rules(*conf);
+  return Exit::ok;
+}
+
+// The directory of the running tool: the other tools of the kit sit beside it.
+std::string tool_dir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "/usr/sbin";
+  std::string self(buf, size_t(n));
+  return self.substr(0, self.rfind('/'));
+}
+
+// pt-bind recover DEV: the steps pt.conf lists for DEV, each as its own tool,
+// stopping at the first that fails with that step's exit status.
+Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.devices.size() != 1) return usage_error("recover", "takes exactly one device");
+  auto spec = parse_device_spec(o.devices[0]);
+  if (!spec) return std::unexpected(spec.error());
+  if (!spec->func)
+    return usage_error("'" + spec->input + "'", "recover takes one function, like 0000:3b:00.0");
+  const PciAddress addr{spec->domain, spec->bus, spec->dev, *spec->func};
+  auto conf = load_conf(ctx.root);
+  if (!conf) return std::unexpected(conf.error());
+  const DeviceConf* d = conf->find(addr);
+  if (!d)
+    return fail(
+        addr.str(),
+        "no [device.NAME] table in " + conf->path + " names it; add one with a recover list",
+        ENOENT);
+  if (d->recover.empty())
+    return fail(addr.str(), "[device." + d->name + "] in " + conf->path + " lists no recover steps",
+                ENOENT);
+  const std::string dir = tool_dir();
+  const std::string root = ctx.root.is_real() ? "/" : ctx.root.dir();
+  for (const auto& step : d->recover) {
+    auto argv = step_argv(step, d->bdf, dir, root);
+    std::string line;
+    for (const auto& a : argv) line += (line.empty() ? "" : " ") + a;
+    if (step.name == "reset") {
+      // A reset belongs before the attach; once the host driver has the
+      // device (udev starts us on its bind) resetting it would pull it away.
+      const std::string drv =
+          link_basename(ctx.root.path("/sys/bus/pci/devices/" + d->bdf.str() + "/driver"))
+              .value_or("");
+      if (drv != "vfio-pci") {
+        out << "recover " << d->bdf.str() << ": skip reset: the function is on "
+            << (drv.empty() ? "no driver" : drv) << ", not vfio-pci\n";
+        continue;
+      }
+    }
+    if (ctx.dry_run) {
+      out << "recover " << d->bdf.str() << ": would run " << line << "\n";
+      continue;
+    }
+    out << "recover " << d->bdf.str() << ": " << step.name << ": " << line << "\n" << std::flush;
+    auto start = std::chrono::steady_clock::now();
+    pid_t pid = ::fork();
+    if (pid < 0) return fail(argv[0], "cannot start the step", errno);
+    if (pid == 0) {
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      _exit(127);
+    }
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    out << "recover " << d->bdf.str() << ": " << step.name << " exited " << rc << " after " << ms
+        << " ms\n";
+    if (rc == 127)
+      return fail(argv[0], "the step's tool is missing; install the whole pt kit", ENOENT);
+    if (rc != 0) {
+      Error e{0, d->bdf.str(),
+              "recovery stopped at step '" + step.name + "' (exit " + std::to_string(rc) + ")",
+              Exit(rc)};
+      return std::unexpected(e);
+    }
+  }
+  out << "recover " << d->bdf.str() << ": done\n";
+  return Exit::ok;
+}
+
 }  // namespace
 
 Result<std::vector<Device>> resolve_any(const std::vector<Device>& all, const DeviceSpec& spec) {
   std::vector<Device> out;
   for (const auto& d : all)
     if (spec.matches(d.addr)) out.push_back(d);
-  if (out.empty()) return fail("'" + spec.input + "'", "no such PCI device; list devices with 'pt-bind list'", ENODEV);
+  if (out.empty())
+    return fail("'" + spec.input + "'", "no such PCI device; list devices with 'pt-bind list'",
+                ENODEV);
   return out;
 }
 
 Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
   if (o.command == "list") return cmd_list(o, ctx, out);
   if (o.command == "show") return cmd_show(o, ctx, out);
+  if (o.command == "boot") return cmd_boot(o, ctx, out);
+  if (o.command == "udev-rules") return cmd_udev_rules(o, ctx, out);
+  if (o.command == "recover") return cmd_recover(o, ctx, out);
   if (o.command == "detach" || o.command == "attach" || o.command == "set" || o.command == "unset")
     return cmd_mutate(o, ctx, out);
   return usage_error(o.command, "unknown command; see pt-bind --help");

@@ -60,6 +60,7 @@ std::string journal_to_text(const Journal& journal) {
     d["to"] = e.to;
     d["attach_order"] = e.attach_order;
     d["time"] = e.time;
+    if (e.boot) d["boot"] = true;
     j["devices"][bdf] = d;
   }
   if (journal.job) {
@@ -111,6 +112,7 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
       e.to = str(d, "to");
       e.attach_order = d.value("attach_order", 0);
       e.time = d.value("time", int64_t(0));
+      e.boot = d.value("boot", false);
       out.devices[bdf] = e;
     }
     if (auto it = j.find("job"); it != j.end() && !it->is_null()) {

@@ -25,6 +25,9 @@ struct JournalEntry {
   std::string to;               // the driver pt moved it to
   int attach_order = 0;         // lower attaches first
   int64_t time = 0;             // seconds since the epoch
+  // Claimed by pt-bind boot before any host driver probed it: attach lets the
+  // kernel choose the driver instead of restoring "unbound".
+  bool boot = false;
 };
 
 struct Job {

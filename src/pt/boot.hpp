@@ -1,0 +1,33 @@
+// pt.conf applied: the boot-time claim (pt-bind boot), the udev rules that
+// pt-bind udev-rules generates, and the recovery steps as tool invocations.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pt/bind.hpp"
+#include "pt/context.hpp"
+#include "pt/journal.hpp"
+#include "pt/ptconf.hpp"
+
+namespace pt::bind {
+
+// The moves that put every function of every `boot = "vfio"` device on
+// vfio-pci through driver_override. A device whose configured ID does not
+// match the card at its BDF is left alone and named in NOTES, as is one that
+// is absent. Each claim is journaled as made at boot: such a function has no
+// host driver to go back to, so attach lets the kernel choose one, and the
+// companions come back with the named function.
+Result<Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal, bool force,
+                       std::vector<std::string>& skipped);
+
+// The rules file for /etc/udev/rules.d/ (pt-bind(8), pt.conf(5)). Every
+// value in it comes from the validated configuration, never from a device.
+std::string udev_rules(const Conf& conf, const std::string& systemd_unit = "pt-recover@");
+
+// One recovery step as the command line of the tool that performs it.
+// TOOL_DIR holds the pt tools; ROOT is passed on as --root when not "/".
+std::vector<std::string> step_argv(const RecoverStep& step, const PciAddress& dev,
+                                   const std::string& tool_dir, const std::string& root);
+
+}  // namespace pt::bind

@@ -1,0 +1,242 @@
+#include "pt/boot.hpp"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "fixture.hpp"
+#include "pt/bind_cmd.hpp"
+
+using namespace pt;
+using namespace std::chrono_literals;
+using pt::test::FakeDevice;
+using pt::test::Fixture;
+
+namespace {
+
+// The moment pt-bind boot runs in the initramfs: the functions exist, no
+// driver has probed them yet.
+void unprobed_gpu(Fixture& fx) {
+  fx.add_driver("vfio-pci", "vfio_pci")
+      .add_driver("nvidia", "nvidia")
+      .add_driver("snd_hda_intel", "snd_hda_intel");
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(FakeDevice{.bdf = "0000:01:00.0",
+                           .device = 0x2484,
+                           .class_code = 0x030000,
+                           .parent = "0000:00:01.0",
+                           .native_driver = "nvidia",
+                           .group = 1,
+                           .boot_vga = true});
+  fx.add_device(FakeDevice{.bdf = "0000:01:00.1",
+                           .device = 0x228b,
+                           .class_code = 0x040300,
+                           .parent = "0000:00:01.0",
+                           .native_driver = "snd_hda_intel",
+                           .group = 1});
+}
+
+void write_conf(Fixture& fx, const std::string& text) {
+  fx.write_file("/etc/pt/pt.conf", text);
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+}
+
+const char* kClaim = R"([device.guest]
+bdf = "0000:01:00.0"
+id = "10de:2484"
+boot = "vfio"
+companions = ["0000:01:00.1"]
+recover = ["reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"]
+
+[device.guest.step.reset]
+method = "bus"
+force = true
+
+[device.guest.step.drm-wait]
+timeout = 20
+)";
+
+Result<Exit> run(Fixture& fx, bind::Options o, std::string& out) {
+  Context ctx;
+  ctx.root = fx.root();
+  ctx.writer = &fx.kernel();
+  ctx.modules = &fx.modules();
+  ctx.timeout = 200ms;
+  ctx.dry_run = o.common.dry_run;
+  std::ostringstream s;
+  auto r = bind::run_in(o, ctx, s);
+  out = s.str();
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("boot claims every configured function for vfio-pci, journaled as boot claims") {
+  Fixture fx;
+  unprobed_gpu(fx);
+  write_conf(fx, kClaim);
+  bind::Options o;
+  o.command = "boot";
+  std::string out;
+  auto r = run(fx, o, out);
+  REQUIRE(r);
+  CHECK(*r == Exit::ok);
+  CHECK(fx.driver_of("0000:01:00.0") == "vfio-pci");
+  CHECK(fx.driver_of("0000:01:00.1") == "vfio-pci");
+  CHECK(fx.override_of("0000:01:00.0") == "vfio-pci");
+  CHECK(fx.override_of("0000:01:00.1") == "vfio-pci");
+  auto journal = load_journal(fx.root());
+  REQUIRE(journal);
+  REQUIRE(journal->devices.size() == 2);
+  CHECK(journal->devices.at("0000:01:00.1").boot);
+  CHECK(journal->devices.at("0000:01:00.1").driver.empty());
+  CHECK(journal->devices.at("0000:01:00.0").to == "vfio-pci");
+  CHECK_FALSE(journal->job);
+
+  // Claimed at boot, the functions have no recorded host driver: attach
+  // clears the override and the kernel picks one.
+  o.command = "attach";
+  o.devices = {"01:00.0"};
+  REQUIRE(run(fx, o, out));
+  CHECK(fx.driver_of("0000:01:00.0") == "nvidia");
+  CHECK(fx.driver_of("0000:01:00.1") == "snd_hda_intel");
+  CHECK(fx.override_of("0000:01:00.0") == "(null)");
+  journal = load_journal(fx.root());
+  REQUIRE(journal);
+  CHECK(journal->devices.empty());
+}
+
+TEST_CASE("boot leaves a card whose ID does not match alone and says so") {
+  Fixture fx;
+  unprobed_gpu(fx);
+  std::string conf = kClaim;
+  conf.replace(conf.find("10de:2484"), 9, "1002:73bf");
+  write_conf(fx, conf);
+  const auto before = fx.snapshot();
+  bind::Options o;
+  o.command = "boot";
+  std::string out;
+  auto r = run(fx, o, out);
+  REQUIRE(r);
+  CHECK(*r == Exit::failed);
+  CHECK(out.find("skipped: 0000:01:00.0 ([device.guest]) is 10de:2484, not the configured "
+                 "1002:73bf; not claimed") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("boot --dry-run and a config without vfio devices change nothing") {
+  Fixture fx;
+  unprobed_gpu(fx);
+  write_conf(fx, kClaim);
+  const auto before = fx.snapshot();
+  bind::Options o;
+  o.command = "boot";
+  o.common.dry_run = true;
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  CHECK(out.find("0000:01:00.0  no driver -> vfio-pci") != std::string::npos);
+  CHECK(out.find("write /sys/bus/pci/devices/0000:01:00.0/driver_override \"vfio-pci\"") !=
+        std::string::npos);
+  CHECK(fx.snapshot() == before);
+
+  write_conf(fx, "[device.host]\nbdf = \"0000:01:00.0\"\nboot = \"host\"\n");
+  const auto before2 = fx.snapshot();
+  o.common.dry_run = false;
+  auto r = run(fx, o, out);
+  REQUIRE(r);
+  CHECK(*r == Exit::ok);
+  CHECK(out == "boot: /etc/pt/pt.conf claims no present function for vfio-pci\n");
+  CHECK(fx.snapshot() == before2);
+}
+
+TEST_CASE("boot refuses a broken pt.conf with its position and changes nothing") {
+  Fixture fx;
+  unprobed_gpu(fx);
+  write_conf(fx, "[device.guest]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\ncompanion = []\n");
+  const auto before = fx.snapshot();
+  bind::Options o;
+  o.command = "boot";
+  std::string out;
+  auto r = run(fx, o, out);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::usage);
+  CHECK(r.error().subject == "/etc/pt/pt.conf:4:1");
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE(
+    "udev-rules: driver_override on add, the recovery unit on bind, values only from pt.conf") {
+  auto conf = parse_conf(kClaim, "/etc/pt/pt.conf");
+  REQUIRE(conf);
+  const std::string rules = bind::udev_rules(*conf);
+  CHECK(rules.find("ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.0\", "
+                   "ATTR{vendor}==\"0x10de\", "
+                   "ATTR{device}==\"0x2484\", ATTR{driver_override}=\"vfio-pci\"\n") !=
+        std::string::npos);
+  CHECK(rules.find("ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.1\", "
+                   "ATTR{driver_override}=\"vfio-pci\"\n") != std::string::npos);
+  CHECK(rules.find("ACTION==\"bind\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.0\", "
+                   "ATTR{vendor}==\"0x10de\", "
+                   "ATTR{device}==\"0x2484\", DRIVER!=\"vfio-pci\", TAG+=\"systemd\", "
+                   "ENV{SYSTEMD_WANTS}+=\"pt-recover@0000:01:00.0.service\"\n") !=
+        std::string::npos);
+  // No rule runs a program, let alone a shell.
+  CHECK(rules.find("RUN") == std::string::npos);
+  CHECK(rules.find("PROGRAM") == std::string::npos);
+
+  auto host =
+      parse_conf("[device.h]\nbdf = \"0000:02:00.0\"\nboot = \"host\"\n", "/etc/pt/pt.conf");
+  REQUIRE(host);
+  CHECK(bind::udev_rules(*host).find("ACTION==") == std::string::npos);
+}
+
+TEST_CASE("each recovery step is its tool's command line") {
+  auto conf = parse_conf(kClaim, "/etc/pt/pt.conf");
+  REQUIRE(conf);
+  const auto& d = conf->devices[0];
+  using V = std::vector<std::string>;
+  CHECK(bind::step_argv(d.recover[0], d.bdf, "/usr/sbin", "/") ==
+        V{"/usr/sbin/pt-reset", "--method", "bus", "--force", "0000:01:00.0"});
+  CHECK(bind::step_argv(d.recover[1], d.bdf, "/usr/sbin", "/t") ==
+        V{"/usr/sbin/pt-bind", "--root", "/t", "attach", "0000:01:00.0"});
+  CHECK(bind::step_argv(d.recover[2], d.bdf, "/b", "/")[0] == "/b/pt-drm");
+  CHECK(bind::step_argv(d.recover[2], d.bdf, "/b", "/") ==
+        V{"/b/pt-drm", "wait", "0000:01:00.0", "--timeout", "20.000000"});
+  CHECK(bind::step_argv(d.recover[3], d.bdf, "/b", "/") ==
+        V{"/b/pt-vgaarb", "restore", "0000:01:00.0"});
+  CHECK(bind::step_argv(d.recover[4], d.bdf, "/b", "/") ==
+        V{"/b/pt-console", "restore", "0000:01:00.0"});
+  CHECK(bind::step_argv(d.recover[5], d.bdf, "/b", "/") == V{"/b/pt-drm", "check", "0000:01:00.0"});
+}
+
+TEST_CASE(
+    "recover --dry-run lists the steps; a reset is skipped once the host driver has the function") {
+  Fixture fx;
+  Fixture::gpu_with_audio(fx);
+  write_conf(fx, kClaim);
+  const auto before = fx.snapshot();
+  bind::Options o;
+  o.command = "recover";
+  o.devices = {"01:00.0"};
+  o.common.dry_run = true;
+  std::string out;
+  auto r = run(fx, o, out);
+  REQUIRE(r);
+  CHECK(out.find("recover 0000:01:00.0: skip reset: the function is on nvidia, not vfio-pci\n") !=
+        std::string::npos);
+  CHECK(out.find("would run ") != std::string::npos);
+  CHECK(out.find("/pt-bind --root " + fx.dir() + " attach 0000:01:00.0\n") != std::string::npos);
+  CHECK(out.find("/pt-drm --root " + fx.dir() + " check 0000:01:00.0\n") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+
+  o.devices = {"01:00"};
+  auto slot = run(fx, o, out);
+  REQUIRE_FALSE(slot);
+  CHECK(slot.error().exit == Exit::usage);
+  o.devices = {"02:00.0"};
+  auto none = run(fx, o, out);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().message.find("no [device.NAME] table") != std::string::npos);
+}
