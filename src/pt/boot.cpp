@@ -78,15 +78,16 @@ std::string udev_rules(const Conf& conf, const std::string& systemd_unit) {
     std::vector<PciAddress> functions{d.bdf};
     functions.insert(functions.end(), d.companions.begin(), d.companions.end());
     out += "\n# [device." + d.name + "]\n";
-    // The ID guards only the named function; companions follow its decision
-    // through their own rules, so they carry the same guard on the main card.
-    std::string id;
-    if (d.vendor) id += ", ATTR{vendor}==\"0x" + hex4(*d.vendor) + "\"";
+    // A rule sees one function only, so a companion cannot check the main
+    // card's ID; it checks the vendor, which a GPU's own functions share.
+    std::string vendor;
+    if (d.vendor) vendor = ", ATTR{vendor}==\"0x" + hex4(*d.vendor) + "\"";
+    std::string id = vendor;
     if (d.device) id += ", ATTR{device}==\"0x" + hex4(*d.device) + "\"";
     if (d.boot == BootAction::vfio)
       for (const auto& f : functions)
         out += "ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"" + f.str() + "\"" +
-               (f == d.bdf ? id : "") + ", ATTR{driver_override}=\"vfio-pci\"\n";
+               (f == d.bdf ? id : vendor) + ", ATTR{driver_override}=\"vfio-pci\"\n";
     if (!d.recover.empty())
       out += "ACTION==\"bind\", SUBSYSTEM==\"pci\", KERNEL==\"" + d.bdf.str() + "\"" + id +
              ", DRIVER!=\"vfio-pci\", TAG+=\"systemd\", ENV{SYSTEMD_WANTS}+=\"" + systemd_unit +

@@ -175,7 +175,7 @@ TEST_CASE(
                    "ATTR{vendor}==\"0x10de\", "
                    "ATTR{device}==\"0x2484\", ATTR{driver_override}=\"vfio-pci\"\n") !=
         std::string::npos);
-  CHECK(rules.find("ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.1\", "
+  CHECK(rules.find("ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.1\", ATTR{vendor}==\"0x10de\", "
                    "ATTR{driver_override}=\"vfio-pci\"\n") != std::string::npos);
   CHECK(rules.find("ACTION==\"bind\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.0\", "
                    "ATTR{vendor}==\"0x10de\", "
