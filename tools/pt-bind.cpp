@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("boot", "Claim the functions pt.conf marks boot = \"vfio\" for vfio-pci");
   boot->add_flag("--force", o.force, "Unbind even when processes hold a device");
   app.add_subcommand("udev-rules", "Print the udev rules generated from pt.conf");
+  auto* match =
+      app.add_subcommand("udev-match", "Print pt.conf's udev properties of DEV (for udev rules)");
+  match->add_option("device", single, "DEV")->required();
   auto* recover = app.add_subcommand("recover", "Run the recovery steps pt.conf lists for DEV");
   recover->add_option("device", single, "DEV")->required();
 

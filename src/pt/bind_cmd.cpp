@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -385,6 +386,25 @@ Result<Exit> cmd_udev_rules(const Options&, Context& ctx, std::ostream& out) {
   return Exit::ok;
 }
 
+// pt-bind udev-match BDF: udev's IMPORT{program} of the packaged rules. It
+// reads pt.conf and the function's IDs and nothing else, to stay fast.
+Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.devices.size() != 1) return usage_error("udev-match", "takes exactly one device");
+  auto addr = parse_sysfs_name(o.devices[0]);
+  if (!addr)
+    return usage_error("'" + o.devices[0] + "'",
+                       "udev-match takes the kernel's name, like 0000:3b:00.0");
+  auto conf = load_conf(ctx.root);
+  if (!conf) return std::unexpected(conf.error());
+  const std::string dir = ctx.root.path("/sys/bus/pci/devices/" + addr->str());
+  auto hex = [&](const char* attr) -> uint16_t {
+    auto v = read_file(dir + "/" + attr);
+    return v ? uint16_t(std::strtoul(v->c_str(), nullptr, 16)) : uint16_t(0);
+  };
+  out << udev_match(*conf, *addr, hex("vendor"), hex("device"));
+  return Exit::ok;
+}
+
 // The directory of the running tool: the other tools of the kit sit beside it.
 std::string tool_dir() {
   char buf[4096];
@@ -486,6 +506,7 @@ Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
   if (o.command == "show") return cmd_show(o, ctx, out);
   if (o.command == "boot") return cmd_boot(o, ctx, out);
   if (o.command == "udev-rules") return cmd_udev_rules(o, ctx, out);
+  if (o.command == "udev-match") return cmd_udev_match(o, ctx, out);
   if (o.command == "recover") return cmd_recover(o, ctx, out);
   if (o.command == "detach" || o.command == "attach" || o.command == "set" || o.command == "unset")
     return cmd_mutate(o, ctx, out);

@@ -96,6 +96,19 @@ std::string udev_rules(const Conf& conf, const std::string& systemd_unit) {
   return out;
 }
 
+std::string udev_match(const Conf& conf, const PciAddress& addr, uint16_t vendor, uint16_t device) {
+  const DeviceConf* d = conf.find(addr);
+  if (!d) return "";
+  // Same guards as the generated rules: the ID on the named function, the
+  // vendor on its companions.
+  if (d->vendor && *d->vendor != vendor) return "";
+  if (addr == d->bdf && d->device && *d->device != device) return "";
+  std::string out = "PT_DEVICE=" + d->name + "\n";
+  if (d->boot == BootAction::vfio) out += "PT_BOOT=vfio\n";
+  if (addr == d->bdf && !d->recover.empty()) out += "PT_RECOVER=1\n";
+  return out;
+}
+
 std::vector<std::string> step_argv(const RecoverStep& step, const PciAddress& dev,
                                    const std::string& tool_dir, const std::string& root) {
   auto opt = [&](const char* key) {

@@ -25,6 +25,11 @@ Result<Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& jour
 // value in it comes from the validated configuration, never from a device.
 std::string udev_rules(const Conf& conf, const std::string& systemd_unit = "pt-recover@");
 
+// The udev properties of the function ADDR for the packaged rules' generic
+// match (IMPORT{program}), one KEY=VALUE per line; empty when pt.conf does
+// not name it. The ID guard of pt.conf applies with VENDOR and DEVICE.
+std::string udev_match(const Conf& conf, const PciAddress& addr, uint16_t vendor, uint16_t device);
+
 // One recovery step as the command line of the tool that performs it.
 // TOOL_DIR holds the pt tools; ROOT is passed on as --root when not "/".
 std::vector<std::string> step_argv(const RecoverStep& step, const PciAddress& dev,

@@ -175,7 +175,8 @@ TEST_CASE(
                    "ATTR{vendor}==\"0x10de\", "
                    "ATTR{device}==\"0x2484\", ATTR{driver_override}=\"vfio-pci\"\n") !=
         std::string::npos);
-  CHECK(rules.find("ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.1\", ATTR{vendor}==\"0x10de\", "
+  CHECK(rules.find("ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.1\", "
+                   "ATTR{vendor}==\"0x10de\", "
                    "ATTR{driver_override}=\"vfio-pci\"\n") != std::string::npos);
   CHECK(rules.find("ACTION==\"bind\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.0\", "
                    "ATTR{vendor}==\"0x10de\", "
@@ -239,4 +240,33 @@ TEST_CASE(
   auto none = run(fx, o, out);
   REQUIRE_FALSE(none);
   CHECK(none.error().message.find("no [device.NAME] table") != std::string::npos);
+}
+
+TEST_CASE("udev-match gives the packaged rules pt.conf's view of one function") {
+  auto conf = parse_conf(kClaim, "/etc/pt/pt.conf");
+  REQUIRE(conf);
+  const PciAddress gpu{0, 1, 0, 0}, audio{0, 1, 0, 1}, other{0, 2, 0, 0};
+  CHECK(bind::udev_match(*conf, gpu, 0x10de, 0x2484) ==
+        "PT_DEVICE=guest\nPT_BOOT=vfio\nPT_RECOVER=1\n");
+  // The recovery follows the named function's bind; its companions only move.
+  CHECK(bind::udev_match(*conf, audio, 0x10de, 0x228b) == "PT_DEVICE=guest\nPT_BOOT=vfio\n");
+  CHECK(bind::udev_match(*conf, gpu, 0x10de, 0x1b80) == "");
+  CHECK(bind::udev_match(*conf, audio, 0x1002, 0xab28) == "");
+  CHECK(bind::udev_match(*conf, other, 0x10de, 0x2484) == "");
+}
+
+TEST_CASE("pt-bind udev-match reads the function's IDs from sysfs") {
+  Fixture fx;
+  unprobed_gpu(fx);
+  write_conf(fx, kClaim);
+  bind::Options o;
+  o.command = "udev-match";
+  o.devices = {"0000:01:00.0"};
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  CHECK(out == "PT_DEVICE=guest\nPT_BOOT=vfio\nPT_RECOVER=1\n");
+  o.devices = {"01:00.0"};
+  auto bad = run(fx, o, out);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().exit == Exit::usage);
 }

@@ -1,0 +1,58 @@
+# Where `cmake --install` (and the Debian package) puts each file. Paths the
+# system's own packages define come from their pkg-config files, with the
+# distribution's usual place when the file is not installed.
+include(GNUInstallDirs)
+
+set(PT_SBINDIR ${CMAKE_INSTALL_FULL_SBINDIR})
+
+function(pt_system_dir var module variable fallback)
+  set(value "")
+  if(PKG_CONFIG_FOUND)
+    pkg_get_variable(value ${module} ${variable})
+  endif()
+  if(NOT value)
+    set(value ${fallback})
+  endif()
+  set(${var} ${value} CACHE PATH "Where pt installs its ${module} files")
+endfunction()
+
+pt_system_dir(PT_UDEVDIR udev udevdir /usr/lib/udev)
+pt_system_dir(PT_SYSTEMDUNITDIR systemd systemdsystemunitdir /usr/lib/systemd/system)
+pt_system_dir(PT_DRACUTMODDIR dracut dracutmodulesdir /usr/lib/dracut/modules.d)
+pt_system_dir(PT_BASHCOMPDIR bash-completion completionsdir ${CMAKE_INSTALL_FULL_DATADIR}/bash-completion/completions)
+set(PT_INITRAMFSTOOLSDIR /usr/share/initramfs-tools CACHE PATH "initramfs-tools' hooks and scripts")
+
+# The tools link libpt statically: one package ships them together and the
+# library makes no ABI promise yet (README, "Packaging").
+foreach(tool pt-bind pt-reset pt-vgaarb pt-console pt-drm)
+  if(TARGET ${tool})
+    install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+  endif()
+endforeach()
+
+foreach(section 5 7 8)
+  file(GLOB pages ${CMAKE_SOURCE_DIR}/man/*.${section})
+  install(FILES ${pages} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
+endforeach()
+
+# Files that name the installed pt-bind.
+set(dist ${CMAKE_BINARY_DIR}/dist)
+foreach(in
+    udev/61-pt.rules
+    systemd/pt-recover@.service
+    systemd/pt-boot.service
+    initramfs/initramfs-tools/hooks/pt
+    initramfs/initramfs-tools/scripts/init-top/pt
+    initramfs/dracut/90pt/module-setup.sh
+    initramfs/dracut/90pt/pt-boot.sh)
+  configure_file(${CMAKE_SOURCE_DIR}/${in}.in ${dist}/${in} @ONLY)
+endforeach()
+
+install(FILES ${dist}/udev/61-pt.rules DESTINATION ${PT_UDEVDIR}/rules.d)
+install(FILES ${dist}/systemd/pt-recover@.service ${dist}/systemd/pt-boot.service DESTINATION ${PT_SYSTEMDUNITDIR})
+install(PROGRAMS ${dist}/initramfs/initramfs-tools/hooks/pt DESTINATION ${PT_INITRAMFSTOOLSDIR}/hooks)
+install(PROGRAMS ${dist}/initramfs/initramfs-tools/scripts/init-top/pt
+        DESTINATION ${PT_INITRAMFSTOOLSDIR}/scripts/init-top)
+install(PROGRAMS ${dist}/initramfs/dracut/90pt/module-setup.sh ${dist}/initramfs/dracut/90pt/pt-boot.sh
+        DESTINATION ${PT_DRACUTMODDIR}/90pt)
+install(FILES ${CMAKE_SOURCE_DIR}/examples/pt.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
