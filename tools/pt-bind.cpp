@@ -41,6 +41,12 @@ int main(int argc, char** argv) {
   auto* boot =
       app.add_subcommand("boot", "Claim the functions pt.conf marks boot = \"vfio\" for vfio-pci");
   boot->add_flag("--force", o.force, "Unbind even when processes hold a device");
+  auto* check = app.add_subcommand(
+      "boot-check", "Say whether the initramfs holds pt, pt.conf and vfio-pci, and is current");
+  check
+      ->add_option("--initramfs", o.initramfs,
+                   "The image to inspect (default: the running kernel's)")
+      ->type_name("FILE");
   app.add_subcommand("udev-rules", "Print the udev rules generated from pt.conf");
   auto* match =
       app.add_subcommand("udev-match", "Print pt.conf's udev properties of DEV (for udev rules)");

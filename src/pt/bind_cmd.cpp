@@ -13,6 +13,7 @@
 #include "pt/bind.hpp"
 #include "pt/boot.hpp"
 #include "pt/holders.hpp"
+#include "pt/initramfs.hpp"
 #include "pt/lock.hpp"
 #include "pt/modules.hpp"
 #include "pt/pci.hpp"
@@ -405,6 +406,34 @@ Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
   return Exit::ok;
 }
 
+// pt-bind boot-check: is pt, its configuration and vfio-pci in the initramfs,
+// and is the configuration there current?
+Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
+  std::string image = o.initramfs;
+  if (image.empty()) {
+    auto found = default_initramfs(ctx.root);
+    if (!found) return std::unexpected(found.error());
+    image = *found;
+  }
+  if (auto r = check_state_dir(ctx.root, true); !r) return std::unexpected(r.error());
+  auto reader = make_initramfs_reader(ctx.root);
+  auto bc = boot_check(ctx.root, *reader, image, PT_SBINDIR);
+  if (!bc) return std::unexpected(bc.error());
+  if (o.common.json) {
+    json j{{"initramfs", bc->image},
+           {"builder", reader->flavor()},
+           {"ok", bc->ok},
+           {"problems", bc->problems},
+           {"verdict", bc->problems.empty() ? "ok" : "problems"}};
+    out << j.dump(2) << "\n";
+  } else {
+    out << bc->image << " (" << reader->flavor() << ")\n";
+    for (const auto& s : bc->ok) out << "  ok: " << s << "\n";
+    for (const auto& s : bc->problems) out << "  problem: " << s << "\n";
+  }
+  return bc->problems.empty() ? Exit::ok : Exit::failed;
+}
+
 // The directory of the running tool: the other tools of the kit sit beside it.
 std::string tool_dir() {
   char buf[4096];
@@ -507,6 +536,7 @@ Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
   if (o.command == "boot") return cmd_boot(o, ctx, out);
   if (o.command == "udev-rules") return cmd_udev_rules(o, ctx, out);
   if (o.command == "udev-match") return cmd_udev_match(o, ctx, out);
+  if (o.command == "boot-check") return cmd_boot_check(o, ctx, out);
   if (o.command == "recover") return cmd_recover(o, ctx, out);
   if (o.command == "detach" || o.command == "attach" || o.command == "set" || o.command == "unset")
     return cmd_mutate(o, ctx, out);

@@ -21,6 +21,7 @@ struct Options {
   std::string driver;  // set
   bool force = false;
   bool force_group = false;
+  std::string initramfs;  // boot-check: the image, default the running kernel's
 };
 
 // Opens the system (or --root tree) and runs the command. Normal output goes

@@ -29,6 +29,16 @@ say "the journal under /run/pt (it moved from the initramfs)"
 cat /run/pt/journal.json
 grep -q '"boot": true' /run/pt/journal.json || fail "journal entries" "boot claims" "$(cat /run/pt/journal.json)"
 
+say "boot-check: the initramfs holds pt, pt.conf and vfio-pci, and is current"
+expect_rc 0 pt-bind boot-check
+echo "$OUT"
+assert_out_has "pt.conf inside is current"
+assert_out_has "module vfio-pci is inside"
+echo "# edited after the initramfs was built" >>/etc/pt/pt.conf
+expect_rc 1 pt-bind boot-check
+echo "$OUT"
+assert_out_has "problem: the initramfs holds an older /etc/pt/pt.conf: run"
+
 say "the claim in systemd's journal"
 journalctl -b -k --no-pager | grep "pt-bind boot" | head -n 5
 pass

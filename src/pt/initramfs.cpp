@@ -1,0 +1,268 @@
+#include "pt/initramfs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+#include "pt/sysfs.hpp"
+
+namespace pt {
+
+namespace {
+
+// The whole file, byte for byte (read_file trims like a sysfs attribute).
+std::optional<std::string> slurp(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Runs ARGV with stdout captured; stderr goes to the caller's stderr.
+Result<std::string> run_capture(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return fail(argv[0], "cannot create a pipe", errno);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return fail(argv[0], "cannot start it", e);
+  }
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    _exit(127);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, size_t(n));
+  }
+  ::close(fds[0]);
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+    return fail(argv[0], "is not installed; install the package of the system's initramfs builder",
+                ENOENT);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    return fail(argv[0] + (argv.size() > 1 ? " " + argv.back() : std::string()),
+                "failed (exit " +
+                    std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) + ")");
+  return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+class InitramfsTools final : public InitramfsReader {
+ public:
+  explicit InitramfsTools(std::string scratch) : scratch_(std::move(scratch)) {}
+  std::string flavor() const override { return "initramfs-tools"; }
+  Result<std::vector<std::string>> list(const std::string& image) override {
+    auto out = run_capture({"lsinitramfs", image});
+    if (!out) return std::unexpected(out.error());
+    std::vector<std::string> paths;
+    for (auto& l : lines_of(*out))
+      if (l != ".") paths.push_back(l.rfind("./", 0) == 0 ? l.substr(2) : l);
+    return paths;
+  }
+  Result<std::optional<std::string>> read(const std::string& image,
+                                          const std::string& path) override {
+    // unmkinitramfs has no single-file mode; unpack once into scratch space.
+    const std::string dir = scratch_ + "/unpacked";
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return fail(dir, "cannot create scratch space: " + ec.message(), ec.value());
+    auto r = run_capture({"unmkinitramfs", image, dir});
+    std::optional<std::string> content;
+    if (r) {
+      // With early microcode in front, the main archive lands in main/.
+      for (const std::string& p : {dir + "/main/" + path, dir + "/" + path})
+        if (!content) content = slurp(p);
+    }
+    std::filesystem::remove_all(dir, ec);
+    if (!r) return std::unexpected(r.error());
+    return content;
+  }
+
+ private:
+  std::string scratch_;
+};
+
+class Dracut final : public InitramfsReader {
+ public:
+  std::string flavor() const override { return "dracut"; }
+  Result<std::vector<std::string>> list(const std::string& image) override {
+    auto out = run_capture({"lsinitrd", image});
+    if (!out) return std::unexpected(out.error());
+    // ls -l lines: "-rwxr-xr-x 1 root root 12 Nov 23 10:00 usr/sbin/pt-bind".
+    std::vector<std::string> paths;
+    for (const auto& l : lines_of(*out)) {
+      if (l.size() < 11 || std::string("-dlcbps").find(l[0]) == std::string::npos) continue;
+      if (l.find_first_not_of("rwxsStT-", 1) < 10) continue;
+      std::istringstream in(l);
+      std::string field;
+      std::vector<std::string> fields;
+      while (in >> field) fields.push_back(field);
+      if (fields.size() < 9) continue;
+      auto arrow = std::find(fields.begin(), fields.end(), "->");
+      std::string p = *(arrow == fields.end() ? fields.end() - 1 : arrow - 1);
+      if (p.rfind("./", 0) == 0) p = p.substr(2);
+      if (p != ".") paths.push_back(p);
+    }
+    return paths;
+  }
+  Result<std::optional<std::string>> read(const std::string& image,
+                                          const std::string& path) override {
+    auto listing = list(image);
+    if (!listing) return std::unexpected(listing.error());
+    if (std::find(listing->begin(), listing->end(), path) == listing->end())
+      return std::optional<std::string>();
+    auto out = run_capture({"lsinitrd", "-f", path, image});
+    if (!out) return std::unexpected(out.error());
+    return std::optional<std::string>(*out);
+  }
+};
+
+bool has_suffix(const std::vector<std::string>& paths, const std::string& suffix) {
+  return std::any_of(paths.begin(), paths.end(), [&](const std::string& p) {
+    return p.size() >= suffix.size() &&
+           p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0;
+  });
+}
+
+bool has_module(const std::vector<std::string>& paths, const std::string& name) {
+  for (const char* ext : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"})
+    if (has_suffix(paths, "/" + name + ext)) return true;
+  return false;
+}
+
+}  // namespace
+
+std::unique_ptr<InitramfsReader> make_initramfs_reader(const Root& root) {
+  if (exists(root.path("/usr/bin/lsinitrd")) && !exists(root.path("/usr/sbin/update-initramfs")))
+    return std::make_unique<Dracut>();
+  return std::make_unique<InitramfsTools>(root.path("/run/pt"));
+}
+
+Result<std::string> default_initramfs(const Root& root) {
+  std::string release;
+  if (root.is_real()) {
+    struct utsname u {};
+    ::uname(&u);
+    release = u.release;
+  } else {
+    auto names = list_dir(root.path("/lib/modules"));
+    if (names.empty())
+      return fail("/lib/modules", "holds no kernel; name the initramfs with --initramfs", ENOENT);
+    // Newest by version: 6.12 after 6.9.
+    std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+      return ::strverscmp(a.c_str(), b.c_str()) < 0;
+    });
+    release = names.back();
+  }
+  for (const std::string& p :
+       {"/boot/initrd.img-" + release, "/boot/initramfs-" + release + ".img"})
+    if (exists(root.path(p))) return p;
+  return fail("/boot/initrd.img-" + release,
+              "no initramfs for kernel " + release + "; build one (update-initramfs -c -k " +
+                  release + " or dracut) or name it with --initramfs",
+              ENOENT);
+}
+
+Result<BootCheck> boot_check(const Root& root, InitramfsReader& reader, const std::string& image,
+                             const std::string& sbindir) {
+  BootCheck bc;
+  bc.image = image;
+  if (!exists(root.path(kConfPath))) {
+    bc.ok.push_back(std::string("no ") + kConfPath +
+                    ": nothing to claim at boot, so the initramfs needs no pt");
+    return bc;
+  }
+  auto conf = load_conf(root);
+  if (!conf) return std::unexpected(conf.error());
+  auto paths = reader.list(root.path(image));
+  if (!paths) return std::unexpected(paths.error());
+  const std::string rebuild = reader.flavor() == "dracut" ? "dracut -f" : "update-initramfs -u";
+
+  const std::string tool = sbindir.substr(sbindir.find_first_not_of('/')) + "/pt-bind";
+  if (std::find(paths->begin(), paths->end(), tool) != paths->end())
+    bc.ok.push_back("/" + tool + " is inside");
+  else
+    bc.problems.push_back("/" + tool + " is missing: install pt's " + reader.flavor() +
+                          " hook, then run " + rebuild);
+
+  const std::string hook =
+      reader.flavor() == "dracut" ? "dracut/hooks/pre-udev/30-pt-boot.sh" : "scripts/init-top/pt";
+  if (has_suffix(*paths, hook))
+    bc.ok.push_back("the boot hook (" + hook + ") is inside");
+  else
+    bc.problems.push_back("the boot hook " + hook + " is missing: nothing runs pt-bind boot; run " +
+                          rebuild);
+
+  for (const char* m : {"vfio-pci", "vfio_iommu_type1"}) {
+    if (has_module(*paths, m))
+      bc.ok.push_back(std::string("module ") + m + " is inside");
+    else
+      bc.problems.push_back(std::string("module ") + m +
+                            " is missing: vfio-pci cannot bind before the root is mounted");
+  }
+
+  auto inside = reader.read(root.path(image), "etc/pt/pt.conf");
+  if (!inside) return std::unexpected(inside.error());
+  auto current = slurp(root.path(kConfPath));
+  if (!current) return fail(kConfPath, "cannot read the configuration", errno);
+  if (!*inside)
+    bc.problems.push_back(std::string(kConfPath) + " is missing from the initramfs: run " +
+                          rebuild);
+  else if (**inside != *current)
+    bc.problems.push_back(std::string("the initramfs holds an older ") + kConfPath + ": run " +
+                          rebuild);
+  else
+    bc.ok.push_back(std::string(kConfPath) + " inside is current");
+  int vfio = 0;
+  for (const auto& d : conf->devices) vfio += d.boot == BootAction::vfio;
+  bc.ok.push_back(std::to_string(vfio) + " device(s) with boot = \"vfio\" in " + kConfPath);
+  return bc;
+}
+
+}  // namespace pt
