@@ -309,10 +309,10 @@ std::string ignored_message(const Device& d, const std::string& text, const vga:
   std::string drv = d.driver;
   std::string why;
   if (drv.empty())
-    why = "no driver is bound, so the kernel refused it for another reason; see 'pt-vgaarb show " +
+    why = "No driver is bound, so the kernel refused it for another reason; see 'pt-vgaarb show " +
           d.addr.str() + "'";
   else
-    why = "its driver, " + drv + ", " +
+    why = "Its driver, " + drv + ", " +
           (has_decode_callback(drv) ? "registered" : "must have registered") +
           " a VGA decode callback with the arbiter, and while such a driver is bound the kernel "
           "ignores decodes "
@@ -429,6 +429,14 @@ Result<Exit> cmd_decodes(const Options& o, Context& ctx, std::ostream& out) {
 Result<Exit> cmd_restore(const Options& o, Context& ctx, std::ostream& out) {
   auto dev = resolve_vga(ctx, o.device, false);
   if (!dev) return std::unexpected(dev.error());
+  // The record is for after the return to the host driver; a parking driver
+  // sets decodes itself, and an "already" now would drop the record too early.
+  if (is_parking_driver(dev->driver))
+    return fail(dev->addr.str(),
+                "is on " + dev->driver +
+                    ", which decides its VGA decodes itself; return it to its host driver first "
+                    "(pt-bind attach " +
+                    dev->addr.str() + "), then run pt-vgaarb restore");
   if (auto a = arbiter_state(ctx); !a) return std::unexpected(a.error());
   std::optional<Lock> lock;
   if (!ctx.dry_run) {

@@ -203,7 +203,7 @@ TEST_CASE(
   auto msg = r.error().describe();
   CHECK(msg.find("the kernel ignored \"decodes none\": decodes is still io+mem") !=
         std::string::npos);
-  CHECK(msg.find("its driver, vfio-pci, registered a VGA decode callback") != std::string::npos);
+  CHECK(msg.find("Its driver, vfio-pci, registered a VGA decode callback") != std::string::npos);
   CHECK(msg.find("pt-bind attach 0000:01:00.0") != std::string::npos);
   CHECK(e.arb->card(kGpu).decodes == vga::kIoMem);
 }
@@ -301,7 +301,7 @@ TEST_CASE("restore uses the journal's record, removes it once verified, keeps th
   CHECK(after.vga.count("0000:09:00.0") == 1);
 }
 
-TEST_CASE("restore that the kernel ignores keeps the record and exits 1") {
+TEST_CASE("restore refuses a device still on vfio-pci and keeps the record") {
   Env e;
   Journal jr;
   jr.vga[kGpu] = VgaRecord{"io+mem", "io+mem", true, "nvidia", 1700000000};
@@ -309,13 +309,37 @@ TEST_CASE("restore that the kernel ignores keeps the record and exits 1") {
   REQUIRE(save_journal(e.ctx.root, jr));
   REQUIRE(e.fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", kGpu, WriteKind::blocking));
   REQUIRE(e.fx.kernel().write("/sys/bus/pci/drivers/vfio-pci/bind", kGpu, WriteKind::blocking));
-  // vfio-pci's callback set decodes none; user space cannot undo it.
+  for (unsigned decodes : {0u, vga::kIoMem}) {
+    e.arb->card(kGpu).decodes = decodes;
+    auto r = e.cmd("restore", "01:00.0");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == Exit::failed);
+    CHECK(r.error().describe().find("is on vfio-pci, which decides its VGA decodes itself") !=
+          std::string::npos);
+    CHECK(r.error().describe().find("pt-bind attach 0000:01:00.0") != std::string::npos);
+    CHECK(e.journal().vga.count(kGpu) == 1);
+  }
+  CHECK(e.mutations().empty());
+}
+
+TEST_CASE(
+    "restore that the kernel ignores (a driver with a callback) keeps the record and exits 1") {
+  Env e;
+  Journal jr;
+  jr.vga[kGpu] = VgaRecord{"io+mem", "io+mem", true, "nvidia", 1700000000};
+  REQUIRE(check_state_dir(e.ctx.root, true));
+  REQUIRE(save_journal(e.ctx.root, jr));
+  e.fx.add_driver("nouveau", "nouveau");
+  REQUIRE(e.fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", kGpu, WriteKind::blocking));
+  REQUIRE(e.fx.kernel().write("/sys/bus/pci/drivers/nouveau/bind", kGpu, WriteKind::blocking));
   e.arb->card(kGpu).decodes = 0;
   auto r = e.cmd("restore", "01:00.0");
   REQUIRE_FALSE(r);
   CHECK(r.error().exit == Exit::failed);
-  CHECK(r.error().describe().find("vfio-pci") != std::string::npos);
+  CHECK(r.error().describe().find("Its driver, nouveau, registered a VGA decode callback") !=
+        std::string::npos);
   CHECK(e.journal().vga.count(kGpu) == 1);
+  CHECK(e.arb->card(kGpu).decodes == 0);
 }
 
 TEST_CASE("restore of the boot VGA device that owns nothing reports the bridges' VGA routing") {

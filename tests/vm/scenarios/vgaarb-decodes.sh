@@ -25,6 +25,13 @@ assert_out_has "decode callback"
 assert_eq "arbiter line after the ignored write" "$line" "$(arb_line "$GPU")"
 dmesg | tail -n 3
 
+say "restore refuses while vfio-pci decides the decodes; the record stays"
+expect_rc 1 pt-vgaarb restore "$GPU"
+assert_out_has "is on vfio-pci"
+assert_out_has "pt-bind attach $GPU"
+assert_eq "journal: record after a refused restore" io+mem "$(journal_vga "$GPU" decodes)"
+assert_eq "arbiter line after a refused restore" "$line" "$(arb_line "$GPU")"
+
 say "attach: the record outlives it"
 expect_rc 0 pt-bind attach "$SLOT"
 assert_driver "$GPU" virtio-pci
@@ -52,12 +59,15 @@ assert_eq "decodes after restore" io+mem "$(arb_field "$GPU" decodes)"
 assert_eq "count after restore" 2 "$(arb_field "$GPU" count)"
 assert_eq "journal record after restore" null "$(journal_vga "$GPU" decodes)"
 expect_rc 0 pt-vgaarb show "$GPU"
-assert_out_has "changed VGA decodes: olddecodes=none,decodes=io+mem"
+# "changed VGA decodes" (5.10, 6.1) or "VGA decodes changed" (6.12)
+assert_out_has "olddecodes=none,decodes=io+mem"
 
 say "without a record: io+mem, and it says so"
 expect_rc 0 pt-vgaarb decodes "$GPU" mem
 assert_out_has "already"
-expect_rc 0 pt-vgaarb decodes "$GPU" none
+expect_rc 0 pt-vgaarb -v decodes "$GPU" none
+assert_out_has "pt-vgaarb: write /dev/vga_arbiter \"target PCI:$GPU\""
+assert_out_has "pt-vgaarb: write /dev/vga_arbiter \"decodes none\""
 expect_rc 0 pt-vgaarb decodes "$GPU" io
 assert_out_has "takes io as io+mem"
 assert_eq "decodes after 'decodes io'" io+mem "$(arb_field "$GPU" decodes)"
