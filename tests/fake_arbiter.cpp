@@ -107,7 +107,9 @@ Result<std::string> FakeArbiter::status_line(const PciAddress& dev) {
   if (unavailable) return std::unexpected(*unavailable);
   if (auto r = write("target PCI:" + dev.str()); !r) return std::unexpected(r.error());
   if (auto it = raw.find(dev.str()); it != raw.end()) return it->second;
-  const Card& c = cards.at(dev.str());
+  Card& c = cards.at(dev.str());
+  if (auto it = callback_decodes.find(fx_.driver_of(dev.str())); it != callback_decodes.end())
+    c.decodes = it->second;
   vga::Status s{true,   count(), dev.str(),     c.decodes,
                 c.owns, c.locks, c.io_lock_cnt, c.mem_lock_cnt};
   return vga::format_status(s) + "\n";

@@ -43,6 +43,10 @@ class FakeArbiter final : public Arbiter {
   std::optional<Error> unavailable;        // set: available() and every call fail with it
   std::optional<int> fail_command;         // set: the next non-target write fails with this errno
   std::map<std::string, std::string> raw;  // a status line to return verbatim for a device
+  // What a driver's decode callback sets when it is bound (vfio-pci with
+  // disable_vga: none): a card on such a driver reports it, as the kernel
+  // does once the driver's vga_client_register ran.
+  std::map<std::string, unsigned> callback_decodes;
 
  private:
   Status write(const std::string& text);
