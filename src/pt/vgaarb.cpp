@@ -87,14 +87,14 @@ Status KernelArbiter::available() {
   return open();
 }
 
-Status KernelArbiter::write(std::string_view text) {
+Status KernelArbiter::write(std::string_view text, bool report) {
   auto start = std::chrono::steady_clock::now();
   ssize_t n;
   do {
     n = ::write(fd_, text.data(), text.size());
   } while (n < 0 && errno == EINTR);
   int e = n < 0 ? errno : 0;
-  if (observer_)
+  if (observer_ && report)
     observer_(WriteEvent{kArbiterPath, std::string(text),
                          std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::steady_clock::now() - start),
@@ -161,7 +161,7 @@ Status KernelArbiter::write_timed(std::string_view text) {
 
 Result<std::string> KernelArbiter::status_line(const PciAddress& dev) {
   if (auto r = open(); !r) return std::unexpected(r.error());
-  if (auto r = write(target_of(dev)); !r) return std::unexpected(r.error());
+  if (auto r = write(target_of(dev), false); !r) return std::unexpected(r.error());
   // One read: every read() returns the line from its start, so a loop of
   // reads (or cat) never ends. The kernel formats it into 1024 bytes.
   char buf[1024];
@@ -175,9 +175,9 @@ Result<std::string> KernelArbiter::status_line(const PciAddress& dev) {
 
 Status KernelArbiter::command(const PciAddress& dev, std::string_view text) {
   if (auto r = open(); !r) return r;
-  if (auto r = write(target_of(dev)); !r) return r;
+  if (auto r = write(target_of(dev), true); !r) return r;
   if (text.starts_with("lock ")) return write_timed(text);
-  return write(text);
+  return write(text, true);
 }
 
 Result<std::vector<std::string>> kmsg_vgaarb_lines(const Root& root, const PciAddress& dev,

@@ -63,7 +63,9 @@ class KernelArbiter final : public Arbiter {
 
  private:
   Status open();
-  Status write(std::string_view text);
+  // REPORT: pass it to the -v observer (commands, and the target before
+  // one; not the target writes of plain reads, which change nothing).
+  Status write(std::string_view text, bool report);
   Status write_timed(std::string_view text);
   Root root_;
   std::chrono::milliseconds timeout_;
