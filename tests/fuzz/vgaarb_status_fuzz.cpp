@@ -17,9 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!body.empty() && body.back() == '\n') body.remove_suffix(1);
   if (pt::vga::format_status(*st) != body) std::abort();
   auto again = pt::vga::parse_status(pt::vga::format_status(*st));
-  if (!again || again->valid != st->valid || again->count != st->count || again->device != st->device ||
-      again->decodes != st->decodes || again->owns != st->owns || again->locks != st->locks ||
-      again->io_locks != st->io_locks || again->mem_locks != st->mem_locks)
+  if (!again || again->valid != st->valid || again->count != st->count ||
+      again->device != st->device || again->decodes != st->decodes || again->owns != st->owns ||
+      again->locks != st->locks || again->io_locks != st->io_locks ||
+      again->mem_locks != st->mem_locks)
     std::abort();
   return 0;
 }

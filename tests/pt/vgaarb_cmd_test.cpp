@@ -467,7 +467,8 @@ TEST_CASE(
   CHECK(e.journal().vga[kGpu].decodes == "io+mem");
 }
 
-TEST_CASE("the origin story: detach, attach to a driver without a callback, decodes none, restore") {
+TEST_CASE(
+    "the origin story: detach, attach to a driver without a callback, decodes none, restore") {
   Env e;
   e.arb->callback_decodes["vfio-pci"] = 0;
   bind::Options o;
@@ -484,7 +485,8 @@ TEST_CASE("the origin story: detach, attach to a driver without a callback, deco
   CHECK(e.arb->card(kGpu).decodes == 0);  // nvidia registers no callback: nothing puts it back
   REQUIRE(e.cmd("restore", "01:00.0"));
   CHECK(e.out.find("decodes none -> io+mem") != std::string::npos);
-  CHECK(e.out.find("from the journal: decodes=io+mem when pt-bind detached it from nvidia") != std::string::npos);
+  CHECK(e.out.find("from the journal: decodes=io+mem when pt-bind detached it from nvidia") !=
+        std::string::npos);
   CHECK(e.arb->card(kGpu).decodes == vga::kIoMem);
   CHECK(e.journal().vga.empty());
   CHECK(e.mutations() == std::vector<std::string>{"decodes io+mem", "decodes io+mem"});
