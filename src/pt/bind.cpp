@@ -9,6 +9,7 @@
 
 #include "pt/holders.hpp"
 #include "pt/sysfs.hpp"
+#include "pt/vgaarb.hpp"
 
 namespace pt::bind {
 
@@ -444,6 +445,19 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
       journal.devices[m.before.addr.str()] = *m.record;
       recorded_now.insert(m.before.addr.str());
     }
+  // The arbiter's view of each VGA function before the first write (vfio-pci
+  // changes its decodes), for pt-vgaarb restore. A record already there is
+  // older and kept; an unavailable arbiter never stops a detach.
+  if (plan.op == "detach" && ctx.arbiter && ctx.arbiter->available()) {
+    for (const auto& m : plan.moves) {
+      const std::string bdf = m.before.addr.str();
+      if (m.already || !is_vga_class(m.before) || journal.vga.count(bdf)) continue;
+      auto st = ctx.arbiter->status(m.before.addr);
+      if (!st || !st->valid) continue;
+      journal.vga[bdf] = VgaRecord{vga::state_name(st->decodes), vga::state_name(st->owns),
+                                   m.before.boot_vga.value_or(false), m.before.driver, now_seconds(ctx)};
+    }
+  }
   journal.job = Job{plan.op, int(::getpid()), now_seconds(ctx), devices};
   if (auto r = save_journal(ctx.root, journal); !r) {
     for (const auto& bdf : recorded_now) journal.devices.erase(bdf);

@@ -13,10 +13,13 @@
 
 namespace pt {
 
+class Arbiter;
+
 struct Context {
   Root root;
   SysfsWriter* writer = nullptr;
   ModuleLoader* modules = nullptr;
+  Arbiter* arbiter = nullptr;  // /dev/vga_arbiter; null where a caller has none
   std::chrono::milliseconds timeout{10000};       // per blocking write and per verification
   std::chrono::milliseconds lock_timeout{30000};
   bool dry_run = false;

@@ -18,6 +18,9 @@ Result<std::unique_ptr<System>> open_system(const CommonOptions& o, const Observ
   sys->ctx.root = *root;
   sys->ctx.writer = on_write ? static_cast<SysfsWriter*>(&sys->observed) : &sys->kernel;
   sys->ctx.modules = sys->modules.get();
+  // Opened on first use: tools that never ask the arbiter never touch it.
+  sys->arbiter = std::make_unique<KernelArbiter>(*root, to_ms(o.timeout), on_write);
+  sys->ctx.arbiter = sys->arbiter.get();
   sys->ctx.timeout = to_ms(o.timeout);
   sys->ctx.lock_timeout = to_ms(o.lock_timeout);
   sys->ctx.dry_run = o.dry_run;

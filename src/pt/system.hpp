@@ -7,6 +7,7 @@
 #include "pt/context.hpp"
 #include "pt/modules.hpp"
 #include "pt/sysfs.hpp"
+#include "pt/vgaarb.hpp"
 
 namespace pt {
 
@@ -14,6 +15,7 @@ struct System {
   KernelWriter kernel;
   ObservedWriter observed;
   std::unique_ptr<ModuleLoader> modules;
+  std::unique_ptr<Arbiter> arbiter;
   Context ctx;
   System(const Root& root, std::chrono::milliseconds timeout, const ObservedWriter::Observer& on_write)
       : kernel(root, timeout), observed(kernel, on_write) {}

@@ -806,3 +806,41 @@ pt_vm_devices_ready() {
 pt_vm_wait_ready() {
   wait_for pt_vm_devices_ready "$1"
 }
+
+# ---------------------------------------------------------------- pt-vgaarb
+# arb_line BDF: the arbiter's status line for BDF, read raw through a fresh
+# descriptor: "target PCI:BDF", then one read() of 1024 bytes (every read
+# returns the line from its start, so a read loop, `read` or cat never ends).
+arb_line() {
+  exec 8<>/dev/vga_arbiter
+  echo "target PCI:$(full_bdf "$1")" >&8
+  dd bs=1024 count=1 <&8 2>/dev/null
+  exec 8>&-
+}
+
+# arb_field BDF FIELD: count, decodes, owns or locks (locks with its "(io:mem)").
+arb_field() {
+  arb_line "$1" | tr ',' '\n' | sed -n "s/^$2[:=]//p"
+}
+
+# cmd_bits BDF: the IO and MEM enable bits of the PCI command register as
+# pt-vgaarb prints them (none, io, mem, io+mem).
+cmd_bits() {
+  case $(($(cfg_read "$1" 4 2) & 3)) in
+    0) echo none ;; 1) echo io ;; 2) echo mem ;; 3) echo io+mem ;;
+  esac
+}
+
+# boot_vga_device: the function whose boot_vga is 1.
+boot_vga_device() {
+  for _d in /sys/bus/pci/devices/*; do
+    [ "$(cat "$_d/boot_vga" 2>/dev/null)" = 1 ] && basename "$_d"
+  done
+  return 0
+}
+
+# journal_vga BDF FIELD: a field of the journal's VGA record of BDF ("null" without one).
+journal_vga() {
+  [ -f "$PT_JOURNAL" ] || { echo null; return 0; }
+  jq -r --arg d "$(full_bdf "$1")" --arg f "$2" '.vga[$d][$f] | if . == null then "null" else tostring end' "$PT_JOURNAL"
+}
