@@ -415,7 +415,6 @@ Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
     if (!found) return std::unexpected(found.error());
     image = *found;
   }
-  if (auto r = check_state_dir(ctx.root, true); !r) return std::unexpected(r.error());
   auto reader = make_initramfs_reader(ctx.root);
   auto bc = boot_check(ctx.root, *reader, image, PT_SBINDIR);
   if (!bc) return std::unexpected(bc.error());

@@ -106,12 +106,13 @@ class InitramfsTools final : public InitramfsReader {
   }
   Result<std::optional<std::string>> read(const std::string& image,
                                           const std::string& path) override {
-    // unmkinitramfs has no single-file mode; unpack once into scratch space.
-    const std::string dir = scratch_ + "/unpacked";
+    // unmkinitramfs has no single-file mode: unpack into a private directory
+    // on disk (/var/tmp; an unpacked initramfs outgrows a small /run).
+    std::string tmpl = scratch_ + "/pt-boot-check.XXXXXX";
+    if (!::mkdtemp(tmpl.data()))
+      return fail(scratch_, "cannot create scratch space to unpack the initramfs", errno);
+    const std::string dir = tmpl;
     std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return fail(dir, "cannot create scratch space: " + ec.message(), ec.value());
     auto r = run_capture({"unmkinitramfs", image, dir});
     std::optional<std::string> content;
     if (r) {
@@ -181,7 +182,7 @@ bool has_module(const std::vector<std::string>& paths, const std::string& name) 
 std::unique_ptr<InitramfsReader> make_initramfs_reader(const Root& root) {
   if (exists(root.path("/usr/bin/lsinitrd")) && !exists(root.path("/usr/sbin/update-initramfs")))
     return std::make_unique<Dracut>();
-  return std::make_unique<InitramfsTools>(root.path("/run/pt"));
+  return std::make_unique<InitramfsTools>(root.path("/var/tmp"));
 }
 
 Result<std::string> default_initramfs(const Root& root) {
