@@ -232,8 +232,8 @@ Status bind_vtconsole(Context& ctx, const Step& st, std::vector<std::string>& no
     return fail(st.change.node + " '" + st.change.name + "'",
                 "unbinding '" + holder->name + "' (" + holder->node + ") did not bring it back");
   notes.push_back("the kernel binds a console driver only onto consoles of a system (S) driver; they sat with the "
-                  "modular '" + holder->name + "' (" + holder->node + "), so pt unbound it and " + st.change.name +
-                  " took them back");
+                  "modular '" + holder->name + "' (" + holder->node + "), so pt unbound it and '" + st.change.name +
+                  "' took them back");
   return {};
 }
 
