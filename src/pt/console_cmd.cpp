@@ -599,7 +599,7 @@ Result<Exit> cmd_vt(const CliOptions& o, Context& ctx, std::ostream& out) {
     return fail("tty" + std::to_string(n),
                 "the switch did not finish within --timeout (the active VT is still " + active +
                     "; for example a process controlling it in VT_PROCESS mode has not let it go)",
-                ETIMEDOUT, Exit::timeout);
+                0, Exit::timeout);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail(tty0, "VT_WAITACTIVE " + std::to_string(n) + " failed");
   auto active = read_attr(ctx.root.path("/sys/class/tty/tty0/active")).value_or("");
