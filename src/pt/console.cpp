@@ -91,16 +91,21 @@ Con2Fb read_con2fb(const Root& root, const std::vector<Framebuffer>& fbs) {
 
 const char* attribution_name(Attribution a) {
   switch (a) {
-    case Attribution::parent: return "parent";
-    case Attribution::iomem: return "iomem";
-    case Attribution::boot_vga: return "boot_vga";
-    case Attribution::none: break;
+    case Attribution::parent:
+      return "parent";
+    case Attribution::iomem:
+      return "iomem";
+    case Attribution::boot_vga:
+      return "boot_vga";
+    case Attribution::none:
+      break;
   }
   return "none";
 }
 
 bool is_firmware_fb_name(const std::string& name) {
-  for (const char* p : {"simple-framebuffer.", "efi-framebuffer.", "vesa-framebuffer.", "vga-framebuffer."})
+  for (const char* p :
+       {"simple-framebuffer.", "efi-framebuffer.", "vesa-framebuffer.", "vga-framebuffer."})
     if (name.rfind(p, 0) == 0 && name.size() > std::string(p).size()) return true;
   return false;
 }
@@ -185,7 +190,8 @@ Result<State> discover(const Root& root) {
   });
 
   for (const auto& d : list_dir(root.path("/sys/bus/pci/devices")))
-    if (read_attr(root.path("/sys/bus/pci/devices/" + d + "/boot_vga")).value_or("0") == "1") s.boot_vga = d;
+    if (read_attr(root.path("/sys/bus/pci/devices/" + d + "/boot_vga")).value_or("0") == "1")
+      s.boot_vga = d;
 
   for (const auto& n : list_dir(root.path("/sys/class/graphics"))) {
     if (!is_fb_node(n)) continue;
@@ -202,9 +208,10 @@ Result<State> discover(const Root& root) {
     }
     s.framebuffers.push_back(f);
   }
-  std::sort(s.framebuffers.begin(), s.framebuffers.end(), [](const Framebuffer& a, const Framebuffer& b) {
-    return std::stoi(a.node.substr(2)) < std::stoi(b.node.substr(2));
-  });
+  std::sort(s.framebuffers.begin(), s.framebuffers.end(),
+            [](const Framebuffer& a, const Framebuffer& b) {
+              return std::stoi(a.node.substr(2)) < std::stoi(b.node.substr(2));
+            });
 
   std::vector<IomemEntry> iomem;
   if (auto text = read_file(root.path("/proc/iomem"))) iomem = parse_iomem(*text);
@@ -254,7 +261,8 @@ std::string default_fb_driver(const Root& root, const std::string& device) {
   std::vector<std::string> candidates;
   if (device.rfind("vesa-framebuffer.", 0) == 0) candidates = {"vesafb"};
   if (device.rfind("efi-framebuffer.", 0) == 0) candidates = {"efifb"};
-  if (device.rfind("simple-framebuffer.", 0) == 0) candidates = {"simpledrm", "simple-framebuffer", "simplefb"};
+  if (device.rfind("simple-framebuffer.", 0) == 0)
+    candidates = {"simpledrm", "simple-framebuffer", "simplefb"};
   if (device.rfind("vga-framebuffer.", 0) == 0) candidates = {"vga16fb"};
   // simplefb's platform driver is named after the device ("simple-framebuffer").
   if (device.rfind("efi-framebuffer.", 0) == 0) candidates.push_back("efi-framebuffer");
@@ -272,7 +280,8 @@ std::string fb_list(const std::vector<const Framebuffer*>& fbs) {
   return s;
 }
 
-bool recorded(const Journal& j, const std::string& gpu, const std::string& kind, const std::string& name) {
+bool recorded(const Journal& j, const std::string& gpu, const std::string& kind,
+              const std::string& name) {
   auto it = j.consoles.find(gpu);
   if (it == j.consoles.end()) return false;
   for (const auto& c : it->second)
@@ -308,10 +317,12 @@ Plan plan_release(const State& s, const std::string& gpu, const Journal& journal
         if (mine.count(fb)) consoles.push_back(c);
       if (consoles.empty()) {
         take = false;
-        p.notes.push_back("fbcon maps no console to " + gpu + "'s " + fb_list(fbs) + "; fbcon is left bound");
+        p.notes.push_back("fbcon maps no console to " + gpu + "'s " + fb_list(fbs) +
+                          "; fbcon is left bound");
       } else {
         why = "fbcon maps tty" + std::to_string(consoles.front()) +
-              (consoles.size() > 1 ? "-" + std::to_string(consoles.back()) : "") + " to " + fb_list(fbs);
+              (consoles.size() > 1 ? "-" + std::to_string(consoles.back()) : "") + " to " +
+              fb_list(fbs);
       }
     } else {
       why = "the console-to-framebuffer map cannot be read here; " + gpu + " has " + fb_list(fbs);
@@ -327,8 +338,9 @@ Plan plan_release(const State& s, const std::string& gpu, const Journal& journal
         if (used) others.push_back(&f);
       }
       if (!others.empty())
-        p.notes.push_back("fbcon is one console driver for every framebuffer: unbinding it also takes it off " +
-                          fb_list(others));
+        p.notes.push_back(
+            "fbcon is one console driver for every framebuffer: unbinding it also takes it off " +
+            fb_list(others));
       std::string served;
       for (const auto* f : fbs) served += (served.empty() ? "" : ",") + f->node + ":" + f->name;
       Step st;
@@ -355,15 +367,18 @@ Plan plan_release(const State& s, const std::string& gpu, const Journal& journal
     st.change = ConsoleChange{"framebuffer", fw->name, fw->driver, nodes, 0};
     st.path = "/sys/bus/platform/drivers/" + fw->driver + "/unbind";
     st.value = fw->name;
-    st.note = fw->how == Attribution::parent  ? "its parent device is " + gpu
-              : fw->how == Attribution::iomem ? "its memory lies in a BAR of " + gpu + " (/proc/iomem)"
-                                              : "a guess: " + gpu + " is the boot VGA device and nothing else ties " +
-                                                    fw->name + " to a GPU";
+    st.note = fw->how == Attribution::parent ? "its parent device is " + gpu
+              : fw->how == Attribution::iomem
+                  ? "its memory lies in a BAR of " + gpu + " (/proc/iomem)"
+                  : "a guess: " + gpu + " is the boot VGA device and nothing else ties " +
+                        fw->name + " to a GPU";
     p.steps.push_back(st);
   }
   for (const auto& fw : s.firmware)
     if (fw.gpu.empty())
-      p.notes.push_back(fw.name + " belongs to no GPU that can be found (no parent, no BAR in /proc/iomem, no boot VGA)");
+      p.notes.push_back(
+          fw.name +
+          " belongs to no GPU that can be found (no parent, no BAR in /proc/iomem, no boot VGA)");
   return p;
 }
 
@@ -379,26 +394,30 @@ Status apply(Context& ctx, const Step& step) {
     if (state)
       for (const auto& v : state->vtconsoles)
         if (v.name != step.change.name)
-          others += (others.empty() ? "" : ", ") + v.node + " '" + (v.mark.empty() ? "" : "(" + v.mark + ") ") + v.name +
-                    "'";
+          others += (others.empty() ? "" : ", ") + v.node + " '" +
+                    (v.mark.empty() ? "" : "(" + v.mark + ") ") + v.name + "'";
     std::string reason =
         step.value == "0"
-            ? (others.empty() ? "the kernel kept it bound: no other console driver is registered to take the consoles "
-                                "over (the VGA text console was removed when a DRM driver took the boot VGA device)"
+            ? (others.empty() ? "the kernel kept it bound: no other console driver is registered "
+                                "to take the consoles "
+                                "over (the VGA text console was removed when a DRM driver took the "
+                                "boot VGA device)"
                               : "the kernel kept it bound although " + others + " is registered")
             : "the kernel did not bind it (is a framebuffer registered?)";
     return fail(step.change.node + " '" + step.change.name + "'",
-                "wrote " + show_value(step.value) + " to " + bind + " but it reads back " + show_value(now) + ": " + reason);
+                "wrote " + show_value(step.value) + " to " + bind + " but it reads back " +
+                    show_value(now) + ": " + reason);
   }
   const std::string link = "/sys/bus/platform/devices/" + step.change.name + "/driver";
   const std::string want = step.bind ? step.change.driver : "";
-  bool ok = wait_until(
-      [&] { return link_basename(ctx.root.path(link)).value_or("") == want; }, ctx.timeout);
+  bool ok = wait_until([&] { return link_basename(ctx.root.path(link)).value_or("") == want; },
+                       ctx.timeout);
   if (ok) return {};
   auto now = link_basename(ctx.root.path(link)).value_or("");
-  return fail(step.change.name, std::string(step.bind ? "bind to " + step.change.driver : "unbind from " + step.change.driver) +
-                                    " did not take: its driver is " + (now.empty() ? "none" : now) + " after writing " +
-                                    step.path);
+  return fail(step.change.name, std::string(step.bind ? "bind to " + step.change.driver
+                                                      : "unbind from " + step.change.driver) +
+                                    " did not take: its driver is " + (now.empty() ? "none" : now) +
+                                    " after writing " + step.path);
 }
 
 }  // namespace pt::console

@@ -51,9 +51,9 @@ const char* attribution_name(Attribution a);
 
 // /sys/bus/platform/devices/{simple,efi,vesa,vga}-framebuffer.N.
 struct FirmwareFb {
-  std::string name;    // "vesa-framebuffer.0"
-  std::string driver;  // bound driver ("vesafb", "simpledrm"), or ""
-  std::string device;  // realpath, unprefixed
+  std::string name;                       // "vesa-framebuffer.0"
+  std::string driver;                     // bound driver ("vesafb", "simpledrm"), or ""
+  std::string device;                     // realpath, unprefixed
   std::vector<std::string> framebuffers;  // fbN it registered
   std::string gpu;                        // the PCI GPU it shows, or ""
   Attribution how = Attribution::none;
@@ -97,18 +97,18 @@ std::pair<std::string, std::string> split_mark(const std::string& raw);
 
 // One step of a release, restore, bind or unbind.
 struct Step {
-  ConsoleChange change;      // kind, name, driver, node
-  std::string path;          // the file written
-  std::string value;         // what is written
-  bool bind = false;         // true: a bind (restore), false: an unbind
-  std::string note;          // why, for output
+  ConsoleChange change;  // kind, name, driver, node
+  std::string path;      // the file written
+  std::string value;     // what is written
+  bool bind = false;     // true: a bind (restore), false: an unbind
+  std::string note;      // why, for output
 };
 
 struct Plan {
   std::string gpu;
-  std::vector<Step> steps;          // in execution order
-  std::vector<std::string> notes;   // what was left alone and why
-  std::vector<std::string> already; // done before (recorded earlier), for idempotent release
+  std::vector<Step> steps;           // in execution order
+  std::vector<std::string> notes;    // what was left alone and why
+  std::vector<std::string> already;  // done before (recorded earlier), for idempotent release
 };
 
 // What release would do for GPU on STATE given what JOURNAL already recorded.

@@ -27,30 +27,39 @@ using nlohmann::json;
 
 namespace {
 
-json nullable(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+json nullable(const std::string& s) {
+  return s.empty() ? json(nullptr) : json(s);
+}
 
 std::string pad(std::string s, size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
   return s;
 }
 
-int64_t now_of(const Context& ctx) { return ctx.now ? ctx.now() : int64_t(std::time(nullptr)); }
+int64_t now_of(const Context& ctx) {
+  return ctx.now ? ctx.now() : int64_t(std::time(nullptr));
+}
 
 std::string ms_since(std::chrono::steady_clock::time_point t0) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f ms",
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  std::snprintf(
+      buf, sizeof buf, "%.1f ms",
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   return buf;
 }
 
-std::string shown(const VtConsole& v) { return (v.mark.empty() ? "" : "(" + v.mark + ") ") + v.name; }
+std::string shown(const VtConsole& v) {
+  return (v.mark.empty() ? "" : "(" + v.mark + ") ") + v.name;
+}
 
 // A display-class PCI function named on the command line.
 Result<std::string> resolve_gpu(const Context& ctx, const std::string& input) {
   if (input.empty()) return usage_error("pt-console", "name the GPU, e.g. 01:00.0");
   auto spec = parse_device_spec(input);
   if (!spec) return std::unexpected(spec.error());
-  if (!spec->func) return usage_error("'" + input + "'", "names a slot; name the GPU function, e.g. " + input + ".0");
+  if (!spec->func)
+    return usage_error("'" + input + "'",
+                       "names a slot; name the GPU function, e.g. " + input + ".0");
   PciAddress a{spec->domain, spec->bus, spec->dev, *spec->func};
   if (!path_exists(ctx.root.path("/sys/bus/pci/devices/" + a.str())))
     return fail("'" + input + "'", "no such PCI device; list devices with 'pt-bind list'", ENODEV);
@@ -59,14 +68,18 @@ Result<std::string> resolve_gpu(const Context& ctx, const std::string& input) {
   if (!d->is_display()) {
     char cls[8];
     std::snprintf(cls, sizeof cls, "%04x", d->class_id());
-    return usage_error("'" + input + "'", a.str() + " is not a display controller (class " + cls +
-                                              "); pt-console frees the consoles of a GPU (class 03xx)");
+    return usage_error("'" + input + "'",
+                       a.str() + " is not a display controller (class " + cls +
+                           "); pt-console frees the consoles of a GPU (class 03xx)");
   }
   return a.str();
 }
 
 json change_json(const ConsoleChange& c) {
-  return {{"kind", c.kind}, {"name", c.name}, {"driver", nullable(c.driver)}, {"node", nullable(c.node)},
+  return {{"kind", c.kind},
+          {"name", c.name},
+          {"driver", nullable(c.driver)},
+          {"node", nullable(c.node)},
           {"time", c.time}};
 }
 
@@ -74,20 +87,29 @@ json state_json(const State& s, const Journal* journal) {
   json j;
   j["vtconsoles"] = json::array();
   for (const auto& v : s.vtconsoles)
-    j["vtconsoles"].push_back({{"node", v.node}, {"name", v.name}, {"mark", nullable(v.mark)}, {"bound", v.bound},
+    j["vtconsoles"].push_back({{"node", v.node},
+                               {"name", v.name},
+                               {"mark", nullable(v.mark)},
+                               {"bound", v.bound},
                                {"fbcon", v.is_fbcon()}});
   j["framebuffers"] = json::array();
   for (const auto& f : s.framebuffers)
-    j["framebuffers"].push_back({{"node", f.node}, {"name", f.name}, {"device", nullable(f.device)},
-                                 {"driver", nullable(f.driver)}, {"pci", nullable(f.pci)},
-                                 {"firmware", nullable(f.platform)}, {"gpu", nullable(f.gpu)}});
+    j["framebuffers"].push_back({{"node", f.node},
+                                 {"name", f.name},
+                                 {"device", nullable(f.device)},
+                                 {"driver", nullable(f.driver)},
+                                 {"pci", nullable(f.pci)},
+                                 {"firmware", nullable(f.platform)},
+                                 {"gpu", nullable(f.gpu)}});
   j["firmware_framebuffers"] = json::array();
   for (const auto& f : s.firmware)
-    j["firmware_framebuffers"].push_back({{"name", f.name}, {"driver", nullable(f.driver)},
-                                          {"device", nullable(f.device)}, {"framebuffers", f.framebuffers},
-                                          {"gpu", nullable(f.gpu)},
-                                          {"gpu_from", f.how == Attribution::none ? json(nullptr)
-                                                                                  : json(attribution_name(f.how))}});
+    j["firmware_framebuffers"].push_back(
+        {{"name", f.name},
+         {"driver", nullable(f.driver)},
+         {"device", nullable(f.device)},
+         {"framebuffers", f.framebuffers},
+         {"gpu", nullable(f.gpu)},
+         {"gpu_from", f.how == Attribution::none ? json(nullptr) : json(attribution_name(f.how))}});
   if (s.con2fb.known) {
     json m = json::object();
     for (const auto& [c, fb] : s.con2fb.map) m[std::to_string(c)] = fb;
@@ -142,20 +164,21 @@ Result<Exit> cmd_list(const CliOptions& o, Context& ctx, std::ostream& out) {
   }
   std::string t = "VTCONSOLE  NAME                          BIND\n";
   for (const auto& v : s->vtconsoles)
-    t += pad(v.node, 11) + pad(shown(v), 30) + (v.bound ? "bound" : "unbound") + (v.is_fbcon() ? "  (fbcon)" : "") +
-         "\n";
+    t += pad(v.node, 11) + pad(shown(v), 30) + (v.bound ? "bound" : "unbound") +
+         (v.is_fbcon() ? "  (fbcon)" : "") + "\n";
   if (s->vtconsoles.empty()) t += "(none)\n";
   t += "\nFB     NAME                DRIVER          GPU\n";
   for (const auto& f : s->framebuffers)
-    t += pad(f.node, 7) + pad(f.name.empty() ? "-" : f.name, 20) + pad(f.driver.empty() ? "-" : f.driver, 16) +
-         (f.gpu.empty() ? "-" : f.gpu) + (f.platform.empty() ? "" : "  (firmware " + f.platform + ")") + "\n";
+    t += pad(f.node, 7) + pad(f.name.empty() ? "-" : f.name, 20) +
+         pad(f.driver.empty() ? "-" : f.driver, 16) + (f.gpu.empty() ? "-" : f.gpu) +
+         (f.platform.empty() ? "" : "  (firmware " + f.platform + ")") + "\n";
   if (s->framebuffers.empty()) t += "(none)\n";
   t += "\nFIRMWARE FRAMEBUFFER    DRIVER             FB     GPU\n";
   for (const auto& f : s->firmware) {
     std::string fbs;
     for (const auto& n : f.framebuffers) fbs += (fbs.empty() ? "" : ",") + n;
-    t += pad(f.name, 24) + pad(f.driver.empty() ? "-" : f.driver, 19) + pad(fbs.empty() ? "-" : fbs, 7) +
-         (f.gpu.empty() ? "-" : f.gpu) +
+    t += pad(f.name, 24) + pad(f.driver.empty() ? "-" : f.driver, 19) +
+         pad(fbs.empty() ? "-" : fbs, 7) + (f.gpu.empty() ? "-" : f.gpu) +
          (f.how == Attribution::boot_vga ? "  (a guess: the boot VGA device)"
           : f.how == Attribution::iomem  ? "  (from /proc/iomem)"
           : f.how == Attribution::parent ? "  (parent device)"
@@ -176,15 +199,22 @@ Result<Exit> cmd_list(const CliOptions& o, Context& ctx, std::ostream& out) {
 }
 
 json step_json(const Step& st, const std::string& result) {
-  return {{"kind", st.change.kind}, {"name", st.change.name}, {"driver", nullable(st.change.driver)},
-          {"node", nullable(st.change.node)}, {"path", st.path}, {"value", st.value},
-          {"note", nullable(st.note)}, {"result", result}};
+  return {{"kind", st.change.kind},
+          {"name", st.change.name},
+          {"driver", nullable(st.change.driver)},
+          {"node", nullable(st.change.node)},
+          {"path", st.path},
+          {"value", st.value},
+          {"note", nullable(st.note)},
+          {"result", result}};
 }
 
 std::string step_text(const Step& st) {
   if (st.change.kind == "vtconsole")
-    return std::string(st.bind ? "bind" : "unbind") + " " + st.change.node + " '" + st.change.name + "'";
-  return std::string(st.bind ? "bind " : "unbind ") + st.change.name + (st.bind ? " to " : " from ") + st.change.driver;
+    return std::string(st.bind ? "bind" : "unbind") + " " + st.change.node + " '" + st.change.name +
+           "'";
+  return std::string(st.bind ? "bind " : "unbind ") + st.change.name +
+         (st.bind ? " to " : " from ") + st.change.driver;
 }
 
 // Binds the vtconsole a step names. vt.c's vt_bind only takes consoles from
@@ -201,9 +231,11 @@ Status bind_vtconsole(Context& ctx, const Step& st, std::vector<std::string>& no
   if (target->bound) return {};
   if (target->mark != "M")
     return fail(st.change.node + " '" + st.change.name + "'",
-                "wrote \"1\" to " + st.path + " but it reads back \"0\": the kernel binds only modular (M) console "
-                "drivers through sysfs; a system driver gets the consoles back when the modular one holding them is "
-                "unbound");
+                "wrote \"1\" to " + st.path +
+                    " but it reads back \"0\": the kernel binds only modular (M) console "
+                    "drivers through sysfs; a system driver gets the consoles back when the "
+                    "modular one holding them is "
+                    "unbound");
   bool system_bound = false;
   const VtConsole* holder = nullptr;
   for (const auto& v : s->vtconsoles) {
@@ -214,14 +246,16 @@ Status bind_vtconsole(Context& ctx, const Step& st, std::vector<std::string>& no
   auto index = [](const VtConsole& v) { return std::stoi(v.node.substr(5)); };
   if (system_bound || !holder)
     return fail(st.change.node + " '" + st.change.name + "'",
-                "wrote \"1\" to " + st.path + " but it reads back \"0\": the kernel did not bind it" +
+                "wrote \"1\" to " + st.path +
+                    " but it reads back \"0\": the kernel did not bind it" +
                     (holder ? "" : " (no console driver holds the consoles)"));
   for (const auto& v : s->vtconsoles)
     if (v.name != holder->name && v.name != target->name && index(v) < index(*target))
-      return fail(st.change.node + " '" + st.change.name + "'",
-                  "the consoles sit with the modular '" + holder->name + "' (" + holder->node +
-                      "), which the kernel never hands over to a bind; unbinding it would give them to " + v.node +
-                      " '" + v.name + "', not to " + st.change.name);
+      return fail(
+          st.change.node + " '" + st.change.name + "'",
+          "the consoles sit with the modular '" + holder->name + "' (" + holder->node +
+              "), which the kernel never hands over to a bind; unbinding it would give them to " +
+              v.node + " '" + v.name + "', not to " + st.change.name);
   Step hand{ConsoleChange{"vtconsole", holder->name, "", holder->node, 0},
             "/sys/class/vtconsole/" + holder->node + "/bind", "0", false, ""};
   if (auto r = apply(ctx, hand); !r) return r;
@@ -231,9 +265,12 @@ Status bind_vtconsole(Context& ctx, const Step& st, std::vector<std::string>& no
   if (!t2 || !t2->bound)
     return fail(st.change.node + " '" + st.change.name + "'",
                 "unbinding '" + holder->name + "' (" + holder->node + ") did not bring it back");
-  notes.push_back("the kernel binds a console driver only onto consoles of a system (S) driver; they sat with the "
-                  "modular '" + holder->name + "' (" + holder->node + "), so pt unbound it and '" + st.change.name +
-                  "' took them back");
+  notes.push_back(
+      "the kernel binds a console driver only onto consoles of a system (S) driver; they sat with "
+      "the "
+      "modular '" +
+      holder->name + "' (" + holder->node + "), so pt unbound it and '" + st.change.name +
+      "' took them back");
   return {};
 }
 
@@ -283,11 +320,13 @@ Result<Exit> cmd_release(const CliOptions& o, Context& ctx, std::ostream& out) {
                               : *gpu + ": already released; nothing more to do\n";
   }
   if (ctx.dry_run) {
-    if (!p.steps.empty()) text += "dry run: release " + *gpu + ", " + std::to_string(p.steps.size()) + " step(s); nothing is changed\n";
+    if (!p.steps.empty())
+      text += "dry run: release " + *gpu + ", " + std::to_string(p.steps.size()) +
+              " step(s); nothing is changed\n";
     for (const auto& st : p.steps) {
       steps.push_back(step_json(st, "planned"));
-      text += "  " + step_text(st) + (st.note.empty() ? "" : "  (" + st.note + ")") + "\n    write " + st.path +
-              " " + show_value(st.value) + "\n";
+      text += "  " + step_text(st) + (st.note.empty() ? "" : "  (" + st.note + ")") +
+              "\n    write " + st.path + " " + show_value(st.value) + "\n";
     }
   } else {
     std::vector<Step> done;
@@ -309,11 +348,14 @@ Result<Exit> cmd_release(const CliOptions& o, Context& ctx, std::ostream& out) {
             save_journal(ctx.root, *journal);
           } else {
             undone = false;
-            left += " " + it->change.kind + " '" + it->change.name + "' (" + u.error().describe() + ")";
+            left +=
+                " " + it->change.kind + " '" + it->change.name + "' (" + u.error().describe() + ")";
           }
         }
-        e.message += undone ? "; the earlier steps were undone" : "; undoing the earlier steps failed:" + left +
-                                                                       " (recorded in the journal; run 'pt-console restore " + *gpu + "')";
+        e.message += undone
+                         ? "; the earlier steps were undone"
+                         : "; undoing the earlier steps failed:" + left +
+                               " (recorded in the journal; run 'pt-console restore " + *gpu + "')";
         e.exit = undone ? Exit::rolled_back : Exit::not_rolled_back;
         return std::unexpected(e);
       }
@@ -323,13 +365,13 @@ Result<Exit> cmd_release(const CliOptions& o, Context& ctx, std::ostream& out) {
       if (auto r = save_journal(ctx.root, *journal); !r) return std::unexpected(r.error());
       done.push_back(st);
       steps.push_back(step_json(st, "done"));
-      text += *gpu + "  " + step_text(st) + "  (" + ms_since(t0) + ")" + (st.note.empty() ? "" : "\n  because " + st.note) +
-              "\n";
+      text += *gpu + "  " + step_text(st) + "  (" + ms_since(t0) + ")" +
+              (st.note.empty() ? "" : "\n  because " + st.note) + "\n";
     }
   }
   if (o.common.json) {
-    out << json{{"op", "release"}, {"gpu", *gpu}, {"dry_run", ctx.dry_run}, {"steps", steps}, {"already", p.already},
-                {"notes", p.notes}}
+    out << json{{"op", "release"}, {"gpu", *gpu},          {"dry_run", ctx.dry_run},
+                {"steps", steps},  {"already", p.already}, {"notes", p.notes}}
                .dump(2)
         << "\n";
   } else {
@@ -340,7 +382,8 @@ Result<Exit> cmd_release(const CliOptions& o, Context& ctx, std::ostream& out) {
 
 std::string fbs_now(const State& s, const std::string& gpu) {
   std::string out;
-  for (const auto* f : s.framebuffers_of(gpu)) out += (out.empty() ? "" : ", ") + f->node + " (" + f->name + ")";
+  for (const auto* f : s.framebuffers_of(gpu))
+    out += (out.empty() ? "" : ", ") + f->node + " (" + f->name + ")";
   return out.empty() ? "none" : out;
 }
 
@@ -360,7 +403,10 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
   auto it = journal->consoles.find(*gpu);
   if (it == journal->consoles.end() || it->second.empty()) {
     if (o.common.json)
-      out << json{{"op", "restore"}, {"gpu", *gpu}, {"dry_run", ctx.dry_run}, {"steps", json::array()},
+      out << json{{"op", "restore"},
+                  {"gpu", *gpu},
+                  {"dry_run", ctx.dry_run},
+                  {"steps", json::array()},
                   {"notes", {"nothing is recorded for " + *gpu}}}
                  .dump(2)
           << "\n";
@@ -382,9 +428,11 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
       const VtConsole* v = s->vtconsole(c->name);
       if (!v) {
         std::string now;
-        for (const auto& x : s->vtconsoles) now += (now.empty() ? "" : ", ") + x.node + " '" + shown(x) + "'";
-        notes.push_back("vtconsole '" + c->name + "' (" + c->node + " at release) no longer exists; vtconsoles now: " +
-                        (now.empty() ? "none" : now));
+        for (const auto& x : s->vtconsoles)
+          now += (now.empty() ? "" : ", ") + x.node + " '" + shown(x) + "'";
+        notes.push_back(
+            "vtconsole '" + c->name + "' (" + c->node +
+            " at release) no longer exists; vtconsoles now: " + (now.empty() ? "none" : now));
         result = "gone";
       } else if (v->bound) {
         result = "already";
@@ -407,9 +455,10 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
             std::string owner;
             for (const auto& f : s->framebuffers)
               if (f.node == node) owner = f.name + " of " + (f.gpu.empty() ? "no GPU" : f.gpu);
-            notes.push_back("fbcon served " + node + " (" + name + ") of " + *gpu + " at release; " + node +
-                            (owner.empty() ? " no longer exists" : " is now " + owner) + "; " + *gpu +
-                            "'s framebuffers now: " + now);
+            notes.push_back("fbcon served " + node + " (" + name + ") of " + *gpu +
+                            " at release; " + node +
+                            (owner.empty() ? " no longer exists" : " is now " + owner) + "; " +
+                            *gpu + "'s framebuffers now: " + now);
           }
         }
       }
@@ -418,17 +467,21 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
       if (!f) {
         std::string fw;
         for (const auto& x : s->firmware) fw += (fw.empty() ? "" : ", ") + x.name;
-        notes.push_back("firmware framebuffer " + c->name + " no longer exists (a DRM driver removes it when it takes " +
-                        "the GPU); firmware framebuffers now: " + (fw.empty() ? "none" : fw) + "; " + *gpu +
-                        "'s framebuffers now: " + fbs_now(*s, *gpu));
+        notes.push_back("firmware framebuffer " + c->name +
+                        " no longer exists (a DRM driver removes it when it takes " +
+                        "the GPU); firmware framebuffers now: " + (fw.empty() ? "none" : fw) +
+                        "; " + *gpu + "'s framebuffers now: " + fbs_now(*s, *gpu));
         result = "gone";
       } else if (f->driver == c->driver) {
         result = "already";
       } else if (!f->driver.empty()) {
-        notes.push_back(c->name + " is bound to " + f->driver + " now, not " + c->driver + "; left as it is");
+        notes.push_back(c->name + " is bound to " + f->driver + " now, not " + c->driver +
+                        "; left as it is");
         result = "already";
       } else if (!path_exists(ctx.root.path("/sys/bus/platform/drivers/" + c->driver))) {
-        failure = Error{ENOENT, c->name, "its driver " + c->driver + " is not registered any more; load it and run restore again"};
+        failure = Error{ENOENT, c->name,
+                        "its driver " + c->driver +
+                            " is not registered any more; load it and run restore again"};
         steps.push_back(step_json(st, "failed"));
         break;
       }
@@ -462,8 +515,8 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
     auto s = discover(ctx.root);
     if (s) {
       const VtConsole* fbcon = s->fbcon();
-      std::string where = "fbcon " + std::string(fbcon && fbcon->bound ? "bound" : "not bound") + "; " + *gpu +
-                          "'s framebuffers: " + fbs_now(*s, *gpu);
+      std::string where = "fbcon " + std::string(fbcon && fbcon->bound ? "bound" : "not bound") +
+                          "; " + *gpu + "'s framebuffers: " + fbs_now(*s, *gpu);
       if (s->con2fb.known) where += "; map " + con2fb_text(s->con2fb);
       notes.push_back("now: " + where);
     }
@@ -471,7 +524,12 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
   if (ctx.dry_run) text = "dry run: restore " + *gpu + "; nothing is changed\n" + text;
   for (const auto& n : notes) text += "note: " + n + "\n";
   if (o.common.json)
-    out << json{{"op", "restore"}, {"gpu", *gpu}, {"dry_run", ctx.dry_run}, {"steps", steps}, {"notes", notes}}.dump(2)
+    out << json{{"op", "restore"},
+                {"gpu", *gpu},
+                {"dry_run", ctx.dry_run},
+                {"steps", steps},
+                {"notes", notes}}
+               .dump(2)
         << "\n";
   else
     out << text;
@@ -485,24 +543,30 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
 // bind|unbind NAME: a vtconsole name or a firmware framebuffer device.
 Result<Exit> cmd_bind(const CliOptions& o, Context& ctx, std::ostream& out) {
   const bool bind = o.command == "bind";
-  if (o.target.empty()) return usage_error(o.command, "name a vtconsole or a firmware framebuffer device");
+  if (o.target.empty())
+    return usage_error(o.command, "name a vtconsole or a firmware framebuffer device");
   auto s = discover(ctx.root);
   if (!s) return std::unexpected(s.error());
   Step st;
   st.bind = bind;
   std::string already;
   if (const VtConsole* v = s->vtconsole(o.target)) {
-    if (!o.driver.empty()) return usage_error("--driver", "applies to firmware framebuffers, not to vtconsoles");
+    if (!o.driver.empty())
+      return usage_error("--driver", "applies to firmware framebuffers, not to vtconsoles");
     st.change = ConsoleChange{"vtconsole", v->name, "", v->node, 0};
     st.path = "/sys/class/vtconsole/" + v->node + "/bind";
     st.value = bind ? "1" : "0";
-    if (v->bound == bind) already = v->node + " '" + v->name + "' is already " + (bind ? "bound" : "unbound");
+    if (v->bound == bind)
+      already = v->node + " '" + v->name + "' is already " + (bind ? "bound" : "unbound");
   } else if (const FirmwareFb* f = s->firmware_fb(o.target)) {
-    std::string drv = bind ? (o.driver.empty() ? default_fb_driver(ctx.root, f->name) : o.driver) : f->driver;
+    std::string drv =
+        bind ? (o.driver.empty() ? default_fb_driver(ctx.root, f->name) : o.driver) : f->driver;
     if (bind && !f->driver.empty()) already = f->name + " is already bound to " + f->driver;
     if (!bind && f->driver.empty()) already = f->name + " has no driver bound";
     if (already.empty()) {
-      if (drv.empty()) return fail(f->name, "no framebuffer driver for it is registered; name one with --driver", ENOENT);
+      if (drv.empty())
+        return fail(f->name, "no framebuffer driver for it is registered; name one with --driver",
+                    ENOENT);
       if (!path_exists(ctx.root.path("/sys/bus/platform/drivers/" + drv)))
         return usage_error("--driver " + drv, "no such platform driver is registered");
     }
@@ -513,8 +577,9 @@ Result<Exit> cmd_bind(const CliOptions& o, Context& ctx, std::ostream& out) {
     std::string known;
     for (const auto& v : s->vtconsoles) known += (known.empty() ? "'" : ", '") + v.name + "'";
     for (const auto& f : s->firmware) known += (known.empty() ? "" : ", ") + f.name;
-    return usage_error("'" + o.target + "'", "no vtconsole and no firmware framebuffer of that name; known here: " +
-                                                 (known.empty() ? "none" : known) + " (see pt-console list)");
+    return usage_error("'" + o.target + "'",
+                       "no vtconsole and no firmware framebuffer of that name; known here: " +
+                           (known.empty() ? "none" : known) + " (see pt-console list)");
   }
   std::vector<std::string> notes;
   json j{{"op", o.command}, {"name", st.change.name}, {"dry_run", ctx.dry_run}};
@@ -526,7 +591,8 @@ Result<Exit> cmd_bind(const CliOptions& o, Context& ctx, std::ostream& out) {
     j["result"] = "planned";
     j["path"] = st.path;
     j["value"] = st.value;
-    text = "dry run: " + step_text(st) + "; nothing is changed\n  write " + st.path + " " + show_value(st.value) + "\n";
+    text = "dry run: " + step_text(st) + "; nothing is changed\n  write " + st.path + " " +
+           show_value(st.value) + "\n";
   } else {
     auto lock = Lock::acquire(ctx.root, ctx.lock_timeout);
     if (!lock) return std::unexpected(lock.error());
@@ -556,19 +622,23 @@ Result<Exit> cmd_vt(const CliOptions& o, Context& ctx, std::ostream& out) {
     n = 0;
   }
   if (n < 1 || n > MAX_NR_CONSOLES)
-    return usage_error("'" + o.target + "'", "is not a VT number; give one from 1 to " + std::to_string(MAX_NR_CONSOLES));
+    return usage_error("'" + o.target + "'",
+                       "is not a VT number; give one from 1 to " + std::to_string(MAX_NR_CONSOLES));
   const std::string tty0 = ctx.root.path("/dev/tty0");
   struct stat st {};
   int stat_err = ::stat(tty0.c_str(), &st) != 0 ? errno : 0;
   if (stat_err || !S_ISCHR(st.st_mode))
     return fail(tty0,
-                ctx.root.is_real() ? "is not a character device; there is no virtual terminal to switch"
-                                   : "is not a character device under --root; vt needs a real console (pt never "
-                                     "falls back to the real /dev/tty0)",
+                ctx.root.is_real()
+                    ? "is not a character device; there is no virtual terminal to switch"
+                    : "is not a character device under --root; vt needs a real console (pt never "
+                      "falls back to the real /dev/tty0)",
                 stat_err);
   if (ctx.dry_run) {
-    out << (o.common.json ? json{{"op", "vt"}, {"vt", n}, {"dry_run", true}, {"result", "planned"}}.dump(2)
-                          : "dry run: switch to tty" + std::to_string(n) + " through " + tty0 + "; nothing is changed")
+    out << (o.common.json
+                ? json{{"op", "vt"}, {"vt", n}, {"dry_run", true}, {"result", "planned"}}.dump(2)
+                : "dry run: switch to tty" + std::to_string(n) + " through " + tty0 +
+                      "; nothing is changed")
         << "\n";
     return Exit::ok;
   }
@@ -601,12 +671,19 @@ Result<Exit> cmd_vt(const CliOptions& o, Context& ctx, std::ostream& out) {
                     "; for example a process controlling it in VT_PROCESS mode has not let it go)",
                 0, Exit::timeout);
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail(tty0, "VT_WAITACTIVE " + std::to_string(n) + " failed");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return fail(tty0, "VT_WAITACTIVE " + std::to_string(n) + " failed");
   auto active = read_attr(ctx.root.path("/sys/class/tty/tty0/active")).value_or("");
   if (!active.empty() && active != "tty" + std::to_string(n))
-    return fail("tty" + std::to_string(n), "the kernel reports " + active + " active after the switch");
+    return fail("tty" + std::to_string(n),
+                "the kernel reports " + active + " active after the switch");
   if (o.common.json)
-    out << json{{"op", "vt"}, {"vt", n}, {"dry_run", false}, {"result", "done"}, {"active", nullable(active)}}.dump(2)
+    out << json{{"op", "vt"},
+                {"vt", n},
+                {"dry_run", false},
+                {"result", "done"},
+                {"active", nullable(active)}}
+               .dump(2)
         << "\n";
   else
     out << "switched to tty" << n << "  (" << ms_since(t0) << ")\n";

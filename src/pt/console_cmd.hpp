@@ -17,7 +17,8 @@ struct CliOptions {
   std::string driver;   // bind: the platform driver for a firmware framebuffer
 };
 
-Result<Exit> run(const CliOptions& options, std::ostream& out, const ObservedWriter::Observer& on_write);
+Result<Exit> run(const CliOptions& options, std::ostream& out,
+                 const ObservedWriter::Observer& on_write);
 // The same on a prepared context; tests pass a fixture tree and a simulated kernel.
 Result<Exit> run_in(const CliOptions& options, Context& ctx, std::ostream& out);
 

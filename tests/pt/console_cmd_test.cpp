@@ -13,8 +13,8 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-Result<Exit> run(test::Fixture& fx, const std::string& command, const std::string& target, std::string& out,
-                 bool json_out = false, bool dry_run = false) {
+Result<Exit> run(test::Fixture& fx, const std::string& command, const std::string& target,
+                 std::string& out, bool json_out = false, bool dry_run = false) {
   console::CliOptions o;
   o.command = command;
   o.target = target;
@@ -41,15 +41,19 @@ Journal journal_of(test::Fixture& fx) {
 }
 }  // namespace
 
-TEST_CASE("list --json shows every vtconsole, framebuffer, firmware framebuffer and the active VT") {
+TEST_CASE(
+    "list --json shows every vtconsole, framebuffer, firmware framebuffer and the active VT") {
   test::Fixture fx;
   test::Fixture::boot_console(fx, "efifb");
   std::string out;
   REQUIRE(run(fx, "list", "", out, true));
   auto j = json::parse(out);
   REQUIRE(j["vtconsoles"].size() == 2);
-  CHECK(j["vtconsoles"][1] ==
-        json{{"node", "vtcon1"}, {"name", "frame buffer device"}, {"mark", "M"}, {"bound", true}, {"fbcon", true}});
+  CHECK(j["vtconsoles"][1] == json{{"node", "vtcon1"},
+                                   {"name", "frame buffer device"},
+                                   {"mark", "M"},
+                                   {"bound", true},
+                                   {"fbcon", true}});
   REQUIRE(j["framebuffers"].size() == 1);
   CHECK(j["framebuffers"][0]["node"] == "fb0");
   CHECK(j["framebuffers"][0]["firmware"] == "efi-framebuffer.0");
@@ -81,9 +85,11 @@ TEST_CASE("release then restore on efifb: files written, journal kept in order a
   CHECK(!fx.exists("/sys/bus/platform/devices/efi-framebuffer.0/driver"));
   CHECK(!fx.exists("/sys/class/graphics/fb0"));
   REQUIRE(fx.kernel().log.size() == 2);
-  CHECK(fx.kernel().log[0] == std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon1/bind", "0"});
+  CHECK(fx.kernel().log[0] ==
+        std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon1/bind", "0"});
   CHECK(fx.kernel().log[1] ==
-        std::pair<std::string, std::string>{"/sys/bus/platform/drivers/efi-framebuffer/unbind", "efi-framebuffer.0"});
+        std::pair<std::string, std::string>{"/sys/bus/platform/drivers/efi-framebuffer/unbind",
+                                            "efi-framebuffer.0"});
   auto j = journal_of(fx);
   REQUIRE(j.consoles.count("0000:01:00.0"));
   const auto& c = j.consoles["0000:01:00.0"];
@@ -103,8 +109,10 @@ TEST_CASE("release then restore on efifb: files written, journal kept in order a
   CHECK(*r == Exit::ok);
   REQUIRE(fx.kernel().log.size() == 2);
   CHECK(fx.kernel().log[0] ==
-        std::pair<std::string, std::string>{"/sys/bus/platform/drivers/efi-framebuffer/bind", "efi-framebuffer.0"});
-  CHECK(fx.kernel().log[1] == std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon1/bind", "1"});
+        std::pair<std::string, std::string>{"/sys/bus/platform/drivers/efi-framebuffer/bind",
+                                            "efi-framebuffer.0"});
+  CHECK(fx.kernel().log[1] ==
+        std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon1/bind", "1"});
   CHECK(journal_of(fx).consoles.empty());
   CHECK(fx.snapshot() == before);
 
@@ -207,8 +215,10 @@ TEST_CASE("restore binds fbcon back through a modular holder: the dummy console 
   CHECK(fx.read("/sys/class/vtconsole/vtcon0/bind") == "1");
   CHECK(fx.read("/sys/class/vtconsole/vtcon1/bind") == "0");
   REQUIRE(fx.kernel().log.size() == 2);
-  CHECK(fx.kernel().log[0] == std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon0/bind", "1"});
-  CHECK(fx.kernel().log[1] == std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon1/bind", "0"});
+  CHECK(fx.kernel().log[0] ==
+        std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon0/bind", "1"});
+  CHECK(fx.kernel().log[1] ==
+        std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon1/bind", "0"});
   CHECK(out.find("modular 'dummy device'") != std::string::npos);
   CHECK(journal_of(fx).consoles.empty());
 }
@@ -234,14 +244,17 @@ TEST_CASE("restore says what exists instead when the recorded framebuffer was re
   CHECK(j["steps"][1]["result"] == "done");
   std::string notes = j["notes"].dump();
   CHECK(notes.find("efi-framebuffer.0 no longer exists") != std::string::npos);
-  CHECK(notes.find("fbcon served fb0 (EFI VGA) of 0000:01:00.0 at release; fb0 no longer exists") != std::string::npos);
+  CHECK(notes.find("fbcon served fb0 (EFI VGA) of 0000:01:00.0 at release; fb0 no longer exists") !=
+        std::string::npos);
   CHECK(notes.find("framebuffers now: fb1 (nvidiadrmfb)") != std::string::npos);
   REQUIRE(fx.kernel().log.size() == 1);
-  CHECK(fx.kernel().log[0] == std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon1/bind", "1"});
+  CHECK(fx.kernel().log[0] ==
+        std::pair<std::string, std::string>{"/sys/class/vtconsole/vtcon1/bind", "1"});
   CHECK(journal_of(fx).consoles.empty());
 }
 
-TEST_CASE("bad input: not a display device, no such device, unknown name, bad VT; nothing changes") {
+TEST_CASE(
+    "bad input: not a display device, no such device, unknown name, bad VT; nothing changes") {
   test::Fixture fx;
   test::Fixture::boot_console(fx, "efifb");
   auto before = fx.snapshot();
@@ -295,7 +308,8 @@ TEST_CASE("bind and unbind by name: vtconsole and firmware framebuffer, verified
   REQUIRE(run(fx, "unbind", "vesa-framebuffer.0", out));
   CHECK(out.find("has no driver bound") != std::string::npos);
   REQUIRE(run(fx, "bind", "vesa-framebuffer.0", out));
-  CHECK(link_basename(fx.dir() + "/sys/bus/platform/devices/vesa-framebuffer.0/driver") == "vesa-framebuffer");
+  CHECK(link_basename(fx.dir() + "/sys/bus/platform/devices/vesa-framebuffer.0/driver") ==
+        "vesa-framebuffer");
   CHECK(fx.exists("/sys/class/graphics/fb0"));
   REQUIRE(run(fx, "bind", "(M) frame buffer device", out));
   CHECK(fx.read("/sys/class/vtconsole/vtcon1/bind") == "1");

@@ -26,7 +26,8 @@ State discovered(test::Fixture& fx) {
 }  // namespace
 
 TEST_CASE("split_mark separates the (S)/(M) mark from the name") {
-  CHECK(split_mark("(M) frame buffer device") == std::pair<std::string, std::string>{"M", "frame buffer device"});
+  CHECK(split_mark("(M) frame buffer device") ==
+        std::pair<std::string, std::string>{"M", "frame buffer device"});
   CHECK(split_mark("(S) dummy device") == std::pair<std::string, std::string>{"S", "dummy device"});
   CHECK(split_mark("VGA+") == std::pair<std::string, std::string>{"", "VGA+"});
 }
@@ -45,9 +46,11 @@ TEST_CASE("parse_iomem keeps the nesting of regions") {
 }
 
 TEST_CASE("firmware framebuffer device names") {
-  for (const char* n : {"efi-framebuffer.0", "simple-framebuffer.0", "vesa-framebuffer.0", "vga-framebuffer.0"})
+  for (const char* n :
+       {"efi-framebuffer.0", "simple-framebuffer.0", "vesa-framebuffer.0", "vga-framebuffer.0"})
     CHECK(is_firmware_fb_name(n));
-  for (const char* n : {"platform-framebuffer.0", "efi-framebuffer.", "serial8250", "fb0"}) CHECK(!is_firmware_fb_name(n));
+  for (const char* n : {"platform-framebuffer.0", "efi-framebuffer.", "serial8250", "fb0"})
+    CHECK(!is_firmware_fb_name(n));
 }
 
 TEST_CASE("discovery with efifb: the firmware framebuffer belongs to the GPU through /proc/iomem") {
@@ -154,8 +157,12 @@ TEST_CASE("plan_release follows fbcon's console map when it is known") {
   test::Fixture fx;
   test::Fixture::boot_console(fx, "drm");
   fx.add_driver("bochs-drm");
-  fx.add_device(test::FakeDevice{.bdf = "0000:00:05.0", .vendor = 0x1234, .device = 0x1111, .class_code = 0x030000,
-                                 .driver = "bochs-drm", .boot_vga = false});
+  fx.add_device(test::FakeDevice{.bdf = "0000:00:05.0",
+                                 .vendor = 0x1234,
+                                 .device = 0x1111,
+                                 .class_code = 0x030000,
+                                 .driver = "bochs-drm",
+                                 .boot_vga = false});
   fx.add_framebuffer(1, "bochs-drmdrmfb", "0000:00:05.0");
   auto s = discovered(fx);
   s.con2fb.known = true;
@@ -209,8 +216,9 @@ TEST_CASE("apply unbinds a firmware framebuffer and sees its fb go") {
   CHECK(!fx.exists("/sys/bus/platform/devices/vesa-framebuffer.0/driver"));
   CHECK(!fx.exists("/sys/class/graphics/fb0"));
   REQUIRE(fx.kernel().log.size() == 2);
-  CHECK(fx.kernel().log[1] == std::pair<std::string, std::string>{
-                                  "/sys/bus/platform/drivers/vesa-framebuffer/unbind", "vesa-framebuffer.0"});
+  CHECK(fx.kernel().log[1] ==
+        std::pair<std::string, std::string>{"/sys/bus/platform/drivers/vesa-framebuffer/unbind",
+                                            "vesa-framebuffer.0"});
 }
 
 TEST_CASE("default_fb_driver picks the registered driver for a device kind") {

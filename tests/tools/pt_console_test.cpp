@@ -7,7 +7,9 @@
 #include "run_tool.hpp"
 
 namespace {
-pt::test::Run pt_console(const std::string& args) { return pt::test::run_tool("pt-console", args); }
+pt::test::Run pt_console(const std::string& args) {
+  return pt::test::run_tool("pt-console", args);
+}
 }  // namespace
 
 TEST_CASE("pt-console refuses bad input with documented exit codes and changes nothing") {
@@ -38,7 +40,8 @@ TEST_CASE("pt-console refuses bad input with documented exit codes and changes n
   CHECK(fx.snapshot() == before);
 }
 
-TEST_CASE("pt-console verifies what it writes: a plain tree swallows the unbind, so release rolls back") {
+TEST_CASE(
+    "pt-console verifies what it writes: a plain tree swallows the unbind, so release rolls back") {
   // Under --root the writes land in plain files: the vtconsole bind file
   // takes the value, the platform driver's unbind file does not unbind.
   pt::test::Fixture fx;
@@ -64,12 +67,14 @@ TEST_CASE("pt-console list and release --dry-run on a fixture tree") {
   const std::string root = "--root " + fx.dir() + " ";
   auto r = pt_console(root + "list");
   REQUIRE(r.status == 0);
-  CHECK(r.out.find("efi-framebuffer.0       efi-framebuffer    fb0    0000:01:00.0  (from /proc/iomem)") !=
+  CHECK(r.out.find(
+            "efi-framebuffer.0       efi-framebuffer    fb0    0000:01:00.0  (from /proc/iomem)") !=
         std::string::npos);
   r = pt_console(root + "--dry-run release 01:00.0");
   REQUIRE(r.status == 0);
   CHECK(r.out.find("dry run: release 0000:01:00.0, 2 step(s)") != std::string::npos);
-  CHECK(r.out.find("write /sys/bus/platform/drivers/efi-framebuffer/unbind \"efi-framebuffer.0\"") !=
-        std::string::npos);
+  CHECK(
+      r.out.find("write /sys/bus/platform/drivers/efi-framebuffer/unbind \"efi-framebuffer.0\"") !=
+      std::string::npos);
   CHECK(fx.snapshot() == before);
 }
