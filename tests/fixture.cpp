@@ -363,6 +363,7 @@ Fixture& Fixture::add_framebuffer(int n, const std::string& name, const std::str
       const std::string drv = dir_ + "/sys/bus/virtio/drivers/" + sub_driver;
       fs::create_directories(drv);
       link(drv, dev + "/driver");
+      link(dir_ + "/sys/bus/virtio", dev + "/subsystem");
     }
   }
   put_fb(n, name, dev);

@@ -125,7 +125,7 @@ class Fixture {
   // them only from a bound (S) driver and is ignored otherwise.
   Fixture& add_vtconsole(int n, const std::string& name, bool bound);
   // fbN with NAME under PCI device BDF (or under BDF/SUB, such as virtio0,
-  // bound to SUB_DRIVER), with its /dev/fbN as a plain file.
+  // a virtio device bound to SUB_DRIVER), with its /dev/fbN as a plain file.
   Fixture& add_framebuffer(int n, const std::string& name, const std::string& bdf, const std::string& sub = "",
                            const std::string& sub_driver = "");
   // A firmware framebuffer platform device ("efi-framebuffer.0") bound to

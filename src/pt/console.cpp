@@ -87,6 +87,17 @@ Con2Fb read_con2fb(const Root& root, const std::vector<Framebuffer>& fbs) {
   return out;
 }
 
+// The driver behind a framebuffer's device: its own, unless the device is
+// a virtio transport whose virtio child carries the GPU driver (on 6.1
+// virtio-gpu's fbN and card0 hang on the PCI function, bound to
+// virtio-pci, and virtio_gpu is bound to DEV/virtio0).
+std::string drm_driver_of(const Root& root, const std::string& device) {
+  for (const auto& child : list_dir(root.path(device)))
+    if (link_basename(root.path(device + "/" + child + "/subsystem")).value_or("") == "virtio")
+      if (auto d = link_basename(root.path(device + "/" + child + "/driver"))) return *d;
+  return link_basename(root.path(device + "/driver")).value_or("");
+}
+
 }  // namespace
 
 const char* attribution_name(Attribution a) {
@@ -201,7 +212,7 @@ Result<State> discover(const Root& root) {
     f.name = read_attr(root.path(base + "/name")).value_or("");
     f.device = resolve(root, base + "/device");
     if (!f.device.empty()) {
-      f.driver = link_basename(root.path(f.device + "/driver")).value_or("");
+      f.driver = drm_driver_of(root, f.device);
       f.pci = pci_ancestor(f.device);
       std::string leaf = f.device.substr(f.device.rfind('/') + 1);
       if (is_firmware_fb_name(leaf)) f.platform = leaf;

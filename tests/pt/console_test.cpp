@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+
 #include "fixture.hpp"
 
 using namespace pt;
@@ -226,4 +228,23 @@ TEST_CASE("default_fb_driver picks the registered driver for a device kind") {
   test::Fixture::boot_console(fx, "efifb");
   CHECK(default_fb_driver(fx.root(), "efi-framebuffer.0") == "efi-framebuffer");
   CHECK(default_fb_driver(fx.root(), "vesa-framebuffer.0").empty());
+}
+
+TEST_CASE(
+    "a framebuffer on a virtio transport names the virtio child's driver (virtio-gpu on 6.1)") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  fx.add_vtconsole(0, "(M) frame buffer device", true);
+  // 6.1: fb0 on the PCI function, virtio_gpu bound to its child virtio0.
+  fx.add_framebuffer(0, "virtio_gpudrmfb", "0000:01:00.0");
+  auto s = discovered(fx);
+  REQUIRE(s.framebuffers.size() == 1);
+  CHECK(s.framebuffers[0].driver == "nvidia");  // no virtio child yet: the function's own driver
+  fx.add_framebuffer(1, "virtio_gpudrmfb", "0000:01:00.0", "virtio0", "virtio_gpu");
+  s = discovered(fx);
+  REQUIRE(s.framebuffers.size() == 2);
+  CHECK(s.framebuffers[0].driver == "virtio_gpu");
+  CHECK(s.framebuffers[0].pci == "0000:01:00.0");
+  CHECK(s.framebuffers[1].driver == "virtio_gpu");  // 5.10: fbN on virtio0 itself
+  CHECK(s.framebuffers[1].pci == "0000:01:00.0");
 }

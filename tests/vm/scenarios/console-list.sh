@@ -31,7 +31,7 @@ for f in /sys/class/graphics/fb[0-9]*; do
     --arg n "$n" --arg name "$(cat "$f/name")" --arg d "$dev" --arg p "$(basename "$dev")"
 done
 OUT=$json assert_json "framebuffer count" '.framebuffers | length == $c' --argjson c "$count"
-OUT=$json assert_json "the GPU's fb" '[.framebuffers[] | select(.gpu == $g)] | length == 1 and .[0].name == "virtio_gpudrmfb"' --arg g "$GPU"
+OUT=$json assert_json "the GPU's fb" '[.framebuffers[] | select(.gpu == $g)] | length == 1 and .[0].name == "virtio_gpudrmfb" and .[0].driver == "virtio_gpu"' --arg g "$GPU"
 
 say "firmware framebuffers (none under SeaBIOS with -kernel)"
 fw=$(ls /sys/bus/platform/devices | grep -cE '^(simple|efi|vesa|vga)-framebuffer\.' || true)
