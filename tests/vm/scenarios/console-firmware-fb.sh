@@ -5,6 +5,7 @@
 # virtio_gpu.modeset=0). release 01:00.0 unbinds fbcon and then unbinds
 # efi-framebuffer.0 from its driver by name, journalled in that order;
 # restore binds it back (driver link and fb0 return) and fbcon with it.
+# The GPU is found through /proc/iomem (6.1) or as the parent (6.9+).
 # The low-level unbind/bind NAME forms do the same for one object.
 . /pt-vm/lib.sh
 
@@ -18,13 +19,19 @@ fb=$(for f in /sys/class/graphics/fb[0-9]*; do [ "$(readlink -f "$f/device")" = 
 assert_vtcon_bind "frame buffer device" 1
 assert_eq "boot_vga of $gpu" 1 "$(cat "/sys/bus/pci/devices/$gpu/boot_vga")"
 
-say "list ties efi-framebuffer.0 to $gpu through /proc/iomem"
+# From 6.9 the kernel makes the firmware framebuffer a child of the GPU;
+# before, it sits in /sys/devices/platform and only /proc/iomem ties it.
+case $(readlink -f "$dev") in
+  "$(readlink -f "/sys/bus/pci/devices/$gpu")"/*) how=parent text="(parent device)" ;;
+  *) how=iomem text="(from /proc/iomem)" ;;
+esac
+say "list ties efi-framebuffer.0 to $gpu ($how)"
 expect_json 0 pt-console --json list
-assert_json "firmware framebuffer" '.firmware_framebuffers | length == 1 and .[0].name == "efi-framebuffer.0" and .[0].driver == "efi-framebuffer" and .[0].gpu == $g and .[0].gpu_from == "iomem" and .[0].framebuffers == [$f]' --arg g "$gpu" --arg f "$fb"
+assert_json "firmware framebuffer" '.firmware_framebuffers | length == 1 and .[0].name == "efi-framebuffer.0" and .[0].driver == "efi-framebuffer" and .[0].gpu == $g and .[0].gpu_from == $h and .[0].framebuffers == [$f]' --arg g "$gpu" --arg f "$fb" --arg h "$how"
 assert_json "its fb" '[.framebuffers[] | select(.node == $f)][0] | .firmware == "efi-framebuffer.0" and .gpu == $g and .name == "EFI VGA"' --arg g "$gpu" --arg f "$fb"
 expect_rc 0 pt-console list
 assert_out_has "efi-framebuffer.0"
-assert_out_has "(from /proc/iomem)"
+assert_out_has "$text"
 
 say "release: fbcon first, then efi-framebuffer.0 from its driver"
 before=$(vtconsoles)
