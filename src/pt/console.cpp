@@ -302,6 +302,59 @@ bool recorded(const Journal& j, const std::string& gpu, const std::string& kind,
 
 }  // namespace
 
+std::string console_ranges(const std::vector<int>& consoles) {
+  std::string out;
+  for (size_t i = 0; i < consoles.size();) {
+    size_t j = i;
+    while (j + 1 < consoles.size() && consoles[j + 1] == consoles[j] + 1) ++j;
+    out += (out.empty() ? "" : "+") + std::to_string(consoles[i]) +
+           (j > i ? "-" + std::to_string(consoles[j]) : "");
+    i = j + 1;
+  }
+  return out;
+}
+
+std::vector<int> parse_console_ranges(const std::string& text) {
+  std::vector<int> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('+', start);
+    if (end == std::string::npos) end = text.size();
+    std::string part = text.substr(start, end - start);
+    start = end + 1;
+    try {
+      size_t dash = part.find('-');
+      int a = std::stoi(part.substr(0, dash));
+      int b = dash == std::string::npos ? a : std::stoi(part.substr(dash + 1));
+      for (int c = a; c <= b && c <= 63; ++c)
+        if (c >= 1) out.push_back(c);
+    } catch (const std::exception&) {
+      return {};
+    }
+  }
+  return out;
+}
+
+Status set_con2fb(const Root& root, const std::string& fb_node, const std::vector<int>& consoles) {
+  const std::string node = root.path("/dev/" + fb_node);
+  struct stat st {};
+  if (::stat(node.c_str(), &st) != 0 || !S_ISCHR(st.st_mode))
+    return fail(node, "is not a character device; cannot map consoles to it");
+  int fd = ::open(node.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return fail(node, "cannot open it to map consoles", errno);
+  const uint32_t idx = uint32_t(std::stoi(fb_node.substr(2)));
+  for (int c : consoles) {
+    fb_con2fbmap m{uint32_t(c), idx};
+    if (::ioctl(fd, FBIOPUT_CON2FBMAP, &m) != 0) {
+      int e = errno;
+      ::close(fd);
+      return fail(node, "FBIOPUT_CON2FBMAP of tty" + std::to_string(c) + " failed", e);
+    }
+  }
+  ::close(fd);
+  return {};
+}
+
 Plan plan_release(const State& s, const std::string& gpu, const Journal& journal) {
   Plan p;
   p.gpu = gpu;
@@ -352,8 +405,16 @@ Plan plan_release(const State& s, const std::string& gpu, const Journal& journal
         p.notes.push_back(
             "fbcon is one console driver for every framebuffer: unbinding it also takes it off " +
             fb_list(others));
+      // "fb0:virtio_gpudrmfb:1-63": the fb, and the consoles fbcon mapped to it when the map was
+      // read.
       std::string served;
-      for (const auto* f : fbs) served += (served.empty() ? "" : ",") + f->node + ":" + f->name;
+      for (const auto* f : fbs) {
+        served += (served.empty() ? "" : ",") + f->node + ":" + f->name;
+        std::vector<int> on;
+        for (const auto& [c, fb] : s.con2fb.map)
+          if (fb == std::stoi(f->node.substr(2))) on.push_back(c);
+        if (!on.empty()) served += ":" + console_ranges(on);
+      }
       Step st;
       st.change = ConsoleChange{"vtconsole", fbcon->name, served, fbcon->node, 0};
       st.path = "/sys/class/vtconsole/" + fbcon->node + "/bind";

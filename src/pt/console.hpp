@@ -123,6 +123,14 @@ Status apply(Context& ctx, const Step& step);
 // registered now ("vesa-framebuffer.0" -> "vesafb"), or "" if none is.
 std::string default_fb_driver(const Root& root, const std::string& device);
 
+// Console lists as the journal keeps them: {1,2,3,7} <-> "1-3+7".
+std::string console_ranges(const std::vector<int>& consoles);
+std::vector<int> parse_console_ranges(const std::string& text);
+
+// Maps CONSOLES to FB_NODE ("fb1") with FBIOPUT_CON2FBMAP on its /dev node,
+// which must be a character device under the root.
+Status set_con2fb(const Root& root, const std::string& fb_node, const std::vector<int>& consoles);
+
 // "vesa-framebuffer.0": one of the four kinds the kernel registers.
 bool is_firmware_fb_name(const std::string& name);
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "pt/address.hpp"
@@ -387,6 +388,62 @@ std::string fbs_now(const State& s, const std::string& gpu) {
   return out.empty() ? "none" : out;
 }
 
+// fbcon takes the consoles back by itself when the GPU's driver registers
+// its fb again, but only onto its primary fb, and 5.10 does not re-select
+// the primary: consoles that sat on the GPU at release can end up on another
+// GPU's fb. Maps those back with FBIOPUT_CON2FBMAP and reads the map back.
+Status remap_consoles(Context& ctx, const std::string& gpu, const std::vector<int>& want,
+                      const std::string& preferred, std::vector<std::string>& notes) {
+  if (want.empty()) return {};
+  auto s = discover(ctx.root);
+  if (!s) return std::unexpected(s.error());
+  if (!s->con2fb.known) {
+    notes.push_back("the console map cannot be read here; which fb tty" + console_ranges(want) +
+                    " show is not checked");
+    return {};
+  }
+  auto mine = s->framebuffers_of(gpu);
+  if (mine.empty()) {
+    notes.push_back(gpu + " has no framebuffer now; tty" + console_ranges(want) +
+                    " stay where they are");
+    return {};
+  }
+  std::set<int> mine_idx;
+  for (const auto* f : mine) mine_idx.insert(std::stoi(f->node.substr(2)));
+  const Framebuffer* target = mine.front();
+  for (const auto* f : mine)
+    if (f->node == preferred) target = f;
+  std::vector<int> move;
+  std::set<int> from;
+  for (int c : want) {
+    auto it = s->con2fb.map.find(c);
+    if (it != s->con2fb.map.end() && mine_idx.count(it->second)) continue;
+    move.push_back(c);
+    if (it != s->con2fb.map.end()) from.insert(it->second);
+  }
+  if (move.empty()) return {};
+  if (auto r = set_con2fb(ctx.root, target->node, move); !r) return r;
+  auto after = discover(ctx.root);
+  if (!after) return std::unexpected(after.error());
+  const int idx = std::stoi(target->node.substr(2));
+  for (int c : move)
+    if (!after->con2fb.map.count(c) || after->con2fb.map.at(c) != idx)
+      return fail("tty" + std::to_string(c), "FBIOPUT_CON2FBMAP to " + target->node +
+                                                 " returned but the map does not show it");
+  std::string was;
+  for (int f : from) {
+    std::string owner;
+    for (const auto& x : s->framebuffers)
+      if (x.node == "fb" + std::to_string(f))
+        owner = " (" + x.name + " of " + (x.gpu.empty() ? "no GPU" : x.gpu) + ")";
+    was += (was.empty() ? "fb" : ", fb") + std::to_string(f) + owner;
+  }
+  notes.push_back("fbcon had tty" + console_ranges(move) + " on " +
+                  (was.empty() ? "no framebuffer" : was) + "; pt mapped them to " + target->node +
+                  " (" + target->name + ") of " + gpu + " as at release");
+  return {};
+}
+
 Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
   auto gpu = resolve_gpu(ctx, o.target);
   if (!gpu) return std::unexpected(gpu.error());
@@ -424,6 +481,8 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
     if (!s) return std::unexpected(s.error());
     Step st = undo_of(*c, *s);
     std::string result;
+    std::vector<int> want;  // consoles fbcon mapped to the GPU at release
+    std::string preferred;  // the recorded fb, when the GPU still has it
     if (c->kind == "vtconsole") {
       const VtConsole* v = s->vtconsole(c->name);
       if (!v) {
@@ -447,10 +506,16 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
           if (end == std::string::npos) end = was.size();
           std::string item = was.substr(start, end - start);
           start = end + 1;
-          std::string node = item.substr(0, item.find(':')), name = item.substr(item.find(':') + 1);
+          // "fb0:virtio_gpudrmfb" or "fb0:virtio_gpudrmfb:1-63" (the consoles mapped to it).
+          size_t c1 = item.find(':'), c2 = item.rfind(':');
+          std::string node = item.substr(0, c1);
+          std::string name = c2 > c1 ? item.substr(c1 + 1, c2 - c1 - 1) : item.substr(c1 + 1);
+          if (c2 > c1)
+            for (int x : parse_console_ranges(item.substr(c2 + 1))) want.push_back(x);
           bool same = false;
           for (const auto* f : s->framebuffers_of(*gpu))
             if (f->node == node && f->name == name) same = true;
+          if (same && preferred.empty()) preferred = node;
           if (!same) {
             std::string owner;
             for (const auto& f : s->framebuffers)
@@ -502,6 +567,13 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
       text += *gpu + "  " + step_text(st) + "  (" + ms_since(t0) + ")\n";
     } else if (result == "already") {
       text += *gpu + "  " + step_text(st) + ": already so\n";
+    }
+    if (c->kind == "vtconsole" && result != "gone" && !ctx.dry_run) {
+      if (auto r = remap_consoles(ctx, *gpu, want, preferred, notes); !r) {
+        failure = r.error();
+        steps.push_back(step_json(st, "failed"));
+        break;
+      }
     }
     steps.push_back(step_json(st, result));
     if (!ctx.dry_run) {

@@ -248,3 +248,22 @@ TEST_CASE(
   CHECK(s.framebuffers[1].driver == "virtio_gpu");  // 5.10: fbN on virtio0 itself
   CHECK(s.framebuffers[1].pci == "0000:01:00.0");
 }
+
+TEST_CASE("console lists round-trip through the journal's text") {
+  CHECK(console_ranges({1, 2, 3, 7, 9, 10}) == "1-3+7+9-10");
+  CHECK(console_ranges({5}) == "5");
+  CHECK(parse_console_ranges("1-3+7+9-10") == std::vector<int>{1, 2, 3, 7, 9, 10});
+  std::vector<int> all;
+  for (int c = 1; c <= 63; ++c) all.push_back(c);
+  CHECK(parse_console_ranges(console_ranges(all)) == all);
+  CHECK(parse_console_ranges("x-2").empty());
+  CHECK(parse_console_ranges("60-99").size() == 4);  // consoles stop at 63
+}
+
+TEST_CASE("set_con2fb refuses a /dev/fbN that is not a character device") {
+  test::Fixture fx;
+  test::Fixture::boot_console(fx, "drm");
+  auto r = set_con2fb(fx.root(), "fb0", {1});
+  REQUIRE(!r);
+  CHECK(r.error().message.find("not a character device") != std::string::npos);
+}
