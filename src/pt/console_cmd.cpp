@@ -438,9 +438,10 @@ Status remap_consoles(Context& ctx, const std::string& gpu, const std::vector<in
         owner = " (" + x.name + " of " + (x.gpu.empty() ? "no GPU" : x.gpu) + ")";
     was += (was.empty() ? "fb" : ", fb") + std::to_string(f) + owner;
   }
-  notes.push_back("fbcon had tty" + console_ranges(move) + " on " +
-                  (was.empty() ? "no framebuffer" : was) + "; pt mapped them to " + target->node +
-                  " (" + target->name + ") of " + gpu + " as at release");
+  notes.push_back("fbcon had tty" + console_ranges(move) +
+                  (was.empty() ? " mapped to no framebuffer" : " on " + was) +
+                  "; pt mapped them to " + target->node + " (" + target->name + ") of " + gpu +
+                  " as at release");
   return {};
 }
 

@@ -27,6 +27,8 @@ assert_json "fbcon map known" '.con2fb != null and (.con2fb | length) > 0'
 fbn=${fb%% *}
 assert_json "tty1 on the GPU's fb" '.con2fb["1"] == $n' --argjson n "${fbn#fb}"
 
+boot_map=$(printf '%s' "$OUT" | jq -c .con2fb)
+
 say "release unbinds fbcon from the GPU's framebuffer"
 before=$(vtconsoles)
 expect_rc 0 pt-console release "$GPU"
@@ -57,6 +59,7 @@ assert_eq "vtconsoles after restore" "$before" "$(vtconsoles)"
 assert_eq "journal after restore" null "$(console_journal "$GPU")"
 expect_json 0 pt-console --json list
 assert_json "tty1 on the GPU's fb again" '.con2fb["1"] == $n' --argjson n "${fbn#fb}"
+assert_eq "fbcon's console map after restore" "$boot_map" "$(printf '%s' "$OUT" | jq -c .con2fb)"
 
 say "a second restore has nothing recorded"
 expect_rc 0 pt-console restore "$GPU"
