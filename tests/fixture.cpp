@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -333,6 +334,109 @@ Fixture& Fixture::add_vtconsole(int n, const std::string& name, bool bound) {
   return *this;
 }
 
+void Fixture::put_fb(int n, const std::string& name, const std::string& device_dir) {
+  const std::string node = "fb" + std::to_string(n);
+  const std::string real = device_dir + "/graphics/" + node;
+  put(real + "/name", name + "\n");
+  put(real + "/dev", "29:" + std::to_string(n) + "\n");
+  link(device_dir, real + "/device");
+  link(real, dir_ + "/sys/class/graphics/" + node);
+  put(dir_ + "/dev/" + node, "");  // a plain file: no FBIOGET_CON2FBMAP here
+}
+
+void Fixture::remove_fb(int n) {
+  const std::string node = "fb" + std::to_string(n);
+  std::error_code ec;
+  auto target = fs::canonical(dir_ + "/sys/class/graphics/" + node, ec);
+  if (!ec) fs::remove_all(target);
+  fs::remove(dir_ + "/sys/class/graphics/" + node);
+  fs::remove(dir_ + "/dev/" + node);
+}
+
+Fixture& Fixture::add_framebuffer(int n, const std::string& name, const std::string& bdf, const std::string& sub,
+                                  const std::string& sub_driver) {
+  std::string dev = dir_ + dev_dir(bdf);
+  if (!sub.empty()) {
+    dev += "/" + sub;
+    fs::create_directories(dev);
+    if (!sub_driver.empty()) {
+      const std::string drv = dir_ + "/sys/bus/virtio/drivers/" + sub_driver;
+      fs::create_directories(drv);
+      link(drv, dev + "/driver");
+      link(dir_ + "/sys/bus/virtio", dev + "/subsystem");
+    }
+  }
+  put_fb(n, name, dev);
+  return *this;
+}
+
+Fixture& Fixture::add_firmware_fb(const std::string& device, const std::string& driver, int fb,
+                                  const std::string& fb_name, const std::string& parent_bdf) {
+  const std::string real =
+      (parent_bdf.empty() ? dir_ + "/sys/devices/platform" : dir_ + dev_dir(parent_bdf)) + "/" + device;
+  put(real + "/modalias", "platform:" + device.substr(0, device.find('.')) + "\n");
+  put(real + "/driver_override", "(null)\n");
+  link(real, dir_ + "/sys/bus/platform/devices/" + device);
+  firmware_[device] = FirmwareFb{real, fb, fb_name};
+  if (!driver.empty()) {
+    const std::string drv = dir_ + "/sys/bus/platform/drivers/" + driver;
+    put(drv + "/bind", "");
+    put(drv + "/unbind", "");
+    link(drv, real + "/driver");
+    link(real, drv + "/" + device);
+    if (fb >= 0) put_fb(fb, fb_name, real);
+  }
+  return *this;
+}
+
+Fixture& Fixture::set_iomem(const std::string& text) {
+  put(dir_ + "/proc/iomem", text);
+  return *this;
+}
+
+Fixture& Fixture::set_active_vt(int n) {
+  put(dir_ + "/sys/class/tty/tty0/active", "tty" + std::to_string(n) + "\n");
+  put(dir_ + "/dev/tty0", "");  // a plain file: no VT ioctls under a fixture
+  return *this;
+}
+
+// vt.c's store_bind: the result of vt_bind and vt_unbind is dropped.
+Status Fixture::write_vtconsole(const std::string& node, const std::string& value) {
+  const std::string cls = dir_ + "/sys/class/vtconsole/";
+  struct Con {
+    std::string node;
+    bool modular;
+    bool bound;
+  };
+  std::vector<Con> cons;
+  for (const auto& n : list_dir(cls)) {
+    auto name = read_attr(cls + n + "/name").value_or("");
+    cons.push_back(Con{n, name.rfind("(M)", 0) == 0, read_attr(cls + n + "/bind").value_or("0") == "1"});
+  }
+  std::sort(cons.begin(), cons.end(), [](const Con& a, const Con& b) {
+    return std::stoi(a.node.substr(5)) < std::stoi(b.node.substr(5));
+  });
+  auto self = std::find_if(cons.begin(), cons.end(), [&](const Con& c) { return c.node == node; });
+  if (self == cons.end() || !self->modular) return {};
+  if (value == "0" && self->bound) {
+    for (const auto& c : cons)
+      if (c.node != node) {
+        put(cls + node + "/bind", "0\n");
+        put(cls + c.node + "/bind", "1\n");
+        return {};
+      }
+  }
+  if (value == "1" && !self->bound) {
+    for (const auto& c : cons)
+      if (c.node != node && !c.modular && c.bound) {
+        put(cls + c.node + "/bind", "0\n");
+        put(cls + node + "/bind", "1\n");
+        return {};
+      }
+  }
+  return {};
+}
+
 Status FakeKernel::write(const std::string& path, std::string_view value, WriteKind) {
   std::lock_guard<std::mutex> guard(mutex_);
   log.emplace_back(path, std::string(value));
@@ -344,6 +448,29 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
   const std::string real = fx_.dir_ + path;
   if (!path_exists(real)) return fail(path, "no such attribute", ENOENT);
   const std::string v(value.substr(0, value.find('\n')));
+  if (path.rfind("/sys/class/vtconsole/", 0) == 0 && path.ends_with("/bind"))
+    return fx_.write_vtconsole(path.substr(21, path.size() - 21 - 5), v);
+  const std::string platform = "/sys/bus/platform/drivers/";
+  if (path.rfind(platform, 0) == 0 && (path.ends_with("/unbind") || path.ends_with("/bind"))) {
+    std::string rest = path.substr(platform.size());
+    std::string drv = rest.substr(0, rest.find('/'));
+    auto it = fx_.firmware_.find(v);
+    if (it == fx_.firmware_.end()) return fail(path, "no such device", ENODEV);
+    const auto& fw = it->second;
+    auto bound = link_basename(fw.dir + "/driver");
+    if (path.ends_with("/unbind")) {
+      if (bound.value_or("") != drv) return fail(path, "device not bound to this driver", ENODEV);
+      fs::remove(fw.dir + "/driver");
+      fs::remove(fx_.dir_ + platform + drv + "/" + v);
+      if (fw.fb >= 0) fx_.remove_fb(fw.fb);
+      return {};
+    }
+    if (bound) return fail(path, "device already bound", EBUSY);
+    link(fx_.dir_ + platform + drv, fw.dir + "/driver");
+    link(fw.dir, fx_.dir_ + platform + drv + "/" + v);
+    if (fw.fb >= 0) fx_.put_fb(fw.fb, fw.fb_name, fw.dir);
+    return {};
+  }
   const std::string drivers = "/sys/bus/pci/drivers/";
   if (path.ends_with("/driver_override")) {
     put(real, (v.empty() ? "(null)" : v) + "\n");
@@ -471,6 +598,39 @@ void Fixture::group_with_unrelated(Fixture& fx) {
   fx.add_bridge("0000:00:01.1");
   fx.add_device(FakeDevice{.bdf = "0000:02:00.0", .vendor = 0x8086, .device = 0x10d3, .class_code = 0x020000,
                            .parent = "0000:00:01.1", .driver = "e1000e", .group = 1});
+}
+
+void Fixture::boot_console(Fixture& fx, const std::string& firmware) {
+  gpu_with_audio(fx);
+  fx.set_active_vt(1);
+  const std::string gpu = "0000:01:00.0";
+  if (firmware == "none") {
+    fx.add_vtconsole(0, "(S) VGA+", true);
+    return;
+  }
+  fx.add_vtconsole(0, "(S) dummy device", false).add_vtconsole(1, "(M) frame buffer device", true);
+  // The GPU's BAR with the firmware framebuffer's region nested in it.
+  auto iomem = [&](const std::string& name) {
+    fx.set_iomem("00000000-00000000 : Reserved\n00000000-00000000 : PCI Bus 0000:00\n"
+                 "  00000000-00000000 : PCI Bus 0000:01\n    00000000-00000000 : 0000:01:00.0\n"
+                 "      00000000-00000000 : " + name + "\n    00000000-00000000 : 0000:01:00.1\n"
+                 "      00000000-00000000 : ICH HD audio\n00000000-00000000 : Local APIC\n");
+  };
+  if (firmware == "efifb") {
+    fx.add_firmware_fb("efi-framebuffer.0", "efi-framebuffer", 0, "EFI VGA");
+    iomem("efifb");
+  } else if (firmware == "vesafb") {
+    fx.add_firmware_fb("vesa-framebuffer.0", "vesa-framebuffer", 0, "VESA VGA");
+    iomem("vesafb");
+  } else if (firmware == "simpledrm") {
+    fx.add_firmware_fb("simple-framebuffer.0", "simple-framebuffer", 0, "simpledrmdrmfb", gpu);
+    iomem("BOOTFB");
+  } else if (firmware == "drm") {
+    fx.add_framebuffer(0, "nvidiadrmfb", gpu);
+    iomem("nvidia");
+  } else {
+    throw std::invalid_argument("boot_console: unknown firmware '" + firmware + "'");
+  }
 }
 
 void Fixture::many_devices(Fixture& fx, int n) {

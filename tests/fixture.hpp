@@ -118,8 +118,33 @@ class Fixture {
   // loses its state); verification must catch it.
   void corrupt_on_reset(const std::string& bdf) { corrupt_.insert(bdf); }
   int resets(const std::string& bdf) const { return resets_.count(bdf) ? resets_.at(bdf) : 0; }
-  // A vtconsole as the kernel shows it under /sys/class/vtconsole.
+  // A vtconsole as the kernel shows it under /sys/class/vtconsole. NAME
+  // carries the mark: "(M) frame buffer device". Writes to its bind follow
+  // vt.c: only (M) drivers (un)bind; an unbind hands the consoles to the
+  // first other registered driver and is ignored without one; a bind takes
+  // them only from a bound (S) driver and is ignored otherwise.
   Fixture& add_vtconsole(int n, const std::string& name, bool bound);
+  // fbN with NAME under PCI device BDF (or under BDF/SUB, such as virtio0,
+  // a virtio device bound to SUB_DRIVER), with its /dev/fbN as a plain file.
+  Fixture& add_framebuffer(int n, const std::string& name, const std::string& bdf, const std::string& sub = "",
+                           const std::string& sub_driver = "");
+  // A firmware framebuffer platform device ("efi-framebuffer.0") bound to
+  // platform driver DRIVER (none when empty) and showing fbFB named FB_NAME
+  // while bound (FB < 0: none). PARENT_BDF puts it under that PCI device, as
+  // kernels from 6.9 do; otherwise it sits in /sys/devices/platform.
+  Fixture& add_firmware_fb(const std::string& device, const std::string& driver, int fb, const std::string& fb_name,
+                           const std::string& parent_bdf = "");
+  Fixture& set_iomem(const std::string& text);
+  Fixture& set_active_vt(int n);
+  // Console shapes on gpu_with_audio's 01:00.0 (the boot VGA, nvidia):
+  // vtcon0 "(S) dummy device" unbound, vtcon1 "(M) frame buffer device"
+  // bound, tty1 active, and the framebuffer FIRMWARE names: "efifb" (fb0
+  // "EFI VGA" on efi-framebuffer.0, found through /proc/iomem), "vesafb"
+  // (vesa-framebuffer.0, /proc/iomem), "simpledrm" (simple-framebuffer.0, a
+  // child of the GPU, fb0 "simpledrmdrmfb"), "drm" (fb0 "nvidiadrmfb" of
+  // the GPU itself, no firmware framebuffer) or "none" (no framebuffer and
+  // no fbcon: only "(S) VGA+").
+  static void boot_console(Fixture& fx, const std::string& firmware);
   // Rewrites a device's config space (after changing its FakeDevice).
   FakeDevice& device(const std::string& bdf) { return devices_.at(bdf); }
   void rewrite_config(const std::string& bdf);
@@ -157,6 +182,15 @@ class Fixture {
   std::set<std::string> refusals_;
   std::set<std::string> corrupt_;
   std::map<std::string, int> resets_;
+  struct FirmwareFb {
+    std::string dir;  // absolute device directory
+    int fb = -1;
+    std::string fb_name;
+  };
+  std::map<std::string, FirmwareFb> firmware_;
+  void put_fb(int n, const std::string& name, const std::string& device_dir);
+  void remove_fb(int n);
+  Status write_vtconsole(const std::string& node, const std::string& value);
   std::set<std::string> removed_;
   FakeKernel kernel_{*this};
   FakeModules modules_{*this};

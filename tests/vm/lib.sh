@@ -844,3 +844,60 @@ journal_vga() {
   [ -f "$PT_JOURNAL" ] || { echo null; return 0; }
   jq -r --arg d "$(full_bdf "$1")" --arg f "$2" '.vga[$d][$f] | if . == null then "null" else tostring end' "$PT_JOURNAL"
 }
+
+# ------------------------------------------------------------- pt-console
+# Consoles are found by name, never by number (vtcon and fb numbers move).
+
+# vtcon_named NAME: the /sys/class/vtconsole/vtconN whose name, mark
+# stripped, is NAME ("frame buffer device"); "" when none is.
+vtcon_named() {
+  for _v in /sys/class/vtconsole/vtcon*; do
+    [ -e "$_v/name" ] || continue
+    [ "$(sed 's/^([SM]) //' "$_v/name")" = "$1" ] && {
+      echo "$_v"
+      return 0
+    }
+  done
+  return 0
+}
+
+# vtcon_bind NAME: 1, 0, or "none" without such a vtconsole.
+vtcon_bind() {
+  _v=$(vtcon_named "$1")
+  if [ -n "$_v" ]; then cat "$_v/bind"; else echo none; fi
+}
+
+assert_vtcon_bind() {
+  assert_eq "bind of vtconsole '$1'" "$2" "$(vtcon_bind "$1")"
+}
+
+# fbs_of BDF: the fbN whose device is BDF or below it, space-separated.
+fbs_of() {
+  _b=$(readlink -f "/sys/bus/pci/devices/$(full_bdf "$1")")
+  _out=
+  for _f in /sys/class/graphics/fb[0-9]*; do
+    [ -e "$_f/device" ] || continue
+    case $(readlink -f "$_f/device") in "$_b" | "$_b"/*) _out="$_out $(basename "$_f")" ;; esac
+  done
+  echo "${_out# }"
+}
+
+# vtconsoles: one line per vtconsole, "vtconN NAME bind=B", for comparing states.
+vtconsoles() {
+  for _v in /sys/class/vtconsole/vtcon*; do
+    [ -e "$_v/name" ] && echo "$(basename "$_v") $(cat "$_v/name") bind=$(cat "$_v/bind")"
+  done
+}
+
+# console_journal BDF: the journal's console records for BDF as compact
+# JSON ("null" when none).
+console_journal() {
+  if [ -f "$PT_JOURNAL" ]; then
+    jq -c --arg d "$(full_bdf "$1")" '.consoles[$d]' "$PT_JOURNAL" 2>/dev/null || echo null
+  else
+    echo null
+  fi
+}
+
+# fbcon_line PATTERN: the last dmesg line of fbcon matching PATTERN.
+fbcon_line() { dmesg | grep "fbcon: " | grep -- "$1" | tail -n 1; }
