@@ -1,0 +1,29 @@
+# drm-wait-timeout.sh: wait on a GPU that stays on vfio-pci times out with
+# exit 5 and says why, within the timeout +-10%, without a busy loop (user +
+# sys CPU under 5% of the wait).
+. /pt-vm/lib.sh
+
+expect_rc 0 pt-bind detach "$GPU"
+assert_detached
+timeout_s=3
+mark=$(now_ns)
+# busybox time prints "real ... user ... sys ..." on stderr after the output.
+LAST_CMD="time pt-drm wait --timeout $timeout_s $GPU"
+OUT=$( { time pt-drm wait --timeout "$timeout_s" "$GPU"; } 2>&1) && RC=0 || RC=$?
+ms=$(elapsed_ms "$mark")
+printf '%s\n' "$OUT" | sed 's/^/  | /'
+assert_eq "exit status of pt-drm wait" 5 "$RC"
+assert_out_has "vfio-pci"
+assert_out_has "no DRM card node appeared"
+echo "   waited $ms ms for a ${timeout_s} s timeout"
+awk -v m="$ms" -v t="$timeout_s" 'BEGIN { exit !(m >= t * 900 && m <= t * 1100) }' ||
+  fail "duration of the wait" "$((timeout_s * 900))..$((timeout_s * 1100)) ms" "$ms ms"
+cpu=$(printf '%s\n' "$OUT" | awk '/^user/ { split($2, a, "m"); u = a[1] * 60 + a[2] } /^sys/ { split($2, a, "m"); s = a[1] * 60 + a[2] } END { printf "%.0f", (u + s) * 1000 }')
+[ -n "$cpu" ] || fail "CPU time of pt-drm wait" "user and sys lines from time" "$OUT"
+echo "   CPU (user+sys): $cpu ms = $(awk -v c="$cpu" -v m="$ms" 'BEGIN{printf "%.2f", 100 * c / m}')% of the wait"
+awk -v c="$cpu" -v m="$ms" 'BEGIN { exit !(c < 0.05 * m) }' || fail "CPU time of the wait" "under 5% of $ms ms" "$cpu ms"
+
+say "the device is still parked"
+assert_detached
+expect_rc 0 pt-bind attach "$GPU"
+pass
