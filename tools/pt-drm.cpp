@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   int rc = pt::cli::parse(app, argc, argv, done);
   if (done) return rc;
   o.command = app.get_subcommands().front()->get_name();
+  if (o.common.verbose)
+    o.trace = [](const std::string& line) { std::cerr << "pt-drm: " << line << std::endl; };
   return pt::cli::finish("pt-drm",
                          pt::drm::run(o, std::cout, pt::cli::verbose_observer("pt-drm", o.common)));
 }

@@ -106,6 +106,13 @@ class Backend {
   // KMS state of CARD. Never takes DRM master for longer than one ioctl and
   // never sets a mode.
   virtual Result<Kms> read(const Card& card) = 0;
+  // Whether CARD's KMS resources can be read (false: a card without KMS):
+  // what wait needs, with as few ioctls as possible.
+  virtual Result<bool> kms_readable(const Card& card) {
+    auto k = read(card);
+    if (!k) return std::unexpected(k.error());
+    return k->kms.value_or(false);
+  }
   // The PCI device of each primary node the library enumerates
   // (drmGetDevices2), by node path; empty under --root.
   virtual std::vector<std::pair<std::string, PciAddress>> devices() = 0;

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "pt/drm.hpp"
 #include "pt/sysfs.hpp"
@@ -63,29 +64,51 @@ std::optional<bool> crtc_active(int fd, uint32_t crtc_id) {
   return out;
 }
 
+// O_RDONLY: the KMS getters need no write access; nothing here is a write.
+Result<std::unique_ptr<Fd>> open_card(const Card& card) {
+  int raw = ::open(card.node.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (raw < 0) {
+    int e = errno;
+    std::string msg = "cannot open the DRM card";
+    if (e == EACCES || e == EPERM)
+      msg += "; pt-drm needs root (or the video group) to read KMS state";
+    return fail(card.node, msg, e);
+  }
+  return std::make_unique<Fd>(raw);
+}
+
+// The kernel makes the first opener of a primary node without a master its
+// master (drm_master_open). Give it back at once, so that a display manager
+// or the fbdev emulation is never locked out by pt-drm. True when the open
+// had made us master.
+bool drop_master(int fd) {
+  if (drmIsMaster(fd) == 0) return false;
+  drmDropMaster(fd);
+  return true;
+}
+
 class LibdrmBackend final : public Backend {
  public:
+  Result<bool> kms_readable(const Card& card) override {
+    auto fd = open_card(card);
+    if (!fd) return std::unexpected(fd.error());
+    drop_master((*fd)->get());
+    drmModeRes* res = drmModeGetResources((*fd)->get());
+    if (!res) return false;
+    drmModeFreeResources(res);
+    return true;
+  }
+
   Result<Kms> read(const Card& card) override {
     Kms k;
     // Who is master, read before we open anything: our own open would make
     // us master of a card nobody holds.
     Root real;
     auto before = master_from_debugfs(real, card.minor);
-    // O_RDONLY: the KMS getters need no write access; nothing here is a write.
-    int raw = ::open(card.node.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (raw < 0) {
-      int e = errno;
-      std::string msg = "cannot open the DRM card";
-      if (e == EACCES || e == EPERM)
-        msg += "; pt-drm needs root (or the video group) to read KMS state";
-      return fail(card.node, msg, e);
-    }
-    Fd fd(raw);
-    // The kernel makes the first opener of a primary node without a master
-    // its master (drm_master_open). Give it back at once, so that a display
-    // manager or the fbdev emulation is never locked out by pt-drm.
-    bool became_master = drmIsMaster(fd.get()) != 0;
-    if (became_master) drmDropMaster(fd.get());
+    auto opened = open_card(card);
+    if (!opened) return std::unexpected(opened.error());
+    Fd& fd = **opened;
+    bool became_master = drop_master(fd.get());
     if (before) {
       k.master = *before;
     } else if (became_master) {

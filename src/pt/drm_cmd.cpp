@@ -402,6 +402,11 @@ Result<Exit> cmd_probe(const Options& o, Context& ctx, Backend&, std::ostream& o
 }
 
 // ------------------------------------------------------------------ wait
+double ms_since(std::chrono::steady_clock::time_point from,
+                std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
 // What wait saw last, for the timeout message.
 struct Seen {
   std::string driver;
@@ -507,7 +512,10 @@ Result<Exit> cmd_wait(const Options& o, Context& ctx, Backend& backend, std::ost
   if (!watcher.has_source())
     return fail(o.device, "cannot watch for the DRM card (no inotify, no netlink)", errno);
   Seen seen;
+  int looks = 0;
   for (;;) {
+    ++looks;
+    const auto t_look = std::chrono::steady_clock::now();
     seen = Seen{};
     seen.driver = link_basename(ctx.root.path(dev->sysfs("driver"))).value_or("");
     if (auto card = card_of(ctx.root, dev->addr)) {
@@ -515,10 +523,20 @@ Result<Exit> cmd_wait(const Options& o, Context& ctx, Backend& backend, std::ost
       seen.card_name = card->name;
       seen.node = card->node_exists;
       if (seen.node) {
-        auto k = backend.read(*card);
+        auto t_read = std::chrono::steady_clock::now();
+        auto k = backend.kms_readable(*card);
+        if (o.trace) {
+          char buf[160];
+          std::snprintf(buf, sizeof buf,
+                        "look %d at %.1f ms (monotonic %.3f ms): %s, KMS read %s in %.1f ms", looks,
+                        ms_since(start, t_look), ms_since({}, t_look), card->name.c_str(),
+                        k ? (*k ? "ok" : "without KMS") : "failed",
+                        ms_since(t_read, std::chrono::steady_clock::now()));
+          o.trace(buf);
+        }
         if (k) {
-          seen.kms = k->kms;
-          if (k->kms.value_or(false)) {
+          seen.kms = *k;
+          if (*k) {
             double ms =
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                     .count();
@@ -543,6 +561,13 @@ Result<Exit> cmd_wait(const Options& o, Context& ctx, Backend& backend, std::ost
     }
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
+    if (o.trace && !seen.node) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "look %d at %.1f ms: driver %s, %s", looks,
+                    ms_since(start, t_look), seen.driver.empty() ? "none" : seen.driver.c_str(),
+                    seen.card ? "card without node" : "no card");
+      o.trace(buf);
+    }
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
     watcher.wait(int(std::max<int64_t>(1, left)));
   }

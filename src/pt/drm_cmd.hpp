@@ -1,6 +1,7 @@
 // pt-drm's commands: list, show, probe, wait, check.
 #pragma once
 
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -16,6 +17,9 @@ struct Options {
   std::string command;    // list, show, probe, wait, check
   std::string device;     // DEV (not for list)
   std::string connector;  // show DEV [CONNECTOR], probe --connector NAME
+  // -v: wait reports each look (when, what it saw, how long the KMS read
+  // took); main prints these on stderr.
+  std::function<void(const std::string&)> trace;
 };
 
 // Opens the system (or --root tree) with its backend and runs the command.
