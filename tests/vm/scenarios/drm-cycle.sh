@@ -42,7 +42,21 @@ cat /tmp/wait.out | sed 's/^/  | /'
 assert_eq "exit status of pt-drm wait" 0 "$wrc"
 echo "   wait returned $(elapsed_ms "$mark") ms after attach began"
 [ -c "$(drm_card_of "$GPU")" ] || fail "card of $GPU after wait" "a character device" "none"
-expect_json 0 pt-drm --json check "$GPU"
+# Linux 5.10's virtio-gpu registers its fbdev device on rebind without
+# enabling a CRTC (bound but black); the fbdev restore on the next last close
+# of the card lights it, so a later check finds it healthy. pt-drm(8) NOTES.
+case $(uname -r) in
+  5.10.*)
+    expect_rc_in "0 6" pt-drm --json check "$GPU"
+    if [ "$RC" = 6 ]; then
+      echo "   note: $(uname -r): bound but black after attach, as this kernel leaves it"
+      assert_json "reason" '[.connectors[] | select(.name == "Virtual-1")][0].reason | test("no encoder or CRTC")'
+      expect_json 0 pt-drm --json check "$GPU"
+      echo "   note: healthy once the first check closed the card (drm_lastclose restored fbdev)"
+    fi
+    ;;
+  *) expect_json 0 pt-drm --json check "$GPU" ;;
+esac
 assert_json "verdict after attach" '.verdict == "healthy"'
 expect_rc 0 pt-drm show "$GPU"
 pass
