@@ -210,7 +210,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, Backend& backend, std::ost
   }
   json crtcs = json::array();
   std::string rtext =
-      "  " + pad("CRTC", 5) + pad("MODE", 8) + pad("ACTIVE", 7) + pad("FB", 5) + "MODE\n";
+      "  " + pad("CRTC", 5) + pad("STATE", 8) + pad("ACTIVE", 7) + pad("FB", 5) + "MODE\n";
   for (const auto& c : k->crtcs) {
     crtcs.push_back({{"id", c.id},
                      {"enabled", c.enabled},
