@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -248,6 +249,7 @@ void Fixture::bind(const std::string& bdf, const std::string& driver) {
       fs::create_directories(real + "/drm/" + n);
       put(dir_ + "/dev/dri/" + n, "");
     }
+    drm_create(bdf);
     for (const auto& s : dev.sound) {
       fs::create_directories(real + "/sound/" + s);
       put(dir_ + "/dev/snd/" + s.substr(s.find('/') + 1), "");
@@ -270,6 +272,8 @@ void Fixture::unbind(const std::string& bdf) {
   }
   if (was == dev.native_driver) {
     for (const auto& n : dev.drm) fs::remove(dir_ + "/dev/dri/" + n);
+    for (const auto& c : drm_cards_)
+      if (c.bdf == bdf) fs::remove_all(real + "/virtio0");
     for (const auto& s : dev.sound) fs::remove(dir_ + "/dev/snd/" + s.substr(s.find('/') + 1));
     fs::remove_all(real + "/drm");
     fs::remove_all(real + "/sound");
@@ -447,6 +451,7 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
   }
   const std::string real = fx_.dir_ + path;
   if (!path_exists(real)) return fail(path, "no such attribute", ENOENT);
+  if (path.rfind("/sys/class/drm/", 0) == 0 && path.ends_with("/status")) return fx_.drm_detect(path);
   const std::string v(value.substr(0, value.find('\n')));
   if (path.rfind("/sys/class/vtconsole/", 0) == 0 && path.ends_with("/bind"))
     return fx_.write_vtconsole(path.substr(21, path.size() - 21 - 5), v);
@@ -653,6 +658,80 @@ void Fixture::many_devices(Fixture& fx, int n) {
     std::snprintf(bdf, sizeof bdf, "0000:00:1f.%d", i - 3 * sets);
     fx.add_device(FakeDevice{.bdf = bdf, .vendor = 0x8086, .device = 0x7a23, .class_code = 0x0c0500});
   }
+}
+
+// ---------------------------------------------------------------- DRM section
+Fixture& Fixture::add_drm_card(const FakeDrmCard& card) {
+  drm_cards_.push_back(card);
+  auto& dev = devices_.at(card.bdf);
+  const std::string name = "card" + std::to_string(card.minor);
+  if (std::find(dev.drm.begin(), dev.drm.end(), name) == dev.drm.end()) dev.drm.push_back(name);
+  if (card.render) dev.drm.push_back("renderD" + std::to_string(*card.render));
+  if (driver_of(card.bdf) == dev.native_driver) drm_create(card.bdf);
+  return *this;
+}
+
+// The card's kernel objects, as the driver creates them on probe.
+void Fixture::drm_create(const std::string& bdf) {
+  for (const auto& card : drm_cards_) {
+    if (card.bdf != bdf) continue;
+    const std::string name = "card" + std::to_string(card.minor);
+    const std::string parent = dir_ + dev_dir(bdf) + (card.under_virtio ? "/virtio0" : "");
+    const std::string real = parent + "/drm/" + name;
+    const std::string cls = dir_ + "/sys/class/drm/";
+    put(real + "/dev", "226:" + std::to_string(card.minor) + "\n");
+    link(real, cls + name);
+    put(dir_ + "/dev/dri/" + name, "");
+    for (const auto& c : card.connectors) {
+      const std::string k = real + "/" + name + "-" + c.name;
+      put(k + "/status", c.status + "\n");
+      put(k + "/enabled", c.enabled + "\n");
+      put(k + "/dpms", c.dpms + "\n");
+      std::string modes;
+      for (int i = 0; i < c.modes; ++i) modes += std::to_string(1920 - 64 * i) + "x1080\n";
+      put(k + "/modes", modes);
+      link(k, cls + name + "-" + c.name);
+    }
+    if (card.render) {
+      const std::string r = "renderD" + std::to_string(*card.render);
+      put(parent + "/drm/" + r + "/dev", "226:" + std::to_string(*card.render) + "\n");
+      link(parent + "/drm/" + r, cls + r);
+      put(dir_ + "/dev/dri/" + r, "");
+    }
+    if (card.by_path) link(dir_ + "/dev/dri/" + name, dir_ + "/dev/dri/by-path/pci-" + bdf + "-card");
+    const std::string dbg = dir_ + "/sys/kernel/debug/dri/" + std::to_string(card.minor);
+    put(dbg + "/name", card.driver_name + " dev=" + bdf + " unique=" + bdf + "\n");
+    std::string clients = "             command   pid dev master a   uid      magic\n";
+    if (card.master) clients += "  " + *card.master + "  1234   0   y    y     0          0\n";
+    put(dbg + "/clients", clients);
+    if (card.fb) {
+      const std::string g = dir_ + dev_dir(bdf) + "/graphics/fb" + std::to_string(*card.fb);
+      put(g + "/name", card.driver_name + "drmfb\n");
+      link(dir_ + dev_dir(bdf), g + "/device");
+      link(g, dir_ + "/sys/class/graphics/fb" + std::to_string(*card.fb));
+    }
+  }
+}
+
+// "detect": the connector keeps its status unless on_detect queued another.
+Status Fixture::drm_detect(const std::string& path) {
+  const std::string conn = path.substr(std::string("/sys/class/drm/").size(),
+                                       path.size() - std::string("/sys/class/drm/").size() - 7);
+  auto it = detect_.find(conn);
+  if (it == detect_.end()) return {};
+  const std::string real = dir_ + "/sys/class/drm/" + conn;
+  put(real + "/status", it->second.first + "\n");
+  std::string modes;
+  for (int i = 0; i < it->second.second; ++i) modes += std::to_string(1920 - 64 * i) + "x1080\n";
+  put(real + "/modes", modes);
+  return {};
+}
+
+Fixture& Fixture::add_fbcon(bool bound) {
+  add_vtconsole(0, "(S) dummy device", !bound);
+  add_vtconsole(1, "(M) frame buffer device", bound);
+  put(dir_ + "/sys/class/tty/tty0/active", "tty1\n");
+  return *this;
 }
 
 }  // namespace pt::test

@@ -59,6 +59,28 @@ struct Fault {
   int seen = 0;
 };
 
+// ---- DRM section (pt-drm): cards under /sys/class/drm, render nodes,
+// connectors, /dev/dri and by-path links, debugfs dri/N, fbdev devices.
+struct FakeConnector {
+  std::string name = "HDMI-A-1";
+  std::string status = "connected";
+  std::string enabled = "enabled";
+  std::string dpms = "On";
+  int modes = 3;
+};
+
+struct FakeDrmCard {
+  std::string bdf;
+  int minor = 0;            // card0
+  std::optional<int> render;  // renderD128
+  std::string driver_name = "nvidia-drm";  // debugfs dri/N/name
+  std::vector<FakeConnector> connectors;
+  bool by_path = true;      // udev's /dev/dri/by-path/pci-BDF-card
+  std::optional<std::string> master;  // debugfs clients: this command holds master
+  std::optional<int> fb;    // fbN whose device is the GPU
+  bool under_virtio = false;  // 5.10's virtio-gpu: BDF/virtio0/drm/cardN
+};
+
 class Fixture;
 
 // The simulated kernel behind a fixture.
@@ -145,6 +167,15 @@ class Fixture {
   // the GPU itself, no firmware framebuffer) or "none" (no framebuffer and
   // no fbcon: only "(S) VGA+").
   static void boot_console(Fixture& fx, const std::string& firmware);
+  // DRM section: a card of a display function, present while the function is
+  // bound to its native driver (bind and unbind add and remove it).
+  Fixture& add_drm_card(const FakeDrmCard& card);
+  // What a "detect" write to CONNECTOR's status finds next (card0-HDMI-A-1).
+  void on_detect(const std::string& sysfs_name, const std::string& status, int modes) {
+    detect_[sysfs_name] = {status, modes};
+  }
+  // fbcon as a bound "(M) frame buffer device" vtconsole, tty0/active = tty1.
+  Fixture& add_fbcon(bool bound);
   // Rewrites a device's config space (after changing its FakeDevice).
   FakeDevice& device(const std::string& bdf) { return devices_.at(bdf); }
   void rewrite_config(const std::string& bdf);
@@ -173,6 +204,8 @@ class Fixture {
   void unbind(const std::string& bdf);
   Status probe(const std::string& bdf);
   Status rescan();
+  void drm_create(const std::string& bdf);
+  Status drm_detect(const std::string& path);
 
   std::string dir_;
   bool keep_ = false;
@@ -192,6 +225,8 @@ class Fixture {
   void remove_fb(int n);
   Status write_vtconsole(const std::string& node, const std::string& value);
   std::set<std::string> removed_;
+  std::vector<FakeDrmCard> drm_cards_;
+  std::map<std::string, std::pair<std::string, int>> detect_;
   FakeKernel kernel_{*this};
   FakeModules modules_{*this};
 };

@@ -1,0 +1,214 @@
+#include "pt/drm.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "pt/sysfs.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pt::drm {
+
+namespace {
+
+// The nearest PCI function at or above REAL (a resolved sysfs path): virtio
+// GPUs hang their DRM device under the PCI function on 6.x and under its
+// virtioN child on 5.10.
+std::optional<PciAddress> pci_ancestor(fs::path real) {
+  for (; !real.empty() && real != real.root_path(); real = real.parent_path())
+    if (auto a = parse_sysfs_name(real.filename().string())) return a;
+  return std::nullopt;
+}
+
+std::optional<fs::path> resolve(const std::string& real) {
+  std::error_code ec;
+  auto p = fs::canonical(real, ec);
+  if (ec) return std::nullopt;
+  return p;
+}
+
+bool is_card_name(const std::string& n) {
+  return n.size() > 4 && n.rfind("card", 0) == 0 &&
+         std::all_of(n.begin() + 4, n.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+int count_lines(const std::string& s) {
+  if (s.empty()) return 0;
+  return int(std::count(s.begin(), s.end(), '\n')) + (s.back() == '\n' ? 0 : 1);
+}
+
+}  // namespace
+
+const KmsCrtc* Kms::crtc(uint32_t id) const {
+  for (const auto& c : crtcs)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+std::vector<Card> scan_cards(const Root& root) {
+  std::vector<Card> cards;
+  const std::string cls = root.path("/sys/class/drm");
+  auto entries = list_dir(cls);
+  std::vector<std::string> by_path = list_dir(root.path("/dev/dri/by-path"));
+  for (const auto& e : entries) {
+    if (!is_card_name(e)) continue;
+    auto real = resolve(cls + "/" + e);
+    if (!real) continue;  // a dangling link: the device went away
+    Card c;
+    c.name = e;
+    c.minor = std::stoi(e.substr(4));
+    c.node = "/dev/dri/" + e;
+    c.node_exists = path_exists(root.path(c.node));
+    c.pci = pci_ancestor(*real);
+    if (c.pci)
+      c.pci_driver =
+          link_basename(root.path("/sys/bus/pci/devices/" + c.pci->str() + "/driver")).value_or("");
+    // Render nodes are siblings of the card under the same drm directory.
+    for (const auto& r : entries) {
+      if (r.rfind("renderD", 0) != 0) continue;
+      auto rr = resolve(cls + "/" + r);
+      if (rr && rr->parent_path() == real->parent_path()) c.render = "/dev/dri/" + r;
+    }
+    for (const auto& b : by_path) {
+      auto target = link_basename(root.path("/dev/dri/by-path/" + b));
+      if (target && *target == e) c.by_path = "/dev/dri/by-path/" + b;
+    }
+    // Connectors are the card's cardN-NAME children.
+    for (const auto& k : list_dir(real->string())) {
+      if (k.rfind(e + "-", 0) != 0) continue;
+      const std::string dir = real->string() + "/" + k;
+      SysfsConnector sc;
+      sc.name = k.substr(e.size() + 1);
+      sc.path = "/sys/class/drm/" + k;
+      sc.status = read_attr(dir + "/status").value_or("");
+      sc.enabled = read_attr(dir + "/enabled").value_or("");
+      sc.dpms = read_attr(dir + "/dpms").value_or("");
+      sc.modes = count_lines(read_attr(dir + "/modes").value_or(""));
+      c.connectors.push_back(std::move(sc));
+    }
+    cards.push_back(std::move(c));
+  }
+  std::sort(cards.begin(), cards.end(),
+            [](const Card& a, const Card& b) { return a.minor < b.minor; });
+  return cards;
+}
+
+std::vector<Card> cards_of(const std::vector<Card>& cards, const PciAddress& addr) {
+  std::vector<Card> out;
+  for (const auto& c : cards)
+    if (c.pci && *c.pci == addr) out.push_back(c);
+  return out;
+}
+
+std::optional<Master> master_from_debugfs(const Root& root, int minor) {
+  auto text = read_attr(root.path("/sys/kernel/debug/dri/" + std::to_string(minor) + "/clients"));
+  if (!text) return std::nullopt;
+  // "command pid dev master a uid magic"; the command may hold blanks, so
+  // the six numeric columns are taken from the right.
+  Master m{false, "", "debugfs dri/" + std::to_string(minor) + "/clients"};
+  std::istringstream in(*text);
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (header) {
+      header = false;
+      if (line.find("master") == std::string::npos) return std::nullopt;
+      continue;
+    }
+    std::istringstream ls(line);
+    std::vector<std::string> t;
+    for (std::string w; ls >> w;) t.push_back(w);
+    if (t.size() < 7) continue;
+    const std::string& is_master = t[t.size() - 4];
+    if (is_master != "y") continue;
+    std::string cmd;
+    for (size_t i = 0; i + 6 < t.size(); ++i) cmd += (cmd.empty() ? "" : " ") + t[i];
+    m.exists = true;
+    m.holder = cmd + " (pid " + t[t.size() - 6] + ")";
+  }
+  return m;
+}
+
+namespace {
+
+// Under --root: files only. Connectors come from sysfs; CRTCs, encoders and
+// planes are not in sysfs, so the verdict falls back to enabled and dpms.
+class RootBackend final : public Backend {
+ public:
+  explicit RootBackend(Root root) : root_(std::move(root)) {}
+  Result<Kms> read(const Card& card) override {
+    Kms k;
+    k.from_sysfs = true;
+    auto name =
+        read_attr(root_.path("/sys/kernel/debug/dri/" + std::to_string(card.minor) + "/name"));
+    if (name) k.driver = name->substr(0, name->find(' '));
+    // A KMS driver registers connectors; a render-only one none.
+    k.kms = !card.connectors.empty();
+    for (const auto& c : card.connectors)
+      k.connectors.push_back(KmsConnector{0, c.name, c.status, 0, 0, c.modes});
+    if (auto m = master_from_debugfs(root_, card.minor))
+      k.master = *m;
+    else
+      k.master = Master{std::nullopt, "", "unknown under --root without debugfs dri/N/clients"};
+    return k;
+  }
+  std::vector<std::pair<std::string, PciAddress>> devices() override { return {}; }
+  std::optional<int> console_fb(int) override { return std::nullopt; }
+
+ private:
+  Root root_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_root_backend(const Root& root) {
+  return std::make_unique<RootBackend>(root);
+}
+
+std::unique_ptr<Backend> make_backend(const Root& root) {
+  if (root.is_real()) return make_libdrm_backend();
+  return make_root_backend(root);
+}
+
+Fbcon fbcon_state(const Root& root, Backend& backend, const Card& card) {
+  Fbcon f;
+  for (const auto& v : list_dir(root.path("/sys/class/vtconsole"))) {
+    const std::string base = root.path("/sys/class/vtconsole/" + v);
+    auto name = read_attr(base + "/name").value_or("");
+    if (name.find("frame buffer device") != std::string::npos &&
+        read_attr(base + "/bind").value_or("") == "1")
+      f.bound = true;
+  }
+  for (const auto& g : list_dir(root.path("/sys/class/graphics"))) {
+    if (g.rfind("fb", 0) != 0 || g.size() < 3 || !std::isdigit(static_cast<unsigned char>(g[2])))
+      continue;
+    auto dev = resolve(root.path("/sys/class/graphics/" + g + "/device"));
+    if (dev && card.pci && pci_ancestor(*dev) == card.pci) f.card_fb = std::stoi(g.substr(2));
+  }
+  if (auto a = read_attr(root.path("/sys/class/tty/tty0/active")); a && a->rfind("tty", 0) == 0) {
+    try {
+      f.fg_console = std::stoi(a->substr(3));
+    } catch (...) {
+    }
+  }
+  if (f.fg_console) f.fb = backend.console_fb(*f.fg_console);
+  if (!f.bound) {
+    f.on_card = false;
+    f.how = "no framebuffer console is bound";
+  } else if (!f.card_fb) {
+    f.on_card = false;
+    f.how = "fbcon is bound, but this card has no framebuffer device";
+  } else if (f.fb) {
+    f.on_card = *f.fb == *f.card_fb;
+    f.how = "tty" + std::to_string(*f.fg_console) + " is on fb" + std::to_string(*f.fb) +
+            ", this card's is fb" + std::to_string(*f.card_fb);
+  } else {
+    f.how = "fbcon is bound and this card has fb" + std::to_string(*f.card_fb) +
+            ", but the console's framebuffer cannot be read" +
+            (root.is_real() ? "" : " under --root");
+  }
+  return f;
+}
+
+}  // namespace pt::drm
