@@ -314,27 +314,6 @@ std::string console_ranges(const std::vector<int>& consoles) {
   return out;
 }
 
-std::vector<int> parse_console_ranges(const std::string& text) {
-  std::vector<int> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('+', start);
-    if (end == std::string::npos) end = text.size();
-    std::string part = text.substr(start, end - start);
-    start = end + 1;
-    try {
-      size_t dash = part.find('-');
-      int a = std::stoi(part.substr(0, dash));
-      int b = dash == std::string::npos ? a : std::stoi(part.substr(dash + 1));
-      for (int c = a; c <= b && c <= 63; ++c)
-        if (c >= 1) out.push_back(c);
-    } catch (const std::exception&) {
-      return {};
-    }
-  }
-  return out;
-}
-
 Status set_con2fb(const Root& root, const std::string& fb_node, const std::vector<int>& consoles) {
   const std::string node = root.path("/dev/" + fb_node);
   struct stat st {};
@@ -405,18 +384,15 @@ Plan plan_release(const State& s, const std::string& gpu, const Journal& journal
         p.notes.push_back(
             "fbcon is one console driver for every framebuffer: unbinding it also takes it off " +
             fb_list(others));
-      // "fb0:virtio_gpudrmfb:1-63": the fb, and the consoles fbcon mapped to it when the map was
-      // read.
-      std::string served;
+      std::vector<ServedFb> served;
       for (const auto* f : fbs) {
-        served += (served.empty() ? "" : ",") + f->node + ":" + f->name;
-        std::vector<int> on;
+        ServedFb sf{f->node, f->name, {}};
         for (const auto& [c, fb] : s.con2fb.map)
-          if (fb == std::stoi(f->node.substr(2))) on.push_back(c);
-        if (!on.empty()) served += ":" + console_ranges(on);
+          if (fb == std::stoi(f->node.substr(2))) sf.consoles.push_back(c);
+        served.push_back(sf);
       }
       Step st;
-      st.change = ConsoleChange{"vtconsole", fbcon->name, served, fbcon->node, 0};
+      st.change = ConsoleChange{"vtconsole", fbcon->name, "", fbcon->node, 0, served};
       st.path = "/sys/class/vtconsole/" + fbcon->node + "/bind";
       st.value = "0";
       st.note = why;

@@ -125,7 +125,6 @@ std::string default_fb_driver(const Root& root, const std::string& device);
 
 // Console lists as the journal keeps them: {1,2,3,7} <-> "1-3+7".
 std::string console_ranges(const std::vector<int>& consoles);
-std::vector<int> parse_console_ranges(const std::string& text);
 
 // Maps CONSOLES to FB_NODE ("fb1") with FBIOPUT_CON2FBMAP on its /dev node,
 // which must be a character device under the root.

@@ -77,11 +77,17 @@ Result<std::string> resolve_gpu(const Context& ctx, const std::string& input) {
 }
 
 json change_json(const ConsoleChange& c) {
-  return {{"kind", c.kind},
-          {"name", c.name},
-          {"driver", nullable(c.driver)},
-          {"node", nullable(c.node)},
-          {"time", c.time}};
+  json j = {{"kind", c.kind},
+            {"name", c.name},
+            {"driver", nullable(c.driver)},
+            {"node", nullable(c.node)},
+            {"time", c.time}};
+  if (c.kind == "vtconsole") {
+    j["served"] = json::array();
+    for (const auto& f : c.served)
+      j["served"].push_back({{"fb", f.node}, {"name", f.name}, {"consoles", f.consoles}});
+  }
+  return j;
 }
 
 json state_json(const State& s, const Journal* journal) {
@@ -498,21 +504,12 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
         result = "already";
       }
       // Which framebuffer fbcon served on the GPU then, and which now.
-      if (!c->driver.empty()) {
-        std::string was = c->driver, now = fbs_now(*s, *gpu);
-        std::vector<std::string> gone;
-        size_t start = 0;
-        while (start < was.size()) {
-          size_t end = was.find(',', start);
-          if (end == std::string::npos) end = was.size();
-          std::string item = was.substr(start, end - start);
-          start = end + 1;
-          // "fb0:virtio_gpudrmfb" or "fb0:virtio_gpudrmfb:1-63" (the consoles mapped to it).
-          size_t c1 = item.find(':'), c2 = item.rfind(':');
-          std::string node = item.substr(0, c1);
-          std::string name = c2 > c1 ? item.substr(c1 + 1, c2 - c1 - 1) : item.substr(c1 + 1);
-          if (c2 > c1)
-            for (int x : parse_console_ranges(item.substr(c2 + 1))) want.push_back(x);
+      {
+        const std::string now = fbs_now(*s, *gpu);
+        for (const auto& was : c->served) {
+          const std::string& node = was.node;
+          const std::string& name = was.name;
+          want.insert(want.end(), was.consoles.begin(), was.consoles.end());
           bool same = false;
           for (const auto* f : s->framebuffers_of(*gpu))
             if (f->node == node && f->name == name) same = true;

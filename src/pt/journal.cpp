@@ -17,11 +17,13 @@ namespace {
 
 Status check_owner(const std::string& shown, const struct stat& st) {
   if (st.st_uid != ::geteuid())
-    return fail(shown, "refusing state owned by uid " + std::to_string(st.st_uid) +
-                           ": it must belong to the user running pt (root); remove it if it is not yours",
+    return fail(shown,
+                "refusing state owned by uid " + std::to_string(st.st_uid) +
+                    ": it must belong to the user running pt (root); remove it if it is not yours",
                 EPERM);
   if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return fail(shown, "refusing state that others can write; fix with chmod go-w or remove it", EPERM);
+    return fail(shown, "refusing state that others can write; fix with chmod go-w or remove it",
+                EPERM);
   return {};
 }
 
@@ -35,16 +37,21 @@ Status check_state_dir(const Root& root, bool create) {
     if (!create) return {};
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
       int e = errno;
-      return fail(kStateDir, e == EACCES || e == EPERM ? "cannot create the state directory; pt must run as root"
-                                                       : "cannot create the state directory",
+      return fail(kStateDir,
+                  e == EACCES || e == EPERM
+                      ? "cannot create the state directory; pt must run as root"
+                      : "cannot create the state directory",
                   e);
     }
-    if (::lstat(dir.c_str(), &st) != 0) return fail(kStateDir, "cannot inspect the state directory", errno);
+    if (::lstat(dir.c_str(), &st) != 0)
+      return fail(kStateDir, "cannot inspect the state directory", errno);
   }
   if (!S_ISDIR(st.st_mode)) return fail(kStateDir, "is not a directory; remove it", ENOTDIR);
   if (auto r = check_owner(kStateDir, st); !r) return r;
   if (st.st_mode & (S_IRWXG | S_IRWXO))
-    return fail(kStateDir, "the state directory is open to other users; it must be mode 0700 (chmod 0700)", EPERM);
+    return fail(kStateDir,
+                "the state directory is open to other users; it must be mode 0700 (chmod 0700)",
+                EPERM);
   return {};
 }
 
@@ -80,12 +87,19 @@ std::string journal_to_text(const Journal& journal) {
                      {"time", v.time}};
   for (const auto& [bdf, changes] : journal.consoles) {
     json list = json::array();
-    for (const auto& c : changes)
-      list.push_back({{"kind", c.kind},
-                      {"name", c.name},
-                      {"driver", c.driver.empty() ? json(nullptr) : json(c.driver)},
-                      {"node", c.node},
-                      {"time", c.time}});
+    for (const auto& c : changes) {
+      json item = {{"kind", c.kind},
+                   {"name", c.name},
+                   {"driver", c.driver.empty() ? json(nullptr) : json(c.driver)},
+                   {"node", c.node},
+                   {"time", c.time}};
+      if (c.kind == "vtconsole") {
+        item["served"] = json::array();
+        for (const auto& f : c.served)
+          item["served"].push_back({{"fb", f.node}, {"name", f.name}, {"consoles", f.consoles}});
+      }
+      list.push_back(item);
+    }
     j["consoles"][bdf] = list;
   }
   return j.dump(2) + "\n";
@@ -96,8 +110,10 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
   try {
     json j = json::parse(text);
     if (!j.contains("version"))
-      return fail(path, "the journal has no version field; it was not written by pt: inspect it, then remove it",
-                  EINVAL);
+      return fail(
+          path,
+          "the journal has no version field; it was not written by pt: inspect it, then remove it",
+          EINVAL);
     if (j.value("version", 0) != 1)
       return fail(path, "unknown journal version; it was written by a newer pt", EINVAL);
     auto str = [](const json& o, const char* key) {
@@ -144,15 +160,22 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
           ch.driver = str(c, "driver");
           ch.node = str(c, "node");
           ch.time = c.value("time", int64_t(0));
+          if (auto sv = c.find("served"); sv != c.end() && sv->is_array())
+            for (const auto& f : *sv)
+              ch.served.push_back(ServedFb{f.at("fb").get<std::string>(),
+                                           f.at("name").get<std::string>(),
+                                           f.value("consoles", std::vector<int>{})});
           changes.push_back(ch);
         }
       }
     }
   } catch (const json::exception& e) {
-    return fail(path, std::string("the journal is not valid: ") + e.what() +
-                          "; inspect it, then remove it to start afresh (pt-bind attach will then let the kernel "
-                          "choose drivers)",
-                EINVAL);
+    return fail(
+        path,
+        std::string("the journal is not valid: ") + e.what() +
+            "; inspect it, then remove it to start afresh (pt-bind attach will then let the kernel "
+            "choose drivers)",
+        EINVAL);
   }
   return out;
 }

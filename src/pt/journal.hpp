@@ -48,20 +48,33 @@ struct VgaRecord {
   int64_t time = 0;
 };
 
+// A framebuffer of the GPU that fbcon served when pt-console release
+// unbound it, so that restore can say what replaced it and map the consoles back.
+struct ServedFb {
+  std::string node;  // "fb0"
+  std::string name;  // "virtio_gpudrmfb"
+  std::vector<int>
+      consoles;  // the consoles fbcon mapped to it; empty when the map could not be read
+};
+
 // One change pt-console release made, so that restore undoes exactly it.
 struct ConsoleChange {
-  std::string kind;    // "vtconsole" (unbound from the VT layer) or "framebuffer" (platform device unbound)
-  std::string name;    // vtconsole name without its (S)/(M) mark, or the platform device, "efi-framebuffer.0"
-  std::string driver;  // "framebuffer": the driver it was unbound from, "efifb"
+  std::string
+      kind;  // "vtconsole" (unbound from the VT layer) or "framebuffer" (platform device unbound)
+  std::string
+      name;  // vtconsole name without its (S)/(M) mark, or the platform device, "efi-framebuffer.0"
+  std::string driver;  // "framebuffer": the driver it was unbound from, "efi-framebuffer"
   std::string node;    // where it was found, "vtcon1"; for messages, never for lookup
   int64_t time = 0;
+  std::vector<ServedFb> served;  // "vtconsole": the GPU's framebuffers fbcon served
 };
 
 struct Journal {
   std::map<std::string, JournalEntry> devices;  // keyed by "0000:3b:00.0"
   std::optional<Job> job;
-  std::map<std::string, VgaRecord> vga;                        // keyed by the VGA device
-  std::map<std::string, std::vector<ConsoleChange>> consoles;  // keyed by the GPU; in the order made
+  std::map<std::string, VgaRecord> vga;  // keyed by the VGA device
+  std::map<std::string, std::vector<ConsoleChange>>
+      consoles;  // keyed by the GPU; in the order made
 };
 
 // Checks /run/pt: it must be a directory owned by us and closed to others.

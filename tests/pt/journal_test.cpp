@@ -13,7 +13,8 @@ namespace {
 Journal sample() {
   Journal j;
   j.devices["0000:01:00.0"] = JournalEntry{"nvidia", "nvidia", "", "vfio-pci", 0, 1700000000};
-  j.devices["0000:01:00.1"] = JournalEntry{"snd_hda_intel", "snd_hda_intel", "", "vfio-pci", 2, 1700000000};
+  j.devices["0000:01:00.1"] =
+      JournalEntry{"snd_hda_intel", "snd_hda_intel", "", "vfio-pci", 2, 1700000000};
   j.job = Job{"detach", 123, 1700000001, {"0000:01:00.1", "0000:01:00.0"}};
   return j;
 }
@@ -38,8 +39,14 @@ TEST_CASE("arbiter and console records round-trip and stay out of bind-only jour
   CHECK(journal_to_text(sample()).find("\"consoles\"") == std::string::npos);
   Journal j = sample();
   j.vga["0000:01:00.0"] = VgaRecord{"io+mem", "io+mem", true, "nvidia", 1700000002};
-  j.consoles["0000:01:00.0"] = {ConsoleChange{"framebuffer", "efi-framebuffer.0", "efifb", "efi-framebuffer.0", 5},
-                                ConsoleChange{"vtconsole", "frame buffer device", "", "vtcon1", 6}};
+  j.consoles["0000:01:00.0"] = {
+      ConsoleChange{"framebuffer", "efi-framebuffer.0", "efifb", "efi-framebuffer.0", 5},
+      ConsoleChange{"vtconsole",
+                    "frame buffer device",
+                    "",
+                    "vtcon1",
+                    6,
+                    {ServedFb{"fb0", "virtio_gpudrmfb", {1, 2, 3}}}}};
   auto back = journal_from_text(journal_to_text(j), "j");
   REQUIRE(back);
   REQUIRE(back->vga.count("0000:01:00.0") == 1);
@@ -59,6 +66,11 @@ TEST_CASE("arbiter and console records round-trip and stay out of bind-only jour
   CHECK(c[1].driver.empty());
   CHECK(c[1].node == "vtcon1");
   CHECK(c[1].time == 6);
+  REQUIRE(c[1].served.size() == 1);
+  CHECK(c[1].served[0].node == "fb0");
+  CHECK(c[1].served[0].name == "virtio_gpudrmfb");
+  CHECK(c[1].served[0].consoles == std::vector<int>{1, 2, 3});
+  CHECK(c[0].served.empty());
 }
 
 TEST_CASE("the state directory is created 0700 and the journal is written atomically") {
