@@ -1,5 +1,6 @@
 // pt-bind as a user runs it: the real binary on fixture trees through --root.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -8,7 +9,9 @@
 #include "run_tool.hpp"
 
 namespace {
-pt::test::Run pt_bind(const std::string& args) { return pt::test::run_tool("pt-bind", args); }
+pt::test::Run pt_bind(const std::string& args) {
+  return pt::test::run_tool("pt-bind", args);
+}
 }  // namespace
 
 TEST_CASE("malformed devices exit 2 and quote the input") {
@@ -48,7 +51,9 @@ TEST_CASE("list --json on a fixture tree through --root and PT_ROOT") {
   auto j = nlohmann::json::parse(r.out);
   CHECK(j.size() == 3);
   auto env = pt_bind("list --class display --json").out;  // the real root: only reads
-  auto viaenv = ::popen(("PT_ROOT=" + fx.dir() + " " + PT_BIN_DIR + "/pt-bind list --class display --json").c_str(), "r");
+  auto viaenv = ::popen(
+      ("PT_ROOT=" + fx.dir() + " " + PT_BIN_DIR + "/pt-bind list --class display --json").c_str(),
+      "r");
   std::string text;
   char buf[4096];
   size_t n;
@@ -65,7 +70,8 @@ TEST_CASE("--dry-run prints the plan and changes nothing; global options work af
   auto before = fx.snapshot();
   auto r = pt_bind("detach 01:00 --root " + fx.dir() + " --dry-run");
   CHECK(r.status == 0);
-  CHECK(r.out.find("write /sys/bus/pci/drivers/snd_hda_intel/unbind \"0000:01:00.1\"") != std::string::npos);
+  CHECK(r.out.find("write /sys/bus/pci/drivers/snd_hda_intel/unbind \"0000:01:00.1\"") !=
+        std::string::npos);
   CHECK(fx.snapshot() == before);
   CHECK_FALSE(fx.exists("/run/pt"));
 }
@@ -82,10 +88,56 @@ TEST_CASE("set and unset take DEV and DRIVER as positionals") {
   auto before = fx.snapshot();
   auto r = pt_bind("--root " + fx.dir() + " --dry-run set 01:00.1 vfio-pci");
   CHECK(r.status == 0);
-  CHECK(r.out.find("write /sys/bus/pci/devices/0000:01:00.1/driver_override \"vfio-pci\"") != std::string::npos);
+  CHECK(r.out.find("write /sys/bus/pci/devices/0000:01:00.1/driver_override \"vfio-pci\"") !=
+        std::string::npos);
   r = pt_bind("--root " + fx.dir() + " --dry-run unset 01:00.1");
   CHECK(r.status == 0);
   CHECK(r.out.find("no driver_override set") != std::string::npos);
   CHECK(pt_bind("--root " + fx.dir() + " show 01:00.0 01:00.1").status == 2);
   CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("boot with a broken pt.conf exits 2 with file:line:column and changes nothing") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  fx.write_file("/etc/pt/pt.conf",
+                "[device.gpu]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\ncompanion = []\n");
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  auto before = fx.snapshot();
+  auto r = pt_bind("--root " + fx.dir() + " boot");
+  CHECK(r.status == 2);
+  CHECK(r.out ==
+        "pt-bind: /etc/pt/pt.conf:4:1: unknown key 'companion' in [device.gpu]; keys are bdf, id, "
+        "boot, "
+        "companions, recover, step\n");
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("udev-rules and udev-match read pt.conf under --root") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  fx.write_file(
+      "/etc/pt/pt.conf",
+      "[device.gpu]\nbdf = \"0000:01:00.0\"\nid = \"10de:2484\"\nboot = \"vfio\"\ncompanions = "
+      "[\"0000:01:00.1\"]\nrecover = [\"vgaarb\"]\n");
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  auto rules = pt_bind("--root " + fx.dir() + " udev-rules");
+  CHECK(rules.status == 0);
+  CHECK(rules.out.find("KERNEL==\"0000:01:00.1\", ATTR{vendor}==\"0x10de\", "
+                       "ATTR{driver_override}=\"vfio-pci\"") != std::string::npos);
+  CHECK(rules.out.find("ENV{SYSTEMD_WANTS}+=\"pt-recover@0000:01:00.0.service\"") !=
+        std::string::npos);
+  auto match = pt_bind("--root " + fx.dir() + " udev-match 0000:01:00.0");
+  CHECK(match.status == 0);
+  CHECK(match.out == "PT_DEVICE=gpu\nPT_BOOT=vfio\nPT_RECOVER=1\n");
+  CHECK(pt_bind("--root " + fx.dir() + " udev-match 0000:02:00.0").out.empty());
+}
+
+TEST_CASE("boot-check names the missing initramfs and what to run") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto r = pt_bind("--root " + fx.dir() + " boot-check");
+  CHECK(r.status == 1);
+  CHECK(r.out.find("no initramfs for kernel") != std::string::npos);
+  CHECK(r.out.find("update-initramfs -c -k") != std::string::npos);
 }
