@@ -305,14 +305,8 @@ Step undo_of(const ConsoleChange& c, const State& s) {
 Result<Exit> cmd_release(const CliOptions& o, Context& ctx, std::ostream& out) {
   auto gpu = resolve_gpu(ctx, o.target);
   if (!gpu) return std::unexpected(gpu.error());
-  std::optional<Lock> lock;
-  if (ctx.dry_run) {
-    if (auto r = check_state_dir(ctx.root, false); !r) return std::unexpected(r.error());
-  } else {
-    auto l = Lock::acquire(ctx.root, ctx.lock_timeout);
-    if (!l) return std::unexpected(l.error());
-    lock.emplace(std::move(*l));
-  }
+  auto lock = lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout);
+  if (!lock) return std::unexpected(lock.error());
   auto journal = load_journal(ctx.root);
   if (!journal) return std::unexpected(journal.error());
   auto s = discover(ctx.root);
@@ -454,14 +448,8 @@ Status remap_consoles(Context& ctx, const std::string& gpu, const std::vector<in
 Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
   auto gpu = resolve_gpu(ctx, o.target);
   if (!gpu) return std::unexpected(gpu.error());
-  std::optional<Lock> lock;
-  if (ctx.dry_run) {
-    if (auto r = check_state_dir(ctx.root, false); !r) return std::unexpected(r.error());
-  } else {
-    auto l = Lock::acquire(ctx.root, ctx.lock_timeout);
-    if (!l) return std::unexpected(l.error());
-    lock.emplace(std::move(*l));
-  }
+  auto lock = lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout);
+  if (!lock) return std::unexpected(lock.error());
   auto journal = load_journal(ctx.root);
   if (!journal) return std::unexpected(journal.error());
   auto it = journal->consoles.find(*gpu);

@@ -28,10 +28,11 @@ Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) 
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       ::close(fd);
-      return fail(kLockPath,
-                  "another pt command holds the lock; wait for it, or raise --lock-timeout (see 'fuser " +
-                      path + "')",
-                  EWOULDBLOCK, Exit::busy);
+      return fail(
+          kLockPath,
+          "another pt command holds the lock; wait for it, or raise --lock-timeout (see 'fuser " +
+              path + "')",
+          EWOULDBLOCK, Exit::busy);
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
@@ -40,6 +41,17 @@ Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) 
 
 Lock::~Lock() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::optional<Lock>> lock_unless_dry_run(const Root& root, bool dry_run,
+                                                std::chrono::milliseconds timeout) {
+  if (dry_run) {
+    if (auto r = check_state_dir(root, false); !r) return std::unexpected(r.error());
+    return std::optional<Lock>();
+  }
+  auto l = Lock::acquire(root, timeout);
+  if (!l) return std::unexpected(l.error());
+  return std::optional<Lock>(std::move(*l));
 }
 
 }  // namespace pt

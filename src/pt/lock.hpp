@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 
 #include "pt/error.hpp"
 #include "pt/root.hpp"
@@ -21,5 +22,10 @@ class Lock {
   explicit Lock(int fd) : fd_(fd) {}
   int fd_ = -1;
 };
+
+// The lock of a mutating command; none for a dry run, which writes nothing
+// and only checks that /run/pt, where it exists, is sound.
+Result<std::optional<Lock>> lock_unless_dry_run(const Root& root, bool dry_run,
+                                                std::chrono::milliseconds timeout);
 
 }  // namespace pt

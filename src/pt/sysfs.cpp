@@ -1,8 +1,5 @@
 #include "pt/sysfs.hpp"
 
-#include "pt/address.hpp"
-#include "pt/pci.hpp"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -13,10 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+
+#include "pt/address.hpp"
+#include "pt/pci.hpp"
 
 namespace pt {
 
@@ -118,7 +118,8 @@ Error write_error(const std::string& path, std::string_view value, int e) {
 Status KernelWriter::write(const std::string& path, std::string_view value, WriteKind kind) {
   const std::string real = root_.path(path);
   if (kind == WriteKind::attribute) {
-    if (int e = write_all(real.c_str(), value.data(), value.size())) return std::unexpected(write_error(path, value, e));
+    if (int e = write_all(real.c_str(), value.data(), value.size()))
+      return std::unexpected(write_error(path, value, e));
     return {};
   }
   // Everything the child needs is prepared before fork(): it only calls
@@ -133,30 +134,21 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
       for (int fd = 3; fd < 1024; ++fd) ::close(fd);
     ::_exit(write_all(real.c_str(), data.data(), data.size()));
   }
-  // glibc 2.36 declares pidfd_open without C linkage; the syscall works on 5.3+.
-  int pidfd = int(::syscall(SYS_pidfd_open, pid, 0));
-  bool timed_out = false;
-  if (pidfd >= 0) {
-    pollfd p{pidfd, POLLIN, 0};
-    int r;
-    do {
-      r = ::poll(&p, 1, int(std::clamp<int64_t>(timeout_.count(), 1, INT32_MAX)));
-    } while (r < 0 && errno == EINTR);
-    ::close(pidfd);
-    timed_out = (r == 0);
-  }
+  const bool timed_out = !child_exited_within(pid, timeout_);
   if (timed_out) {
-    std::string wchan = read_attr(root_.path("/proc/" + std::to_string(pid) + "/wchan")).value_or("");
+    std::string wchan =
+        read_attr(root_.path("/proc/" + std::to_string(pid) + "/wchan")).value_or("");
     if (wchan.empty() || wchan == "0") wchan = "unknown";
     double secs = double(timeout_.count()) / 1000.0;
     char sbuf[32];
     std::snprintf(sbuf, sizeof sbuf, "%g", secs);
-    return fail(path,
-                "writing " + show_value(value) + " did not return within " + sbuf +
-                    " s; the kernel is waiting in " + wchan + " (writer pid " + std::to_string(pid) +
-                    "). A sysfs write cannot be cancelled: it completes when the driver lets go. Find "
-                    "what holds the device (pt-bind show) and stop it",
-                0, Exit::timeout);
+    return fail(
+        path,
+        "writing " + show_value(value) + " did not return within " + sbuf +
+            " s; the kernel is waiting in " + wchan + " (writer pid " + std::to_string(pid) +
+            "). A sysfs write cannot be cancelled: it completes when the driver lets go. Find "
+            "what holds the device (pt-bind show) and stop it",
+        0, Exit::timeout);
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -181,9 +173,13 @@ std::string config_value(uint16_t offset, uint16_t value) {
 Status ObservedWriter::write_config(const std::string& device, uint16_t offset, uint16_t value) {
   auto start = std::chrono::steady_clock::now();
   auto r = inner_.write_config(device, offset, value);
-  WriteEvent ev{"/sys/bus/pci/devices/" + device + "/config", config_value(offset, value),
-                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start),
-                !r, r ? 0 : r.error().err, false};
+  WriteEvent ev{"/sys/bus/pci/devices/" + device + "/config",
+                config_value(offset, value),
+                std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - start),
+                !r,
+                r ? 0 : r.error().err,
+                false};
   if (observer_) observer_(ev);
   return r;
 }
@@ -191,11 +187,28 @@ Status ObservedWriter::write_config(const std::string& device, uint16_t offset, 
 Status ObservedWriter::write(const std::string& path, std::string_view value, WriteKind kind) {
   auto start = std::chrono::steady_clock::now();
   auto r = inner_.write(path, value, kind);
-  WriteEvent ev{path, std::string(value),
-                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start),
-                !r, r ? 0 : r.error().err, !r && r.error().exit == Exit::timeout};
+  WriteEvent ev{path,
+                std::string(value),
+                std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - start),
+                !r,
+                r ? 0 : r.error().err,
+                !r && r.error().exit == Exit::timeout};
   if (observer_) observer_(ev);
   return r;
+}
+
+bool child_exited_within(pid_t pid, std::chrono::milliseconds timeout) {
+  // glibc 2.36 declares pidfd_open without C linkage; the syscall works on 5.3+.
+  int pidfd = int(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return true;  // no pidfd: the caller's waitpid blocks instead
+  pollfd p{pidfd, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, int(std::clamp<int64_t>(timeout.count(), 1, INT32_MAX)));
+  } while (r < 0 && errno == EINTR);
+  ::close(pidfd);
+  return r != 0;
 }
 
 }  // namespace pt

@@ -5,6 +5,8 @@
 // kernel in the test fixture that applies bind/unbind/probe side effects.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -27,6 +29,11 @@ std::optional<std::string> read_link(const std::string& real_path);
 // Sorted directory entries without "." and ".."; empty when absent.
 std::vector<std::string> list_dir(const std::string& real_path);
 bool path_exists(const std::string& real_path);
+
+// Waits up to TIMEOUT for the child PID to exit, without reaping it; false
+// when it still runs then. Writes that can block in a driver run in such a
+// child, so that pt can give up on them.
+bool child_exited_within(pid_t pid, std::chrono::milliseconds timeout);
 
 enum class WriteKind {
   attribute,  // returns promptly (driver_override, decodes)
@@ -56,7 +63,8 @@ class SysfsWriter {
 // exits, the child stays in the kernel until the driver lets go.
 class KernelWriter final : public SysfsWriter {
  public:
-  KernelWriter(Root root, std::chrono::milliseconds timeout) : root_(std::move(root)), timeout_(timeout) {}
+  KernelWriter(Root root, std::chrono::milliseconds timeout)
+      : root_(std::move(root)), timeout_(timeout) {}
   Status write(const std::string& path, std::string_view value, WriteKind kind) override;
   Status write_config(const std::string& device, uint16_t offset, uint16_t value) override;
 
@@ -69,7 +77,8 @@ class KernelWriter final : public SysfsWriter {
 class ObservedWriter final : public SysfsWriter {
  public:
   using Observer = std::function<void(const WriteEvent&)>;
-  ObservedWriter(SysfsWriter& inner, Observer observer) : inner_(inner), observer_(std::move(observer)) {}
+  ObservedWriter(SysfsWriter& inner, Observer observer)
+      : inner_(inner), observer_(std::move(observer)) {}
   Status write(const std::string& path, std::string_view value, WriteKind kind) override;
   Status write_config(const std::string& device, uint16_t offset, uint16_t value) override;
 

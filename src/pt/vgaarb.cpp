@@ -125,17 +125,7 @@ Status KernelArbiter::write_timed(std::string_view text) {
     } while (n < 0 && errno == EINTR);
     ::_exit(n < 0 ? errno : 0);
   }
-  int pidfd = int(::syscall(SYS_pidfd_open, pid, 0));
-  bool timed_out = false;
-  if (pidfd >= 0) {
-    pollfd p{pidfd, POLLIN, 0};
-    int r;
-    do {
-      r = ::poll(&p, 1, int(std::clamp<int64_t>(timeout_.count(), 1, INT32_MAX)));
-    } while (r < 0 && errno == EINTR);
-    ::close(pidfd);
-    timed_out = (r == 0);
-  }
+  const bool timed_out = !child_exited_within(pid, timeout_);
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
   if (timed_out) {

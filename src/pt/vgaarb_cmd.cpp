@@ -438,12 +438,8 @@ Result<Exit> cmd_restore(const Options& o, Context& ctx, std::ostream& out) {
                     "(pt-bind attach " +
                     dev->addr.str() + "), then run pt-vgaarb restore");
   if (auto a = arbiter_state(ctx); !a) return std::unexpected(a.error());
-  std::optional<Lock> lock;
-  if (!ctx.dry_run) {
-    auto l = Lock::acquire(ctx.root, ctx.lock_timeout);
-    if (!l) return std::unexpected(l.error());
-    lock.emplace(std::move(*l));
-  }
+  auto lock = lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout);
+  if (!lock) return std::unexpected(lock.error());
   auto journal = load_journal(ctx.root);
   if (!journal) return std::unexpected(journal.error());
   const std::string bdf = dev->addr.str();
