@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <set>
 
 #include "pt/sysfs.hpp"
@@ -127,7 +128,9 @@ Status parse_step_options(const std::string& path, const std::string& dev, const
         if (!(d > 0))
           return at(path, oval.source(),
                     step + "." + name + " must be a positive number of seconds");
-        value = std::to_string(d);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", d);  // "15", "2.5": as a person wrote it
+        value = buf;
       } else if (o->second == toml::node_type::string && oval.is_string()) {
         value = *oval.value<std::string>();
       } else if (o->second == toml::node_type::boolean && oval.is_boolean()) {
