@@ -412,7 +412,7 @@ Plan plan_release(const State& s, const std::string& gpu, const Journal& journal
     std::string nodes;
     for (const auto& n : fw->framebuffers) nodes += (nodes.empty() ? "" : ",") + n;
     Step st;
-    st.change = ConsoleChange{"framebuffer", fw->name, fw->driver, nodes, 0};
+    st.change = ConsoleChange{"framebuffer", fw->name, fw->driver, nodes, 0, {}};
     st.path = "/sys/bus/platform/drivers/" + fw->driver + "/unbind";
     st.value = fw->name;
     st.note = fw->how == Attribution::parent ? "its parent device is " + gpu

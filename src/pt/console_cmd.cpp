@@ -263,7 +263,7 @@ Status bind_vtconsole(Context& ctx, const Step& st, std::vector<std::string>& no
           "the consoles sit with the modular '" + holder->name + "' (" + holder->node +
               "), which the kernel never hands over to a bind; unbinding it would give them to " +
               v.node + " '" + v.name + "', not to " + st.change.name);
-  Step hand{ConsoleChange{"vtconsole", holder->name, "", holder->node, 0},
+  Step hand{ConsoleChange{"vtconsole", holder->name, "", holder->node, 0, {}},
             "/sys/class/vtconsole/" + holder->node + "/bind", "0", false, ""};
   if (auto r = apply(ctx, hand); !r) return r;
   auto after = discover(ctx.root);
@@ -611,7 +611,7 @@ Result<Exit> cmd_bind(const CliOptions& o, Context& ctx, std::ostream& out) {
   if (const VtConsole* v = s->vtconsole(o.target)) {
     if (!o.driver.empty())
       return usage_error("--driver", "applies to firmware framebuffers, not to vtconsoles");
-    st.change = ConsoleChange{"vtconsole", v->name, "", v->node, 0};
+    st.change = ConsoleChange{"vtconsole", v->name, "", v->node, 0, {}};
     st.path = "/sys/class/vtconsole/" + v->node + "/bind";
     st.value = bind ? "1" : "0";
     if (v->bound == bind)
@@ -628,7 +628,7 @@ Result<Exit> cmd_bind(const CliOptions& o, Context& ctx, std::ostream& out) {
       if (!path_exists(ctx.root.path("/sys/bus/platform/drivers/" + drv)))
         return usage_error("--driver " + drv, "no such platform driver is registered");
     }
-    st.change = ConsoleChange{"framebuffer", f->name, drv, "", 0};
+    st.change = ConsoleChange{"framebuffer", f->name, drv, "", 0, {}};
     st.path = "/sys/bus/platform/drivers/" + drv + (bind ? "/bind" : "/unbind");
     st.value = f->name;
   } else {

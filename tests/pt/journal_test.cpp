@@ -40,7 +40,7 @@ TEST_CASE("arbiter and console records round-trip and stay out of bind-only jour
   Journal j = sample();
   j.vga["0000:01:00.0"] = VgaRecord{"io+mem", "io+mem", true, "nvidia", 1700000002};
   j.consoles["0000:01:00.0"] = {
-      ConsoleChange{"framebuffer", "efi-framebuffer.0", "efifb", "efi-framebuffer.0", 5},
+      ConsoleChange{"framebuffer", "efi-framebuffer.0", "efifb", "efi-framebuffer.0", 5, {}},
       ConsoleChange{"vtconsole",
                     "frame buffer device",
                     "",
