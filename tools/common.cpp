@@ -7,12 +7,17 @@
 namespace pt::cli {
 
 void add_common_options(CLI::App& app, CommonOptions& o) {
-  app.set_version_flag("--version", std::string(PT_VERSION));
-  app.add_option("--root", o.root, "Use DIR in place of / for /sys, /dev, /proc, /run, /etc and /lib/modules")
+  // "pt-bind 0.1.0 (git 1a2b3c4)": which build this is, for bug reports.
+  std::string version = app.get_name() + " " + PT_VERSION;
+  if (std::string(PT_GIT_DESCRIBE).size()) version += " (git " + std::string(PT_GIT_DESCRIBE) + ")";
+  app.set_version_flag("--version", version);
+  app.add_option("--root", o.root,
+                 "Use DIR in place of / for /sys, /dev, /proc, /run, /etc and /lib/modules")
       ->type_name("DIR");
   app.add_flag("--json", o.json, "Print machine-readable JSON");
   app.add_flag("-v,--verbose", o.verbose, "Print every sysfs write with its timing on stderr");
-  app.add_flag("--dry-run", o.dry_run, "Print the ordered plan and every write, and change nothing");
+  app.add_flag("--dry-run", o.dry_run,
+               "Print the ordered plan and every write, and change nothing");
   app.add_option("--timeout", o.timeout, "Seconds each blocking write may take (default 10)")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
@@ -25,8 +30,9 @@ ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonO
   if (!o.verbose) return nullptr;
   return [tool](const WriteEvent& ev) {
     const char* why = ev.timed_out ? "timed out" : ev.err ? std::strerror(ev.err) : "";
-    std::fprintf(stderr, "%s: write %s %s %.3f ms%s%s\n", tool.c_str(), ev.path.c_str(), show_value(ev.value).c_str(),
-                 double(ev.elapsed.count()) / 1000.0, ev.failed ? " failed: " : "", why);
+    std::fprintf(stderr, "%s: write %s %s %.3f ms%s%s\n", tool.c_str(), ev.path.c_str(),
+                 show_value(ev.value).c_str(), double(ev.elapsed.count()) / 1000.0,
+                 ev.failed ? " failed: " : "", why);
     std::fflush(stderr);
   };
 }

@@ -76,10 +76,12 @@ TEST_CASE("--dry-run prints the plan and changes nothing; global options work af
   CHECK_FALSE(fx.exists("/run/pt"));
 }
 
-TEST_CASE("--version prints the version") {
+TEST_CASE("--version prints the version and, built from git, git describe") {
   auto r = pt_bind("--version");
   CHECK(r.status == 0);
-  CHECK(r.out.find(PT_VERSION) != std::string::npos);
+  const std::string git = PT_GIT_DESCRIBE;
+  CHECK(r.out ==
+        "pt-bind " + std::string(PT_VERSION) + (git.empty() ? "" : " (git " + git + ")") + "\n");
 }
 
 TEST_CASE("set and unset take DEV and DRIVER as positionals") {
