@@ -1,17 +1,16 @@
 #include "fixture.hpp"
 
-#include "pt/pci.hpp"
-
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+
+#include "pt/pci.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,7 +37,9 @@ void link(const fs::path& target, const fs::path& at, bool relative = true) {
   fs::create_symlink(relative ? target.lexically_relative(at.parent_path()) : target, at);
 }
 
-std::string slot_of(const std::string& bdf) { return bdf.substr(0, bdf.size() - 2); }
+std::string slot_of(const std::string& bdf) {
+  return bdf.substr(0, bdf.size() - 2);
+}
 
 void put16(std::string& c, size_t off, uint16_t v) {
   c[off] = char(v & 0xff);
@@ -50,8 +51,8 @@ void put32(std::string& c, size_t off, uint32_t v) {
 }
 
 // A type-0 or type-1 header with the capability lists CAPS asks for.
-std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, bool bridge, bool multifunction,
-                         const FakeCaps& caps = {}) {
+std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, bool bridge,
+                         bool multifunction, const FakeCaps& caps = {}) {
   std::string c(256, '\0');
   c[0] = char(vendor & 0xff);
   c[1] = char(vendor >> 8);
@@ -62,7 +63,7 @@ std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, 
   c[10] = char((class_code >> 8) & 0xff);
   c[11] = char((class_code >> 16) & 0xff);
   c[14] = char((bridge ? 1 : 0) | (multifunction ? 0x80 : 0));
-  if (!bridge) put32(c, 0x10, 0xf0000000u);  // BAR0: something a lost reset would clear
+  if (!bridge) put32(c, 0x10, 0xf0000000u);      // BAR0: something a lost reset would clear
   std::vector<std::pair<size_t, uint8_t>> list;  // offset, id
   if (caps.pm) list.push_back({0x40, 0x01});
   if (caps.pcie || bridge) list.push_back({0x50, 0x10});
@@ -78,8 +79,8 @@ std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, 
   if (caps.pm) put16(c, 0x44, uint16_t((caps.no_soft_reset ? 0x0008 : 0) | (caps.power_state & 3)));
   if (caps.pcie || bridge) {
     put32(c, 0x54, caps.flr && !bridge ? (1u << 28) : 0);  // DevCap
-    put32(c, 0x5c, bridge ? (1u << 20) : 0);              // LnkCap: DLLLA reporting on ports
-    put16(c, 0x62, bridge ? 0x2000 : 0);                  // LnkSta: link active
+    put32(c, 0x5c, bridge ? (1u << 20) : 0);               // LnkCap: DLLLA reporting on ports
+    put16(c, 0x62, bridge ? 0x2000 : 0);                   // LnkSta: link active
   }
   if (caps.af && !bridge) c[0x73] = char(caps.af_flr ? 0x03 : 0x01);
   return c;
@@ -92,8 +93,8 @@ Fixture::Fixture() {
   if (!::mkdtemp(tmpl)) throw std::runtime_error("fixture: mkdtemp failed");
   dir_ = tmpl;
   for (const char* d : {"/sys/bus/pci/devices", "/sys/bus/pci/drivers", "/sys/kernel/iommu_groups",
-                        "/sys/module", "/sys/class/vtconsole", "/dev/dri", "/dev/vfio", "/proc", "/run",
-                        "/etc", "/lib/modules/6.1.0-fixture"})
+                        "/sys/module", "/sys/class/vtconsole", "/dev/dri", "/dev/vfio", "/proc",
+                        "/run", "/etc", "/lib/modules/6.1.0-fixture"})
     fs::create_directories(dir_ + d);
   put(dir_ + "/sys/bus/pci/drivers_probe", "");
   put(dir_ + "/sys/bus/pci/rescan", "");
@@ -116,7 +117,19 @@ Root root_of(const std::string& dir) {
 }
 }  // namespace
 
-Root Fixture::root() const { return root_of(dir_); }
+Root Fixture::root() const {
+  return root_of(dir_);
+}
+
+Context Fixture::context(bool dry_run) {
+  Context ctx;
+  ctx.root = root();
+  ctx.writer = &kernel_;
+  ctx.modules = &modules_;
+  ctx.timeout = std::chrono::milliseconds(200);
+  ctx.dry_run = dry_run;
+  return ctx;
+}
 
 std::string Fixture::dev_dir(const std::string& bdf) const {
   std::string parent;
@@ -176,13 +189,15 @@ Fixture& Fixture::add_device(const FakeDevice& in) {
   bool multifunction = false;
   for (const auto& [b, d] : devices_)
     if (b != dev.bdf && slot_of(b) == slot_of(dev.bdf)) multifunction = true;
-  put(real + "/config", config_space(dev.vendor, dev.device, dev.class_code, false, multifunction, dev.caps));
+  put(real + "/config",
+      config_space(dev.vendor, dev.device, dev.class_code, false, multifunction, dev.caps));
   put(real + "/driver_override", "(null)\n");
   put(real + "/power_state", "D0\n");
   put(real + "/enable", "1\n");
   char alias[96];
-  std::snprintf(alias, sizeof alias, "pci:v0000%04Xd0000%04Xsv*sd*bc%02Xsc%02Xi%02X\n", dev.vendor, dev.device,
-                (dev.class_code >> 16) & 0xff, (dev.class_code >> 8) & 0xff, dev.class_code & 0xff);
+  std::snprintf(alias, sizeof alias, "pci:v0000%04Xd0000%04Xsv*sd*bc%02Xsc%02Xi%02X\n", dev.vendor,
+                dev.device, (dev.class_code >> 16) & 0xff, (dev.class_code >> 8) & 0xff,
+                dev.class_code & 0xff);
   put(real + "/modalias", alias);
   if (dev.boot_vga) put(real + "/boot_vga", *dev.boot_vga ? "1\n" : "0\n");
   if (dev.reset_methods) {
@@ -202,13 +217,15 @@ Fixture& Fixture::add_device(const FakeDevice& in) {
   }
   if (!dev.driver.empty()) {
     devices_[dev.bdf].driver.clear();
-    if (!path_exists(dir_ + "/sys/bus/pci/drivers/" + dev.driver)) add_driver(dev.driver, dev.driver);
+    if (!path_exists(dir_ + "/sys/bus/pci/drivers/" + dev.driver))
+      add_driver(dev.driver, dev.driver);
     bind(dev.bdf, dev.driver);
   }
   // Rewrite the slot's function 0 header now that the slot is multifunction.
   for (auto& [b, d] : devices_)
     if (b != dev.bdf && slot_of(b) == slot_of(dev.bdf))
-      put(dir_ + dev_dir(b) + "/config", config_space(d.vendor, d.device, d.class_code, false, true, d.caps));
+      put(dir_ + dev_dir(b) + "/config",
+          config_space(d.vendor, d.device, d.class_code, false, true, d.caps));
   return *this;
 }
 
@@ -218,7 +235,8 @@ Fixture& Fixture::add_holder(int pid, const std::string& comm, const std::string
   fs::create_directories(p + "/fd");
   int n = 3;
   while (fs::is_symlink(p + "/fd/" + std::to_string(n))) ++n;
-  fs::create_symlink(node, p + "/fd/" + std::to_string(n));  // dangling on purpose: the text is what matters
+  fs::create_symlink(
+      node, p + "/fd/" + std::to_string(n));  // dangling on purpose: the text is what matters
   return *this;
 }
 
@@ -301,13 +319,20 @@ std::string Fixture::override_of(const std::string& bdf) const {
   return read_attr(dir_ + "/sys/bus/pci/devices/" + bdf + "/driver_override").value_or("?");
 }
 
-std::string Fixture::read(const std::string& abs) const { return read_attr(dir_ + abs).value_or(""); }
-bool Fixture::exists(const std::string& abs) const { return path_exists(dir_ + abs); }
-void Fixture::write_file(const std::string& abs, const std::string& content) const { put(dir_ + abs, content); }
+std::string Fixture::read(const std::string& abs) const {
+  return read_attr(dir_ + abs).value_or("");
+}
+bool Fixture::exists(const std::string& abs) const {
+  return path_exists(dir_ + abs);
+}
+void Fixture::write_file(const std::string& abs, const std::string& content) const {
+  put(dir_ + abs, content);
+}
 
 std::map<std::string, std::string> Fixture::snapshot() const {
   std::map<std::string, std::string> out;
-  for (auto it = fs::recursive_directory_iterator(dir_); it != fs::recursive_directory_iterator(); ++it) {
+  for (auto it = fs::recursive_directory_iterator(dir_); it != fs::recursive_directory_iterator();
+       ++it) {
     const std::string rel = it->path().string().substr(dir_.size());
     if (rel.rfind("/run/pt", 0) == 0) {
       if (it->is_directory() && !it->is_symlink()) it.disable_recursion_pending();
@@ -328,7 +353,8 @@ void Fixture::rewrite_config(const std::string& bdf) {
   bool multifunction = false;
   for (const auto& [b, o] : devices_)
     if (b != bdf && slot_of(b) == slot_of(bdf)) multifunction = true;
-  put(dir_ + dev_dir(bdf) + "/config", config_space(d.vendor, d.device, d.class_code, false, multifunction, d.caps));
+  put(dir_ + dev_dir(bdf) + "/config",
+      config_space(d.vendor, d.device, d.class_code, false, multifunction, d.caps));
 }
 
 Fixture& Fixture::add_vtconsole(int n, const std::string& name, bool bound) {
@@ -357,8 +383,8 @@ void Fixture::remove_fb(int n) {
   fs::remove(dir_ + "/dev/" + node);
 }
 
-Fixture& Fixture::add_framebuffer(int n, const std::string& name, const std::string& bdf, const std::string& sub,
-                                  const std::string& sub_driver) {
+Fixture& Fixture::add_framebuffer(int n, const std::string& name, const std::string& bdf,
+                                  const std::string& sub, const std::string& sub_driver) {
   std::string dev = dir_ + dev_dir(bdf);
   if (!sub.empty()) {
     dev += "/" + sub;
@@ -377,7 +403,8 @@ Fixture& Fixture::add_framebuffer(int n, const std::string& name, const std::str
 Fixture& Fixture::add_firmware_fb(const std::string& device, const std::string& driver, int fb,
                                   const std::string& fb_name, const std::string& parent_bdf) {
   const std::string real =
-      (parent_bdf.empty() ? dir_ + "/sys/devices/platform" : dir_ + dev_dir(parent_bdf)) + "/" + device;
+      (parent_bdf.empty() ? dir_ + "/sys/devices/platform" : dir_ + dev_dir(parent_bdf)) + "/" +
+      device;
   put(real + "/modalias", "platform:" + device.substr(0, device.find('.')) + "\n");
   put(real + "/driver_override", "(null)\n");
   link(real, dir_ + "/sys/bus/platform/devices/" + device);
@@ -415,7 +442,8 @@ Status Fixture::write_vtconsole(const std::string& node, const std::string& valu
   std::vector<Con> cons;
   for (const auto& n : list_dir(cls)) {
     auto name = read_attr(cls + n + "/name").value_or("");
-    cons.push_back(Con{n, name.rfind("(M)", 0) == 0, read_attr(cls + n + "/bind").value_or("0") == "1"});
+    cons.push_back(
+        Con{n, name.rfind("(M)", 0) == 0, read_attr(cls + n + "/bind").value_or("0") == "1"});
   }
   std::sort(cons.begin(), cons.end(), [](const Con& a, const Con& b) {
     return std::stoi(a.node.substr(5)) < std::stoi(b.node.substr(5));
@@ -445,13 +473,16 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
   std::lock_guard<std::mutex> guard(mutex_);
   log.emplace_back(path, std::string(value));
   for (auto& f : fx_.faults_) {
-    if (!path.ends_with(f.path_suffix) || std::string_view(value).substr(0, f.value_prefix.size()) != f.value_prefix)
+    if (!path.ends_with(f.path_suffix) ||
+        std::string_view(value).substr(0, f.value_prefix.size()) != f.value_prefix)
       continue;
-    if (++f.seen == f.nth) return fail(path, "writing " + show_value(value) + " failed (injected)", f.err);
+    if (++f.seen == f.nth)
+      return fail(path, "writing " + show_value(value) + " failed (injected)", f.err);
   }
   const std::string real = fx_.dir_ + path;
   if (!path_exists(real)) return fail(path, "no such attribute", ENOENT);
-  if (path.rfind("/sys/class/drm/", 0) == 0 && path.ends_with("/status")) return fx_.drm_detect(path);
+  if (path.rfind("/sys/class/drm/", 0) == 0 && path.ends_with("/status"))
+    return fx_.drm_detect(path);
   const std::string v(value.substr(0, value.find('\n')));
   if (path.rfind("/sys/class/vtconsole/", 0) == 0 && path.ends_with("/bind"))
     return fx_.write_vtconsole(path.substr(21, path.size() - 21 - 5), v);
@@ -519,7 +550,9 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
       fx_.removed_.insert(bdf);
       if (fx_.driver_of(bdf) != "none") fx_.unbind(bdf);
       const auto& d = fx_.devices_.at(bdf);
-      if (d.group) fs::remove(fx_.dir_ + "/sys/kernel/iommu_groups/" + std::to_string(*d.group) + "/devices/" + bdf);
+      if (d.group)
+        fs::remove(fx_.dir_ + "/sys/kernel/iommu_groups/" + std::to_string(*d.group) + "/devices/" +
+                   bdf);
       fs::remove_all(fx_.dir_ + fx_.dev_dir(bdf));
       fs::remove(fx_.dir_ + "/sys/bus/pci/devices/" + bdf);
       return {};
@@ -551,7 +584,8 @@ Status FakeKernel::write_config(const std::string& device, uint16_t offset, uint
   const std::string path = "/sys/bus/pci/devices/" + device + "/config";
   log.emplace_back(path, config_value(offset, value));
   for (auto& f : fx_.faults_) {
-    if (!path.ends_with(f.path_suffix) || config_value(offset, value).rfind(f.value_prefix, 0) != 0) continue;
+    if (!path.ends_with(f.path_suffix) || config_value(offset, value).rfind(f.value_prefix, 0) != 0)
+      continue;
     if (++f.seen == f.nth) return fail(path, "config write failed (injected)", f.err);
   }
   auto addr = parse_sysfs_name(device);
@@ -562,7 +596,8 @@ Status FakeKernel::write_config(const std::string& device, uint16_t offset, uint
 Status FakeModules::ensure_driver(const std::string& driver, const std::string& module) {
   if (driver_registered(fx_.root(), driver)) return {};
   if (fail_with) return fail(driver, "loading the module failed (injected)", *fail_with);
-  if (!available.count(driver)) return fail(driver, "no PCI driver and no kernel module of that name", ENOENT);
+  if (!available.count(driver))
+    return fail(driver, "no PCI driver and no kernel module of that name", ENOENT);
   fx_.add_driver(driver, module.empty() ? driver : module);
   loaded.push_back(driver);
   return {};
@@ -573,14 +608,29 @@ bool FakeModules::knows(const std::string& driver) {
 }
 
 void Fixture::gpu_with_audio(Fixture& fx) {
-  fx.add_driver("vfio-pci", "vfio_pci").add_driver("nvidia", "nvidia").add_driver("snd_hda_intel", "snd_hda_intel");
+  fx.add_driver("vfio-pci", "vfio_pci")
+      .add_driver("nvidia", "nvidia")
+      .add_driver("snd_hda_intel", "snd_hda_intel");
   fx.add_bridge("0000:00:01.0");
-  FakeDevice gpu{.bdf = "0000:01:00.0", .vendor = 0x10de, .device = 0x2484, .class_code = 0x030000,
-                 .parent = "0000:00:01.0", .driver = "nvidia", .group = 1, .boot_vga = true,
-                 .reset_methods = std::vector<std::string>{"flr", "bus"}, .drm = {"card0", "renderD128"}};
-  FakeDevice audio{.bdf = "0000:01:00.1", .vendor = 0x10de, .device = 0x228b, .class_code = 0x040300,
-                   .parent = "0000:00:01.0", .driver = "snd_hda_intel", .group = 1,
-                   .reset_methods = std::vector<std::string>{"flr"}, .sound = {"card1/pcmC1D3p", "card1/controlC1"}};
+  FakeDevice gpu{.bdf = "0000:01:00.0",
+                 .vendor = 0x10de,
+                 .device = 0x2484,
+                 .class_code = 0x030000,
+                 .parent = "0000:00:01.0",
+                 .driver = "nvidia",
+                 .group = 1,
+                 .boot_vga = true,
+                 .reset_methods = std::vector<std::string>{"flr", "bus"},
+                 .drm = {"card0", "renderD128"}};
+  FakeDevice audio{.bdf = "0000:01:00.1",
+                   .vendor = 0x10de,
+                   .device = 0x228b,
+                   .class_code = 0x040300,
+                   .parent = "0000:00:01.0",
+                   .driver = "snd_hda_intel",
+                   .group = 1,
+                   .reset_methods = std::vector<std::string>{"flr"},
+                   .sound = {"card1/pcmC1D3p", "card1/controlC1"}};
   fx.add_device(gpu).add_device(audio);
   fx.write_file("/dev/dri/by-path/.keep", "");
   std::filesystem::remove(fx.dir() + "/dev/dri/by-path/.keep");
@@ -589,20 +639,36 @@ void Fixture::gpu_with_audio(Fixture& fx) {
 
 void Fixture::gpu_on_root_bus(Fixture& fx) {
   fx.add_driver("vfio-pci", "vfio_pci").add_driver("amdgpu", "amdgpu");
-  FakeDevice gpu{.bdf = "0000:00:02.0", .vendor = 0x1002, .device = 0x73bf, .class_code = 0x030000,
-                 .driver = "amdgpu", .group = 2, .boot_vga = true,
-                 .reset_methods = std::vector<std::string>{"flr"}, .drm = {"card0"}};
+  FakeDevice gpu{.bdf = "0000:00:02.0",
+                 .vendor = 0x1002,
+                 .device = 0x73bf,
+                 .class_code = 0x030000,
+                 .driver = "amdgpu",
+                 .group = 2,
+                 .boot_vga = true,
+                 .reset_methods = std::vector<std::string>{"flr"},
+                 .drm = {"card0"}};
   fx.add_device(gpu);
 }
 
 void Fixture::group_with_unrelated(Fixture& fx) {
   gpu_with_audio(fx);
   fx.add_driver("xhci_hcd", "xhci_pci").add_driver("e1000e", "e1000e");
-  fx.add_device(FakeDevice{.bdf = "0000:01:00.2", .vendor = 0x10de, .device = 0x1ada, .class_code = 0x0c0330,
-                           .parent = "0000:00:01.0", .driver = "xhci_hcd", .group = 1});
+  fx.add_device(FakeDevice{.bdf = "0000:01:00.2",
+                           .vendor = 0x10de,
+                           .device = 0x1ada,
+                           .class_code = 0x0c0330,
+                           .parent = "0000:00:01.0",
+                           .driver = "xhci_hcd",
+                           .group = 1});
   fx.add_bridge("0000:00:01.1");
-  fx.add_device(FakeDevice{.bdf = "0000:02:00.0", .vendor = 0x8086, .device = 0x10d3, .class_code = 0x020000,
-                           .parent = "0000:00:01.1", .driver = "e1000e", .group = 1});
+  fx.add_device(FakeDevice{.bdf = "0000:02:00.0",
+                           .vendor = 0x8086,
+                           .device = 0x10d3,
+                           .class_code = 0x020000,
+                           .parent = "0000:00:01.1",
+                           .driver = "e1000e",
+                           .group = 1});
 }
 
 void Fixture::boot_console(Fixture& fx, const std::string& firmware) {
@@ -616,10 +682,13 @@ void Fixture::boot_console(Fixture& fx, const std::string& firmware) {
   fx.add_vtconsole(0, "(S) dummy device", false).add_vtconsole(1, "(M) frame buffer device", true);
   // The GPU's BAR with the firmware framebuffer's region nested in it.
   auto iomem = [&](const std::string& name) {
-    fx.set_iomem("00000000-00000000 : Reserved\n00000000-00000000 : PCI Bus 0000:00\n"
-                 "  00000000-00000000 : PCI Bus 0000:01\n    00000000-00000000 : 0000:01:00.0\n"
-                 "      00000000-00000000 : " + name + "\n    00000000-00000000 : 0000:01:00.1\n"
-                 "      00000000-00000000 : ICH HD audio\n00000000-00000000 : Local APIC\n");
+    fx.set_iomem(
+        "00000000-00000000 : Reserved\n00000000-00000000 : PCI Bus 0000:00\n"
+        "  00000000-00000000 : PCI Bus 0000:01\n    00000000-00000000 : 0000:01:00.0\n"
+        "      00000000-00000000 : " +
+        name +
+        "\n    00000000-00000000 : 0000:01:00.1\n"
+        "      00000000-00000000 : ICH HD audio\n00000000-00000000 : Local APIC\n");
   };
   if (firmware == "efifb") {
     fx.add_firmware_fb("efi-framebuffer.0", "efi-framebuffer", 0, "EFI VGA");
@@ -639,7 +708,9 @@ void Fixture::boot_console(Fixture& fx, const std::string& firmware) {
 }
 
 void Fixture::many_devices(Fixture& fx, int n) {
-  fx.add_driver("vfio-pci", "vfio_pci").add_driver("nvidia", "nvidia").add_driver("snd_hda_intel", "snd_hda_intel");
+  fx.add_driver("vfio-pci", "vfio_pci")
+      .add_driver("nvidia", "nvidia")
+      .add_driver("snd_hda_intel", "snd_hda_intel");
   // N devices in all: root port + GPU + HDMI audio per slot, the rest on the root bus.
   int sets = n / 3;
   for (int i = 0; i < sets; ++i) {
@@ -648,15 +719,24 @@ void Fixture::many_devices(Fixture& fx, int n) {
     std::snprintf(gpu, sizeof gpu, "0000:%02x:00.0", i + 1);
     std::snprintf(audio, sizeof audio, "0000:%02x:00.1", i + 1);
     fx.add_bridge(port);
-    fx.add_device(FakeDevice{.bdf = gpu, .class_code = 0x030000, .parent = port, .driver = "nvidia",
-                             .group = i + 10, .boot_vga = (i == 0)});
-    fx.add_device(FakeDevice{.bdf = audio, .device = 0x228b, .class_code = 0x040300, .parent = port,
-                             .driver = "snd_hda_intel", .group = i + 10});
+    fx.add_device(FakeDevice{.bdf = gpu,
+                             .class_code = 0x030000,
+                             .parent = port,
+                             .driver = "nvidia",
+                             .group = i + 10,
+                             .boot_vga = (i == 0)});
+    fx.add_device(FakeDevice{.bdf = audio,
+                             .device = 0x228b,
+                             .class_code = 0x040300,
+                             .parent = port,
+                             .driver = "snd_hda_intel",
+                             .group = i + 10});
   }
   for (int i = 3 * sets; i < n; ++i) {
     char bdf[32];
     std::snprintf(bdf, sizeof bdf, "0000:00:1f.%d", i - 3 * sets);
-    fx.add_device(FakeDevice{.bdf = bdf, .vendor = 0x8086, .device = 0x7a23, .class_code = 0x0c0500});
+    fx.add_device(
+        FakeDevice{.bdf = bdf, .vendor = 0x8086, .device = 0x7a23, .class_code = 0x0c0500});
   }
 }
 
@@ -698,7 +778,8 @@ void Fixture::drm_create(const std::string& bdf) {
       link(parent + "/drm/" + r, cls + r);
       put(dir_ + "/dev/dri/" + r, "");
     }
-    if (card.by_path) link(dir_ + "/dev/dri/" + name, dir_ + "/dev/dri/by-path/pci-" + bdf + "-card");
+    if (card.by_path)
+      link(dir_ + "/dev/dri/" + name, dir_ + "/dev/dri/by-path/pci-" + bdf + "-card");
     const std::string dbg = dir_ + "/sys/kernel/debug/dri/" + std::to_string(card.minor);
     put(dbg + "/name", card.driver_name + " dev=" + bdf + " unique=" + bdf + "\n");
     std::string clients = "             command   pid dev master a   uid      magic\n";

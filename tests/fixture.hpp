@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pt/address.hpp"
+#include "pt/context.hpp"
 #include "pt/modules.hpp"
 #include "pt/root.hpp"
 #include "pt/sysfs.hpp"
@@ -40,9 +41,9 @@ struct FakeDevice {
   uint16_t vendor = 0x10de;
   uint16_t device = 0x1234;
   uint32_t class_code = 0x030000;
-  std::string parent;          // bridge BDF; empty: on root bus 0000:00
-  std::string driver;          // bound now
-  std::string native_driver;   // what drivers_probe picks without an override (defaults to driver)
+  std::string parent;         // bridge BDF; empty: on root bus 0000:00
+  std::string driver;         // bound now
+  std::string native_driver;  // what drivers_probe picks without an override (defaults to driver)
   std::optional<int> group;
   std::optional<bool> boot_vga;
   std::optional<std::vector<std::string>> reset_methods = std::vector<std::string>{"flr", "bus"};
@@ -71,14 +72,14 @@ struct FakeConnector {
 
 struct FakeDrmCard {
   std::string bdf;
-  int minor = 0;            // card0
-  std::optional<int> render;  // renderD128
+  int minor = 0;                           // card0
+  std::optional<int> render;               // renderD128
   std::string driver_name = "nvidia-drm";  // debugfs dri/N/name
   std::vector<FakeConnector> connectors;
-  bool by_path = true;      // udev's /dev/dri/by-path/pci-BDF-card
+  bool by_path = true;                // udev's /dev/dri/by-path/pci-BDF-card
   std::optional<std::string> master;  // debugfs clients: this command holds master
-  std::optional<int> fb;    // fbN whose device is the GPU
-  bool under_virtio = false;  // 5.10's virtio-gpu: BDF/virtio0/drm/cardN
+  std::optional<int> fb;              // fbN whose device is the GPU
+  bool under_virtio = false;          // 5.10's virtio-gpu: BDF/virtio0/drm/cardN
 };
 
 class Fixture;
@@ -118,10 +119,12 @@ class Fixture {
   Fixture& operator=(const Fixture&) = delete;
 
   // Shapes named in the foundation issue.
-  static void gpu_with_audio(Fixture& fx);        // 00:01.0 root port -> 01:00.0 GPU + 01:00.1 audio, group 1
-  static void gpu_on_root_bus(Fixture& fx);       // 00:02.0 GPU alone, group 2
-  static void group_with_unrelated(Fixture& fx);  // gpu_with_audio + 01:00.2 USB-C + 02:00.0 NIC in group 1
-  static void many_devices(Fixture& fx, int n);   // N endpoints behind root ports
+  static void gpu_with_audio(
+      Fixture& fx);  // 00:01.0 root port -> 01:00.0 GPU + 01:00.1 audio, group 1
+  static void gpu_on_root_bus(Fixture& fx);  // 00:02.0 GPU alone, group 2
+  static void group_with_unrelated(
+      Fixture& fx);  // gpu_with_audio + 01:00.2 USB-C + 02:00.0 NIC in group 1
+  static void many_devices(Fixture& fx, int n);  // N endpoints behind root ports
 
   Fixture& add_driver(const std::string& name, const std::string& module = "");
   Fixture& add_bridge(const std::string& bdf, const std::string& parent = "");
@@ -135,7 +138,9 @@ class Fixture {
   void fail_write(const std::string& suffix, const std::string& prefix, int err, int nth = 1);
   // DRIVER's probe refuses DEV (the write succeeds, nothing binds), as
   // virtio-pci does for a non-virtio device.
-  void refuse(const std::string& driver, const std::string& bdf) { refusals_.insert(driver + "@" + bdf); }
+  void refuse(const std::string& driver, const std::string& bdf) {
+    refusals_.insert(driver + "@" + bdf);
+  }
   // A reset of BDF through its reset file leaves BAR0 cleared (a device that
   // loses its state); verification must catch it.
   void corrupt_on_reset(const std::string& bdf) { corrupt_.insert(bdf); }
@@ -148,14 +153,14 @@ class Fixture {
   Fixture& add_vtconsole(int n, const std::string& name, bool bound);
   // fbN with NAME under PCI device BDF (or under BDF/SUB, such as virtio0,
   // a virtio device bound to SUB_DRIVER), with its /dev/fbN as a plain file.
-  Fixture& add_framebuffer(int n, const std::string& name, const std::string& bdf, const std::string& sub = "",
-                           const std::string& sub_driver = "");
+  Fixture& add_framebuffer(int n, const std::string& name, const std::string& bdf,
+                           const std::string& sub = "", const std::string& sub_driver = "");
   // A firmware framebuffer platform device ("efi-framebuffer.0") bound to
   // platform driver DRIVER (none when empty) and showing fbFB named FB_NAME
   // while bound (FB < 0: none). PARENT_BDF puts it under that PCI device, as
   // kernels from 6.9 do; otherwise it sits in /sys/devices/platform.
-  Fixture& add_firmware_fb(const std::string& device, const std::string& driver, int fb, const std::string& fb_name,
-                           const std::string& parent_bdf = "");
+  Fixture& add_firmware_fb(const std::string& device, const std::string& driver, int fb,
+                           const std::string& fb_name, const std::string& parent_bdf = "");
   Fixture& set_iomem(const std::string& text);
   Fixture& set_active_vt(int n);
   // Console shapes on gpu_with_audio's 01:00.0 (the boot VGA, nvidia):
@@ -184,6 +189,8 @@ class Fixture {
   // Leaves the tree on disk when the fixture goes away (benchmarks, debugging).
   void keep() { keep_ = true; }
   Root root() const;
+  // A context on this tree, writing through its simulated kernel and modules.
+  Context context(bool dry_run = false);
   FakeKernel& kernel() { return kernel_; }
   FakeModules& modules() { return modules_; }
 

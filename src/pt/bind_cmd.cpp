@@ -357,22 +357,14 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
     }
     return skipped.empty() ? Exit::ok : Exit::failed;
   };
-  if (ctx.dry_run) {
-    if (auto r = check_state_dir(ctx.root, false); !r) return std::unexpected(r.error());
-    auto journal = load_journal(ctx.root);
-    if (!journal) return std::unexpected(journal.error());
-    std::vector<std::string> skipped;
-    auto plan = plan_boot(ctx, *conf, *journal, o.force, skipped);
-    if (!plan) return std::unexpected(plan.error());
-    return finish(*plan, skipped, nullptr);
-  }
-  auto lock = Lock::acquire(ctx.root, ctx.lock_timeout);
+  auto lock = lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout);
   if (!lock) return std::unexpected(lock.error());
   auto journal = load_journal(ctx.root);
   if (!journal) return std::unexpected(journal.error());
   std::vector<std::string> skipped;
   auto plan = plan_boot(ctx, *conf, *journal, o.force, skipped);
   if (!plan) return std::unexpected(plan.error());
+  if (ctx.dry_run) return finish(*plan, skipped, nullptr);
   Outcome none;
   if (plan->moves.empty()) return finish(*plan, skipped, &none);
   auto outcome = execute(ctx, *plan, *journal);
@@ -397,12 +389,9 @@ Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
                        "udev-match takes the kernel's name, like 0000:3b:00.0");
   auto conf = load_conf(ctx.root);
   if (!conf) return std::unexpected(conf.error());
-  const std::string dir = ctx.root.path("/sys/bus/pci/devices/" + addr->str());
-  auto hex = [&](const char* attr) -> uint16_t {
-    auto v = read_file(dir + "/" + attr);
-    return v ? uint16_t(std::strtoul(v->c_str(), nullptr, 16)) : uint16_t(0);
-  };
-  out << udev_match(*conf, *addr, hex("vendor"), hex("device"));
+  auto dev = read_device(ctx.root, *addr);
+  if (!dev) return Exit::ok;  // a function already gone has nothing to match
+  out << udev_match(*conf, *addr, dev->vendor, dev->device);
   return Exit::ok;
 }
 
@@ -410,6 +399,10 @@ Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
 // and is the configuration there current?
 Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
   std::string image = o.initramfs;
+  if (!image.empty() && !path_exists(ctx.root.path(image)))
+    return usage_error(
+        "--initramfs " + image,
+        "no such file; name an initramfs image, such as /boot/initrd.img-$(uname -r)");
   if (image.empty()) {
     auto found = default_initramfs(ctx.root);
     if (!found) return std::unexpected(found.error());

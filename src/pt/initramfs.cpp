@@ -36,11 +36,6 @@ std::optional<std::string> slurp(const std::string& path) {
   return out;
 }
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 // Runs ARGV with stdout captured; stderr goes to the caller's stderr.
 Result<std::string> run_capture(const std::vector<std::string>& argv) {
   int fds[2];
@@ -180,7 +175,8 @@ bool has_module(const std::vector<std::string>& paths, const std::string& name) 
 }  // namespace
 
 std::unique_ptr<InitramfsReader> make_initramfs_reader(const Root& root) {
-  if (exists(root.path("/usr/bin/lsinitrd")) && !exists(root.path("/usr/sbin/update-initramfs")))
+  if (path_exists(root.path("/usr/bin/lsinitrd")) &&
+      !path_exists(root.path("/usr/sbin/update-initramfs")))
     return std::make_unique<Dracut>();
   return std::make_unique<InitramfsTools>(root.path("/var/tmp"));
 }
@@ -203,7 +199,7 @@ Result<std::string> default_initramfs(const Root& root) {
   }
   for (const std::string& p :
        {"/boot/initrd.img-" + release, "/boot/initramfs-" + release + ".img"})
-    if (exists(root.path(p))) return p;
+    if (path_exists(root.path(p))) return p;
   return fail("/boot/initrd.img-" + release,
               "no initramfs for kernel " + release + "; build one (update-initramfs -c -k " +
                   release + " or dracut) or name it with --initramfs",
@@ -214,7 +210,7 @@ Result<BootCheck> boot_check(const Root& root, InitramfsReader& reader, const st
                              const std::string& sbindir) {
   BootCheck bc;
   bc.image = image;
-  if (!exists(root.path(kConfPath))) {
+  if (!path_exists(root.path(kConfPath))) {
     bc.ok.push_back(std::string("no ") + kConfPath +
                     ": nothing to claim at boot, so the initramfs needs no pt");
     return bc;

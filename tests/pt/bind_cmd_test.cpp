@@ -13,12 +13,7 @@ using nlohmann::json;
 
 namespace {
 Result<Exit> run(test::Fixture& fx, bind::Options o, std::string& out) {
-  Context ctx;
-  ctx.root = fx.root();
-  ctx.writer = &fx.kernel();
-  ctx.modules = &fx.modules();
-  ctx.timeout = 200ms;
-  ctx.dry_run = o.common.dry_run;
+  Context ctx = fx.context(o.common.dry_run);
   std::ostringstream s;
   auto r = bind::run_in(o, ctx, s);
   out = s.str();
