@@ -59,12 +59,7 @@ timeout = 20
 )";
 
 Result<Exit> run(Fixture& fx, bind::Options o, std::string& out) {
-  Context ctx;
-  ctx.root = fx.root();
-  ctx.writer = &fx.kernel();
-  ctx.modules = &fx.modules();
-  ctx.timeout = 200ms;
-  ctx.dry_run = o.common.dry_run;
+  Context ctx = fx.context(o.common.dry_run);
   std::ostringstream s;
   auto r = bind::run_in(o, ctx, s);
   out = s.str();
@@ -106,6 +101,28 @@ TEST_CASE("boot claims every configured function for vfio-pci, journaled as boot
   journal = load_journal(fx.root());
   REQUIRE(journal);
   CHECK(journal->devices.empty());
+}
+
+TEST_CASE("boot rolls every claim back when one fails, and journals nothing") {
+  Fixture fx;
+  unprobed_gpu(fx);
+  write_conf(fx, kClaim);
+  const auto before = fx.snapshot();
+  // The audio function's probe fails after the GPU was claimed.
+  fx.fail_write("/drivers_probe", "0000:01:00.1", EIO);
+  bind::Options o;
+  o.command = "boot";
+  std::string out;
+  auto r = run(fx, o, out);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::rolled_back);
+  CHECK(fx.driver_of("0000:01:00.0") == "none");
+  CHECK(fx.override_of("0000:01:00.0") == "(null)");
+  CHECK(fx.snapshot() == before);
+  auto journal = load_journal(fx.root());
+  REQUIRE(journal);
+  CHECK(journal->devices.empty());
+  CHECK_FALSE(journal->job);
 }
 
 TEST_CASE("boot leaves a card whose ID does not match alone and says so") {

@@ -142,4 +142,7 @@ TEST_CASE("boot-check names the missing initramfs and what to run") {
   CHECK(r.status == 1);
   CHECK(r.out.find("no initramfs for kernel") != std::string::npos);
   CHECK(r.out.find("update-initramfs -c -k") != std::string::npos);
+  auto named = pt_bind("--root " + fx.dir() + " boot-check --initramfs /boot/none.img");
+  CHECK(named.status == 2);
+  CHECK(named.out.find("--initramfs /boot/none.img: no such file") != std::string::npos);
 }
