@@ -49,7 +49,7 @@ exit 0
 EOF
   chmod +x "$T/bin/$tool"
 done
-export PT_ROOT=$T PT_BINDIR=$T/bin
+export PT_ROOT=$T PT_BINDIR=$T/bin PT_HOOK_SYSLOG=0
 
 # run HOOK ARGS...: status in RC, stderr+stdout in $T/out, calls in CALLS.
 run() {
@@ -229,6 +229,15 @@ check_has "libvirt broken config" "$LCONF:2: want 'domain NAME DEVICE...'"
 runxml "$XML" "$LIBVIRT" win10 started begin -
 check_eq "libvirt broken config, another op: status" 0 "$RC"
 check_eq "libvirt broken config: calls" "" "$CALLS"
+
+# ---------------------------------------------------------------- examples
+# The shipped example configurations parse; their VMs/domains are planned.
+PT_PROXMOX_HOOK_CONF=$src/contrib/proxmox/proxmox-hook.conf run "$PROXMOX" 999 pre-start
+check_eq "example proxmox-hook.conf: status" 0 "$RC"
+check_has "example proxmox-hook.conf" "VM 999 is not named"
+PT_LIBVIRT_HOOK_CONF=$src/contrib/libvirt/libvirt-hook.conf runxml "" "$LIBVIRT" win10 prepare begin -
+check_eq "example libvirt-hook.conf: calls" "pt-console release $G lock=held
+pt-bind detach $G $A lock=held" "$CALLS"
 
 # ---------------------------------------------------------------- shellcheck
 if command -v shellcheck >/dev/null; then

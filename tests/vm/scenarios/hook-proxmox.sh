@@ -7,7 +7,8 @@
 #   console released, GPU+audio on vfio-pci;
 #   the VM stand-in leaves the GPU dirty (bus master, memory decode off, D3hot);
 #   `100 post-stop`: drivers back, command register and decodes as at boot,
-#   fbcon back on the GPU, `pt-drm check` 0, journal clean.
+#   fbcon back on the GPU, `pt-drm check` 0, journal clean;
+#   every step's line also in syslog (busybox syslogd on /dev/log).
 . /pt-vm/lib.sh
 
 HOOK=/pt-vm/files/pt-hookscript
@@ -88,6 +89,11 @@ kill "$holder"
 wait "$holder" 2>/dev/null
 assert_unchanged "a busy lock"
 
+say "the log lines also reach syslog (here busybox syslogd on /dev/log)"
+syslogd -n -O /tmp/syslog &
+syslogd_pid=$!
+wait_for "[ -S /dev/log ]" 5 || fail "busybox syslogd" "/dev/log" "no socket"
+
 say "100 pre-start: the hostpci0 slot (not the snapshot's) detached, console released"
 printf '# VM 100 passes its GPU slot through\nvm 100 hostpci\n' >"$CONF"
 expect_rc 0 "$HOOK" 100 pre-start
@@ -116,4 +122,8 @@ assert_unchanged "the whole cycle"
 expect_rc 0 pt-drm check "$GPU"
 [ ! -e /run/pt/hook-proxmox-100.devices ] || fail "the record after post-stop" "removed" "still there"
 flock -n /run/pt/lock true || fail "the pt lock after the hook" "free" "held"
+kill "$syslogd_pid"
+for s in "100 pre-start: pt-bind detach $gpu $aud -> exit 0" "100 post-stop: pt-drm check $gpu -> exit 0"; do
+  assert_contains "syslog" "daemon.notice pt-hookscript: pt-hookscript $s" "$(cat /tmp/syslog)"
+done
 pass
