@@ -137,11 +137,29 @@ check_has "proxmox 101 post-stop" "skip pt-reset $G: it is on virtio-pci, not vf
 ln -sfn ../../drivers/vfio-pci "$T/sys/bus/pci/devices/$G/driver"
 
 # Refusals name the file and line and run nothing.
+# Resource mappings: this node's one entry is used; none, several or no
+# mapping file are refused, naming the hostpci line.
 printf 'cores: 2\nhostpci0: mapping=rtx4090,pcie=1\n' >"$T/etc/pve/qemu-server/103.conf"
 run "$PROXMOX" 103 pre-start
-check_eq "proxmox mapping: status" 2 "$RC"
-check_has "proxmox mapping" "$T/etc/pve/qemu-server/103.conf:2: hostpci0 uses a resource mapping (mapping=rtx4090)"
-check_eq "proxmox mapping: calls" "" "$CALLS"
+check_eq "proxmox mapping without pci.cfg: status" 2 "$RC"
+check_has "proxmox mapping without pci.cfg" "$T/etc/pve/qemu-server/103.conf:2: hostpci0 uses the resource mapping 'rtx4090', but $T/etc/pve/mapping/pci.cfg cannot be read"
+check_eq "proxmox mapping without pci.cfg: calls" "" "$CALLS"
+mkdir -p "$T/etc/pve/mapping"
+printf 'rtx4090\n\tdescription the big one\n\tmap id=10de:2684,iommugroup=14,node=pve2,path=0000:03:00.0,subsystem-id=10de:167c\n\tmap id=10de:2684,iommugroup=4,node=pve,path=0000:01:00,subsystem-id=10de:167c\n\npci: pool\n\tmap id=10de:2684,node=pve,path=0000:01:00\n\tmap id=10de:2684,node=pve,path=0000:03:00.0\n' >"$T/etc/pve/mapping/pci.cfg"
+PT_PVE_NODE=pve.example.org run "$PROXMOX" 103 pre-start
+check_eq "proxmox mapping: status" 0 "$RC"
+check_eq "proxmox mapping: calls" "pt-console release $G lock=held
+pt-bind detach $G $A lock=held" "$CALLS"
+PT_PVE_NODE=pve3 run "$PROXMOX" 103 post-stop   # the record, not the mapping
+check_eq "proxmox mapping post-stop: calls" "$RECOVER_G" "$CALLS"
+PT_PVE_NODE=pve3 run "$PROXMOX" 103 pre-start
+check_eq "proxmox mapping of another node: status" 2 "$RC"
+check_has "proxmox mapping of another node" "103.conf:2: hostpci0 uses the resource mapping 'rtx4090', which has no entry for node 'pve3'"
+sed -i 's/mapping=rtx4090/mapping=pool/' "$T/etc/pve/qemu-server/103.conf"
+PT_PVE_NODE=pve run "$PROXMOX" 103 pre-start
+check_eq "proxmox mapping with two entries: status" 2 "$RC"
+check_has "proxmox mapping with two entries" "103.conf:2: hostpci0 uses the resource mapping 'pool', which has 2 entries for node 'pve'"
+check_eq "proxmox refused mappings: calls" "" "$CALLS"
 printf 'hostpci3: 0000:01:00.0,mdev=nvidia-63\n' >"$T/etc/pve/qemu-server/104.conf"
 run "$PROXMOX" 104 pre-start
 check_eq "proxmox mdev: status" 2 "$RC"

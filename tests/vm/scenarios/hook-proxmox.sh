@@ -1,7 +1,7 @@
 # pt-vm: topology=console
 # hook-proxmox.sh: contrib/proxmox/pt-hookscript called as Proxmox VE calls a
 # hookscript (`VMID PHASE`), on the GPU that carries the console:
-#   a broken hook config, a hostpci line with a resource mapping, an unnamed
+#   a broken hook config, an ambiguous resource mapping (mapping=), an unnamed
 #   VM, the lock held elsewhere: a clear error (or nothing to do), nothing changed;
 #   `100 pre-start` (hostpci0 of a fake /etc/pve/qemu-server/100.conf):
 #   console released, GPU+audio on vfio-pci;
@@ -65,10 +65,14 @@ expect_rc 2 "$HOOK" 100 pre-start
 assert_out_has "$CONF:2: unknown keyword 'vms'"
 assert_unchanged "broken configurations"
 
-say "a hostpci line with a resource mapping is refused, naming the line"
+say "a resource mapping with two entries for this node is refused, naming the hostpci line"
+mkdir -p /etc/pve/mapping
+node=$(uname -n)
+printf 'rtx4090\n\tmap id=1af4:1050,iommugroup=4,node=%s,path=0000:01:00\n\tmap id=1af4:1050,iommugroup=9,node=%s,path=0000:09:00\n' \
+  "${node%%.*}" "${node%%.*}" >/etc/pve/mapping/pci.cfg
 printf 'vm 100 hostpci\nvm 101 hostpci\n' >"$CONF"
 expect_rc 2 "$HOOK" 101 pre-start
-assert_out_has "/etc/pve/qemu-server/101.conf:2: hostpci0 uses a resource mapping (mapping=rtx4090)"
+assert_out_has "/etc/pve/qemu-server/101.conf:2: hostpci0 uses the resource mapping 'rtx4090', which has 2 entries for node"
 assert_unchanged "the mapping refusal"
 
 say "a VM the configuration does not name is left alone"
