@@ -92,6 +92,8 @@ check_eq "proxmox 100 pre-start: calls" "pt-console release $G lock=held
 pt-bind detach $G $A lock=held" "$CALLS"
 check_eq "proxmox 100 pre-start: record" "$G $A" "$(tr '\n' ' ' <"$T/run/pt/hook-proxmox-100.devices" | sed 's/ $//')"
 check_eq "proxmox: /run/pt mode" 700 "$(stat -c %a "$T/run/pt")"
+check_eq "proxmox: lock file mode" 600 "$(stat -c %a "$T/run/pt/lock")"
+check_eq "proxmox: record mode" 600 "$(stat -c %a "$T/run/pt/hook-proxmox-100.devices")"
 for phase in post-start pre-stop; do
   run "$PROXMOX" 100 $phase
   check_eq "proxmox 100 $phase: status" 0 "$RC"
