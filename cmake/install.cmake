@@ -56,3 +56,11 @@ install(PROGRAMS ${dist}/initramfs/initramfs-tools/scripts/init-top/pt
 install(PROGRAMS ${dist}/initramfs/dracut/90pt/module-setup.sh ${dist}/initramfs/dracut/90pt/pt-boot.sh
         DESTINATION ${PT_DRACUTMODDIR}/90pt)
 install(FILES ${CMAKE_SOURCE_DIR}/examples/pt.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+# The hypervisor hooks (contrib/README.md): installed as examples to copy into
+# place (/var/lib/vz/snippets, /etc/libvirt/hooks), never activated by install.
+install(PROGRAMS ${CMAKE_SOURCE_DIR}/contrib/proxmox/pt-hookscript DESTINATION ${CMAKE_INSTALL_DATADIR}/pt/contrib/proxmox)
+install(PROGRAMS ${CMAKE_SOURCE_DIR}/contrib/libvirt/qemu DESTINATION ${CMAKE_INSTALL_DATADIR}/pt/contrib/libvirt)
+install(FILES ${CMAKE_SOURCE_DIR}/contrib/proxmox/proxmox-hook.conf ${CMAKE_SOURCE_DIR}/contrib/libvirt/libvirt-hook.conf
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(FILES ${CMAKE_SOURCE_DIR}/contrib/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR}/contrib)

@@ -21,6 +21,8 @@ systemd/system/pt-recover@.service systemd/system/pt-boot.service
 initramfs-tools/hooks/pt initramfs-tools/scripts/init-top/pt
 dracut/modules.d/90pt/module-setup.sh dracut/modules.d/90pt/pt-boot.sh
 doc/pt/examples/pt.conf
+share/pt/contrib/proxmox/pt-hookscript share/pt/contrib/libvirt/qemu
+doc/pt/examples/proxmox-hook.conf doc/pt/examples/libvirt-hook.conf doc/pt/contrib/README.md
 "
 status=0
 for tail in $expected; do
@@ -35,7 +37,7 @@ for f in $listing; do
   [ $hit = 1 ] || { echo "install-tree: unexpected file $f"; status=1; }
 done
 # Programs are executable; hooks are programs too.
-for f in $(echo "$listing" | grep -E '/sbin/|/hooks/pt$|/init-top/pt$|/90pt/'); do
+for f in $(echo "$listing" | grep -E '/sbin/|/hooks/pt$|/init-top/pt$|/90pt/|/share/pt/contrib/'); do
   [ -x "$stage$f" ] || { echo "install-tree: $f is not executable"; status=1; }
 done
 [ $status = 0 ] && echo "install-tree: $(echo "$listing" | wc -l) files, each in its place"
