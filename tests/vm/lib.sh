@@ -1022,3 +1022,8 @@ assert_cycle_healthy() {
   assert_eq "journal leftovers" "" "$(journal_leftovers)"
   expect_rc 0 pt-drm check "$1"
 }
+
+# kernel_warnings: the kernel's own lines (facility 0) of level warning or
+# worse in the log, counted from busybox's raw dmesg ("<4>..."; it has no -l).
+# Lines written to /dev/kmsg by the scenarios are facility user ("<12>").
+kernel_warnings() { dmesg -r | grep -c '^<[0-4]>' || true; }
