@@ -6,7 +6,8 @@
 # `pt-bind recover` (the same steps from pt.conf, which skips the reset once
 # the host driver has the GPU) after the attach got that far.
 #   reset:     the VM still holds the group (1); the kernel rejects the
-#              reset write (EIO, 1)
+#              reset write (EIO, 1), or, on kernels without
+#              reset_subordinate, pt-reset's own config write does (1)
 #   attach:    drivers_probe of the GPU fails (EIO: rolled back, 3);
 #              pt-bind killed (SIGKILL) after its 3rd write (137)
 #   drm-wait:  no DRM driver for the GPU (virtio_gpu unloaded): timeout (5)
@@ -122,15 +123,19 @@ wait $vm 2>/dev/null
 second_run
 faults=$((faults + 1))
 
-if [ -e "/sys/bus/pci/devices/$(parent_of "$gpu")/reset_subordinate" ]; then
+bridge=$(parent_of "$gpu")
+if [ -e "/sys/bus/pci/devices/$bridge/reset_subordinate" ]; then
   fault reset 1 "the kernel rejects the reset (EIO)" \
     "LD_PRELOAD=/lib/pt-fault.so PT_FAULT=reset_subordinate=1:EIO $(step_cmd reset)"
-  assert_detached
-  second_run
-  faults=$((faults + 1))
 else
-  echo "   note: $(uname -r) has no reset_subordinate: pt-reset resets the bus itself through config space, which the write(2) shim cannot fail"
+  # pt-reset resets the bus itself (no reset_subordinate before late 2024):
+  # its first config write to the bridge, Secondary Bus Reset, fails.
+  fault reset 1 "the bridge's config write fails (EIO)" \
+    "LD_PRELOAD=/lib/pt-fault.so PT_FAULT=$bridge/config=:EIO@1 $(step_cmd reset)"
 fi
+assert_detached
+second_run
+faults=$((faults + 1))
 
 fault attach 3 "drivers_probe of the GPU fails (EIO)" \
   "LD_PRELOAD=/lib/pt-fault.so PT_FAULT=/sys/bus/pci/drivers_probe=$gpu:EIO $(step_cmd attach)"
