@@ -57,10 +57,13 @@ while [ $r -le "$ROUNDS" ]; do
     assert_cycle_healthy "$gpu" "$boot" >/dev/null
     say "round 1 ($how, $ms ms): the state every later round must equal"
     echo "$first" | sed 's/^/   /'
+    kernel_warning_lines | sed "s/^/   (kernel, at round 1) /"
   elif [ "$now" != "$first" ]; then
     echo "$first" >/tmp/first.state
     echo "$now" >/tmp/now.state
     diff /tmp/first.state /tmp/now.state | sed 's/^/   /'
+    echo "   the kernel's warnings and errors now:"
+    kernel_warning_lines | sed 's/^/   | /'
     fail "state after round $r ($how)" "round 1's" "the lines above marked >"
   else
     echo "   round $r ($how): $ms ms, no drift"
