@@ -36,7 +36,7 @@ fields() {
 
 header() {
   printf ' %-7s %-6s %-14s %-6s %-7s %-14s %-12s %s\n' \
-    FUNCTION "" DRIVER POWER COMMAND DECODES/OWNS VTCONSOLE "DRM CARD"
+    DEVICE "" DRIVER POWER COMMAND DECODES/OWNS VTCONSOLE "DRM CARD"
 }
 # row NAME WHEN FIELDS [BEFORE]: one table row; with BEFORE, changed cells get '*'.
 row() {
@@ -99,7 +99,7 @@ vm_stop() {
   echo "the VM exited without cleanup; vfio-pci's release of the device ran"
 }
 
-echo "[$(elapsed)] the host as it booted: $gpu is the boot VGA device ($(boot_vga_device)),"
+echo "[$(elapsed)] the host as it booted: $gpu, boot_vga=$(cat "/sys/bus/pci/devices/$gpu/boot_vga"), is the GPU,"
 echo "           fbcon shows the console on its framebuffer; $aud is its HDMI audio stand-in"
 echo "           (01:00.1 has no PM capability: its POWER is the kernel's power_state)"
 snap
