@@ -1,5 +1,6 @@
 #include "pt/bind_cmd.hpp"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -457,6 +458,12 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
                 ENOENT);
   const std::string dir = tool_dir();
   const std::string root = ctx.root.is_real() ? "/" : ctx.root.dir();
+  // One lock for the whole sequence, handed to each step through
+  // PT_LOCK_FD, so no other pt command slips in between two steps.
+  auto lock = lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout);
+  if (!lock) return std::unexpected(lock.error());
+  const int lock_fd = *lock ? (*lock)->fd() : -1;
+  const std::string lock_fd_text = std::to_string(lock_fd);
   for (const auto& step : d->recover) {
     auto argv = step_argv(step, d->bdf, dir, root);
     std::string line;
@@ -482,6 +489,12 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
     pid_t pid = ::fork();
     if (pid < 0) return fail(argv[0], "cannot start the step", errno);
     if (pid == 0) {
+      if (lock_fd >= 0) {
+        // The lock's descriptor is close-on-exec; this one copy survives.
+        int flags = ::fcntl(lock_fd, F_GETFD);
+        if (flags < 0 || ::fcntl(lock_fd, F_SETFD, flags & ~FD_CLOEXEC) < 0) _exit(126);
+        ::setenv(kLockFdEnv, lock_fd_text.c_str(), 1);
+      }
       std::vector<char*> args;
       for (auto& a : argv) args.push_back(a.data());
       args.push_back(nullptr);

@@ -34,6 +34,8 @@ class Lock {
   // the caller holds it, and an unlock would release it under the caller.
   ~Lock();
   bool inherited() const { return inherited_; }
+  // The descriptor that holds the flock, for handing it down as PT_LOCK_FD.
+  int fd() const { return fd_; }
 
  private:
   Lock(int fd, bool inherited) : fd_(fd), inherited_(inherited) {}
