@@ -67,7 +67,7 @@ runxml() {
   CALLS=$(cat "$T/calls")
 }
 G=0000:01:00.0 A=0000:01:00.1 D=0000:03:00.0
-RECOVER_G="pt-reset $G lock=held
+RECOVER_G="pt-reset --method bus $G lock=held
 pt-bind attach $G $A lock=held
 pt-drm wait $G lock=held
 pt-vgaarb restore $G lock=held
@@ -117,8 +117,8 @@ pt-console release $D lock=held
 pt-bind detach $G $A $D lock=held" "$CALLS"
 rm -f "$T/run/pt/hook-proxmox-102.devices"  # post-stop without a record reads hostpci again
 run "$PROXMOX" 102 post-stop
-check_eq "proxmox 102 post-stop: calls" "pt-reset $G lock=held
-pt-reset $D lock=held
+check_eq "proxmox 102 post-stop: calls" "pt-reset --method bus $G lock=held
+pt-reset --method bus $D lock=held
 pt-bind attach $G $A $D lock=held
 pt-drm wait $G lock=held
 pt-vgaarb restore $G lock=held
@@ -206,6 +206,23 @@ STUB_FAIL="pt-drm wait" STUB_RC=5 run "$PROXMOX" 100 post-stop
 check_eq "proxmox failed drm wait: status" 5 "$RC"
 check_eq "proxmox failed drm wait: calls" "$(head -3 <<<"$RECOVER_G")" "$CALLS"
 check_has "proxmox failed drm wait" "stopped at pt-drm wait $G"
+# reset-method: auto leaves the choice to pt-reset, another method is passed
+# on, an unknown one is refused before anything runs.
+printf 'vm 100 hostpci\nreset-method auto\n' >"$PCONF"
+run "$PROXMOX" 100 pre-start
+run "$PROXMOX" 100 post-stop
+check_eq "proxmox reset-method auto: status" 0 "$RC"
+check_eq "proxmox reset-method auto: reset" "pt-reset $G lock=held" "$(head -n 1 <<<"$CALLS")"
+printf 'vm 100 hostpci\nreset-method flr\n' >"$PCONF"
+run "$PROXMOX" 100 pre-start
+run "$PROXMOX" 100 post-stop
+check_eq "proxmox reset-method flr: reset" "pt-reset --method flr $G lock=held" "$(head -n 1 <<<"$CALLS")"
+printf 'vm 100 hostpci\nreset-method hard\n' >"$PCONF"
+run "$PROXMOX" 100 post-stop
+check_eq "proxmox reset-method hard: status" 2 "$RC"
+check_eq "proxmox reset-method hard: calls" "" "$CALLS"
+check_has "proxmox reset-method hard" "$PCONF:2: want 'reset-method METHOD'"
+
 # The lock held by someone else: 75 after lock-timeout, nothing run.
 printf 'vm 100 hostpci\nlock-timeout 0\n' >"$PCONF"
 flock "$T/run/pt/lock" sleep 5 &
