@@ -51,7 +51,7 @@ if [ "$only" != quad ]; then
     printf ' %s %s' "$s" "$(field "$o" '^BENCH cycle pt ' "$s" | med)"
   done
   echo
-  for k in busybox_true_ms pt_version_ms standin_help_ms; do
+  for k in busybox_true_ms standin_help_ms pt_version_ms pt_version_kmod_preloaded_ms; do
     printf '  start-up + exit %s: median %s ms\n' "$k" "$(field "$o" '^BENCH startup ' "$k" | med)"
   done
   awk -v p="$pt" -v a="$bare" -v b="$hook" 'BEGIN {
