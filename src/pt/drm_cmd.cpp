@@ -483,14 +483,16 @@ class Watcher {
   // sends dozens of other uevents (the audio function's sound and input
   // devices, ...); looking at each would put a sysfs scan between the card's
   // node appearing and the look that finds it.
-  bool wait(int timeout_ms) {
+  // ANY: every event counts (the last look found the node but could not
+  // open it yet, and any event is as good a moment to try again as another).
+  bool wait(int timeout_ms, bool any) {
     pollfd fds[2];
     nfds_t n = 0;
     if (ino_ >= 0) fds[n++] = pollfd{ino_, POLLIN, 0};
     if (mon_) fds[n++] = pollfd{udev_monitor_get_fd(mon_), POLLIN, 0};
     int r = ::poll(fds, n, timeout_ms);
     if (r <= 0) return false;
-    bool relevant = false;
+    bool relevant = any;
     if (ino_ >= 0) {
       alignas(inotify_event) char buf[4096];
       for (ssize_t got; (got = ::read(ino_, buf, sizeof buf)) > 0;) {
@@ -600,7 +602,10 @@ Result<Exit> cmd_wait(const Options& o, Context& ctx, Backend& backend, std::ost
       now = std::chrono::steady_clock::now();
       if (now >= deadline) break;
       auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-      relevant = watcher.wait(int(std::max<int64_t>(1, left)));
+      // The node exists before the kernel publishes the minor
+      // (drm_minor_register), and an open in between fails; then the next
+      // event of any kind is the moment to try again.
+      relevant = watcher.wait(int(std::max<int64_t>(1, left)), seen.node && !seen.error.empty());
     }
   }
   char secs[32];
