@@ -94,6 +94,25 @@ std::vector<Card> scan_cards(const Root& root) {
   return cards;
 }
 
+std::optional<Card> find_card(const Root& root, const PciAddress& addr) {
+  const std::string cls = root.path("/sys/class/drm");
+  std::optional<Card> best;
+  for (const auto& e : list_dir(cls)) {
+    if (!is_card_name(e)) continue;
+    auto real = resolve(cls + "/" + e);
+    if (!real || pci_ancestor(*real) != addr) continue;
+    Card c;
+    c.name = e;
+    c.minor = std::stoi(e.substr(4));
+    if (best && best->minor < c.minor) continue;
+    c.node = "/dev/dri/" + e;
+    c.node_exists = path_exists(root.path(c.node));
+    c.pci = addr;
+    best = std::move(c);
+  }
+  return best;
+}
+
 std::vector<Card> cards_of(const std::vector<Card>& cards, const PciAddress& addr) {
   std::vector<Card> out;
   for (const auto& c : cards)
@@ -152,6 +171,13 @@ class RootBackend final : public Backend {
     else
       k.master = Master{std::nullopt, "", "unknown under --root without debugfs dri/N/clients"};
     return k;
+  }
+  // Without ioctls, a KMS driver shows in its connectors (cardN-NAME), which
+  // find_card leaves out.
+  Result<bool> kms_readable(const Card& card) override {
+    for (const auto& e : list_dir(root_.path("/sys/class/drm")))
+      if (e.rfind(card.name + "-", 0) == 0) return true;
+    return false;
   }
   std::vector<std::pair<std::string, PciAddress>> devices() override { return {}; }
   std::optional<int> console_fb(int) override { return std::nullopt; }

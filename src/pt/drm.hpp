@@ -44,6 +44,12 @@ struct Card {
 std::vector<Card> scan_cards(const Root& root);
 // The cards whose PCI device is ADDR (normally one).
 std::vector<Card> cards_of(const std::vector<Card>& cards, const PciAddress& addr);
+// The first card (lowest minor) of ADDR with only its name, minor, node and
+// PCI device: no render node, by-path link, driver or connectors. Cheap
+// enough for pt-drm wait to run on every event; reading a connector's
+// `modes` takes the kernel's mode_config lock, which a driver holds while it
+// probes, so wait reads none.
+std::optional<Card> find_card(const Root& root, const PciAddress& addr);
 
 // ---------------------------------------------------------------- KMS
 struct Mode {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "pt/drm_verdict.hpp"
 #include "pt/lock.hpp"
@@ -463,7 +464,7 @@ class Watcher {
     if (ino_ < 0) return;
     const uint32_t mask =
         IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE_SELF;
-    ::inotify_add_watch(ino_, root_.path("/dev").c_str(), mask);
+    dev_wd_ = ::inotify_add_watch(ino_, root_.path("/dev").c_str(), mask);
     ::inotify_add_watch(ino_, root_.path("/dev/dri").c_str(), mask);
     if (!root_.is_real()) {
       // Fixture trees are ordinary directories, where inotify sees links and
@@ -476,27 +477,54 @@ class Watcher {
   }
 
   // Blocks until an event or until TIMEOUT_MS passes; drains what arrived.
-  void wait(int timeout_ms) {
+  // True when something arrived that can change what a look sees: a DRM
+  // uevent, a uevent of DEV or anything below it (its driver, its card, its
+  // framebuffer), or a change in /dev/dri (or /dev/dri itself). An attach
+  // sends dozens of other uevents (the audio function's sound and input
+  // devices, ...); looking at each would put a sysfs scan between the card's
+  // node appearing and the look that finds it.
+  // ANY: every event counts (the last look found the node but could not
+  // open it yet, and any event is as good a moment to try again as another).
+  bool wait(int timeout_ms, bool any) {
     pollfd fds[2];
     nfds_t n = 0;
     if (ino_ >= 0) fds[n++] = pollfd{ino_, POLLIN, 0};
     if (mon_) fds[n++] = pollfd{udev_monitor_get_fd(mon_), POLLIN, 0};
     int r = ::poll(fds, n, timeout_ms);
-    if (r <= 0) return;
+    if (r <= 0) return false;
+    bool relevant = any;
     if (ino_ >= 0) {
-      char buf[4096];
-      while (::read(ino_, buf, sizeof buf) > 0) {
+      alignas(inotify_event) char buf[4096];
+      for (ssize_t got; (got = ::read(ino_, buf, sizeof buf)) > 0;) {
+        for (ssize_t off = 0; off < got;) {
+          const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+          const std::string_view name(ev->len ? ev->name : "");
+          if (ev->wd != dev_wd_ || name == "dri" || (ev->mask & (IN_IGNORED | IN_Q_OVERFLOW)))
+            relevant = true;
+          off += ssize_t(sizeof(inotify_event) + ev->len);
+        }
       }
     }
-    if (mon_)
-      while (udev_device* d = udev_monitor_receive_device(mon_)) udev_device_unref(d);
+    if (mon_) {
+      const std::string bdf = addr_.str();
+      while (udev_device* d = udev_monitor_receive_device(mon_)) {
+        const char* sub = udev_device_get_subsystem(d);
+        const char* path = udev_device_get_devpath(d);
+        if ((sub && std::string_view(sub) == "drm") ||
+            (path && std::string_view(path).find(bdf) != std::string_view::npos))
+          relevant = true;
+        udev_device_unref(d);
+      }
+    }
     arm();
+    return relevant;
   }
 
  private:
   Root root_;
   PciAddress addr_;
   int ino_ = -1;
+  int dev_wd_ = -1;
   udev* udev_ = nullptr;
   udev_monitor* mon_ = nullptr;
 };
@@ -518,7 +546,7 @@ Result<Exit> cmd_wait(const Options& o, Context& ctx, Backend& backend, std::ost
     const auto t_look = std::chrono::steady_clock::now();
     seen = Seen{};
     seen.driver = link_basename(ctx.root.path(dev->sysfs("driver"))).value_or("");
-    if (auto card = card_of(ctx.root, dev->addr)) {
+    if (auto card = find_card(ctx.root, dev->addr)) {
       seen.card = true;
       seen.card_name = card->name;
       seen.node = card->node_exists;
@@ -568,8 +596,17 @@ Result<Exit> cmd_wait(const Options& o, Context& ctx, Backend& backend, std::ost
                     seen.card ? "card without node" : "no card");
       o.trace(buf);
     }
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-    watcher.wait(int(std::max<int64_t>(1, left)));
+    // Sleep through events that cannot change what a look sees; the look
+    // at the deadline still reports the latest state.
+    for (bool relevant = false; !relevant;) {
+      now = std::chrono::steady_clock::now();
+      if (now >= deadline) break;
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+      // The node exists before the kernel publishes the minor
+      // (drm_minor_register), and an open in between fails; then the next
+      // event of any kind is the moment to try again.
+      relevant = watcher.wait(int(std::max<int64_t>(1, left)), seen.node && !seen.error.empty());
+    }
   }
   char secs[32];
   std::snprintf(secs, sizeof secs, "%g", double(ctx.timeout.count()) / 1000.0);

@@ -1,9 +1,12 @@
 #include "pt/modules.hpp"
 
+#include <dlfcn.h>
 #include <libkmod.h>
 #include <sys/utsname.h>
 
 #include <cerrno>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "pt/sysfs.hpp"
@@ -28,13 +31,67 @@ std::string kernel_release(const Root& root) {
   return u.release;
 }
 
+// libkmod is opened on first use, not linked. Debian's libkmod brings
+// libcrypto, libzstd, liblzma and libz along (about 22,000 relocations),
+// which every pt tool would map and relocate at each start, although only
+// pt-bind loads modules, and only when a driver is not registered yet. Under
+// emulation that start-up cost was most of a pt-drm or pt-vgaarb run.
+// (systemd opens libkmod the same way.)
+struct Kmod {
+  decltype(&::kmod_new) new_ctx;
+  decltype(&::kmod_unref) unref;
+  decltype(&::kmod_load_resources) load_resources;
+  decltype(&::kmod_module_new_from_lookup) new_from_lookup;
+  decltype(&::kmod_module_unref_list) unref_list;
+  decltype(&::kmod_list_next) list_next;
+  decltype(&::kmod_module_get_module) get_module;
+  decltype(&::kmod_module_probe_insert_module) probe_insert;
+  decltype(&::kmod_module_get_name) get_name;
+  decltype(&::kmod_module_unref) module_unref;
+};
+
+// The library's functions, or the reason it cannot be loaded.
+const Kmod* kmod_api(std::string* why) {
+  static std::string error;
+  static const Kmod* api = []() -> const Kmod* {
+    void* h = ::dlopen("libkmod.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = ::dlerror();
+      error = e ? e : "dlopen failed";
+      return nullptr;
+    }
+    static Kmod k;
+    bool ok = true;
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
+      if (!fn) {
+        ok = false;
+        error = std::string("libkmod.so.2 has no ") + name;
+      }
+    };
+    sym(k.new_ctx, "kmod_new");
+    sym(k.unref, "kmod_unref");
+    sym(k.load_resources, "kmod_load_resources");
+    sym(k.new_from_lookup, "kmod_module_new_from_lookup");
+    sym(k.unref_list, "kmod_module_unref_list");
+    sym(k.list_next, "kmod_list_next");
+    sym(k.get_module, "kmod_module_get_module");
+    sym(k.probe_insert, "kmod_module_probe_insert_module");
+    sym(k.get_name, "kmod_module_get_name");
+    sym(k.module_unref, "kmod_module_unref");
+    return ok ? &k : nullptr;
+  }();
+  if (!api && why) *why = error;
+  return api;
+}
+
 class KmodLoader final : public ModuleLoader {
  public:
   explicit KmodLoader(Root root) : root_(std::move(root)) {
     dir_ = root_.path("/lib/modules/" + kernel_release(root_));
   }
   ~KmodLoader() override {
-    if (ctx_) kmod_unref(ctx_);
+    if (ctx_) kmod_->unref(ctx_);
   }
 
   bool knows(const std::string& driver) override {
@@ -42,74 +99,92 @@ class KmodLoader final : public ModuleLoader {
     kmod_list* list = nullptr;
     if (!lookup(driver, &list)) return false;
     bool found = list != nullptr;
-    kmod_module_unref_list(list);
+    kmod_->unref_list(list);
     return found;
   }
 
   Status ensure_driver(const std::string& driver, const std::string& module) override {
     if (driver_registered(root_, driver)) return {};
     kmod_list* list = nullptr;
+    std::string why;
+    if (!kmod_ && !(kmod_ = kmod_api(&why)))
+      return fail("libkmod.so.2",
+                  "cannot load libkmod to find the module of driver " + driver + " (" + why +
+                      "); install libkmod2, or load the module with modprobe",
+                  ELIBACC);
     if (!module.empty() && !lookup(module, &list))
       return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
     if (!list && !lookup(driver, &list))
       return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
     if (!list)
-      return fail(driver, "no PCI driver and no kernel module of that name (looked in " + dir_ +
-                              "); check the name with 'ls /sys/bus/pci/drivers' or 'modinfo " + driver + "'",
+      return fail(driver,
+                  "no PCI driver and no kernel module of that name (looked in " + dir_ +
+                      "); check the name with 'ls /sys/bus/pci/drivers' or 'modinfo " + driver +
+                      "'",
                   ENOENT);
     Status result;
     if (!root_.is_real()) {
-      result = fail(driver, "driver is not registered under " + root_.dir() +
-                                " and pt does not load modules into the running kernel while --root is given",
-                    ENOENT);
+      result =
+          fail(driver,
+               "driver is not registered under " + root_.dir() +
+                   " and pt does not load modules into the running kernel while --root is given",
+               ENOENT);
     } else {
-      kmod_list* it;
-      kmod_list_foreach(it, list) {
-        kmod_module* mod = kmod_module_get_module(it);
-        int r = kmod_module_probe_insert_module(mod, 0, nullptr, nullptr, nullptr, nullptr);
-        std::string name = kmod_module_get_name(mod);
-        kmod_module_unref(mod);
+      for (kmod_list* it = list; it; it = kmod_->list_next(list, it)) {
+        kmod_module* mod = kmod_->get_module(it);
+        int r = kmod_->probe_insert(mod, 0, nullptr, nullptr, nullptr, nullptr);
+        std::string name = kmod_->get_name(mod);
+        kmod_->module_unref(mod);
         if (r < 0 && r != -EEXIST) {
           result = fail(name, "loading the module for driver " + driver + " failed", -r);
           break;
         }
       }
     }
-    kmod_module_unref_list(list);
+    kmod_->unref_list(list);
     if (!result) return result;
     if (!driver_registered(root_, driver))
-      return fail(driver, "the module loaded but registers no PCI driver of that name; name a PCI driver",
+      return fail(driver,
+                  "the module loaded but registers no PCI driver of that name; name a PCI driver",
                   ENOENT);
     return {};
   }
 
  private:
   bool lookup(const std::string& name, kmod_list** list) {
+    if (!kmod_ && !(kmod_ = kmod_api(nullptr))) {
+      errno = ELIBACC;
+      return false;
+    }
     if (!ctx_) {
       // Under --root the tree's modprobe.d (aliases, blacklists) applies, not ours.
       std::vector<std::string> paths;
       std::vector<const char*> cpaths;
       if (!root_.is_real()) {
-        for (const char* p : {"/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/lib/modprobe.d"})
+        for (const char* p :
+             {"/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/lib/modprobe.d"})
           paths.push_back(root_.path(p));
         for (const auto& p : paths) cpaths.push_back(p.c_str());
         cpaths.push_back(nullptr);
       }
-      ctx_ = kmod_new(dir_.c_str(), cpaths.empty() ? nullptr : cpaths.data());
+      ctx_ = kmod_->new_ctx(dir_.c_str(), cpaths.empty() ? nullptr : cpaths.data());
       if (!ctx_) return false;
-      kmod_load_resources(ctx_);
+      kmod_->load_resources(ctx_);
     }
     // Driver names use '-', module names '_'; kmod normalises both.
-    return kmod_module_new_from_lookup(ctx_, name.c_str(), list) >= 0;
+    return kmod_->new_from_lookup(ctx_, name.c_str(), list) >= 0;
   }
 
   Root root_;
   std::string dir_;
+  const Kmod* kmod_ = nullptr;
   kmod_ctx* ctx_ = nullptr;
 };
 
 }  // namespace
 
-std::unique_ptr<ModuleLoader> make_kmod_loader(const Root& root) { return std::make_unique<KmodLoader>(root); }
+std::unique_ptr<ModuleLoader> make_kmod_loader(const Root& root) {
+  return std::make_unique<KmodLoader>(root);
+}
 
 }  // namespace pt

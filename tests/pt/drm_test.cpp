@@ -122,6 +122,62 @@ TEST_CASE("5.10's virtio-gpu layout: the card under virtioN still maps to the PC
   CHECK(cards[0].connectors.size() == 1);
 }
 
+TEST_CASE("find_card: the card of one PCI device, topology only, as scan_cards maps it") {
+  Fixture fx;
+  two_cards(fx);
+  auto c0 = drm::find_card(fx.root(), PciAddress{0, 1, 0, 0});
+  REQUIRE(c0);
+  CHECK(c0->name == "card0");
+  CHECK(c0->minor == 0);
+  CHECK(c0->node == "/dev/dri/card0");
+  CHECK(c0->node_exists);
+  REQUIRE(c0->pci);
+  CHECK(c0->pci->str() == "0000:01:00.0");
+  // What wait does not need stays empty: no connector reads, no render node.
+  CHECK(c0->connectors.empty());
+  CHECK(c0->render.empty());
+  CHECK(c0->pci_driver.empty());
+  auto c1 = drm::find_card(fx.root(), PciAddress{0, 0, 2, 0});
+  REQUIRE(c1);
+  CHECK(c1->name == "card1");
+  CHECK_FALSE(drm::find_card(fx.root(), PciAddress{0, 1, 0, 1}));
+  // Unbound: the class link dangles, so no card.
+  REQUIRE(
+      fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", "0000:01:00.0", WriteKind::blocking));
+  CHECK_FALSE(drm::find_card(fx.root(), PciAddress{0, 1, 0, 0}));
+  CHECK(drm::find_card(fx.root(), PciAddress{0, 0, 2, 0}));
+  // The root backend calls it KMS by its connectors, which find_card leaves out.
+  REQUIRE(
+      fx.kernel().write("/sys/bus/pci/drivers/nvidia/bind", "0000:01:00.0", WriteKind::blocking));
+  auto back = drm::find_card(fx.root(), PciAddress{0, 1, 0, 0});
+  REQUIRE(back);
+  auto backend = drm::make_root_backend(fx.root());
+  auto kms = backend->kms_readable(*back);
+  REQUIRE(kms);
+  CHECK(*kms);
+}
+
+TEST_CASE("find_card: 5.10's virtio-gpu layout, and a render-only card is no KMS") {
+  Fixture fx;
+  fx.add_driver("virtio-pci", "virtio_pci");
+  fx.add_bridge("0000:00:02.0");
+  fx.add_device(pt::test::FakeDevice{.bdf = "0000:01:00.0",
+                                     .vendor = 0x1af4,
+                                     .device = 0x1050,
+                                     .class_code = 0x030000,
+                                     .parent = "0000:00:02.0",
+                                     .driver = "virtio-pci"});
+  fx.add_drm_card(FakeDrmCard{
+      .bdf = "0000:01:00.0", .render = 128, .driver_name = "virtio_gpu", .under_virtio = true});
+  auto c = drm::find_card(fx.root(), PciAddress{0, 1, 0, 0});
+  REQUIRE(c);
+  CHECK(c->name == "card0");
+  auto backend = drm::make_root_backend(fx.root());
+  auto kms = backend->kms_readable(*c);
+  REQUIRE(kms);
+  CHECK_FALSE(*kms);
+}
+
 TEST_CASE("no /sys/class/drm: no cards") {
   Fixture fx;
   Fixture::gpu_on_root_bus(fx);
