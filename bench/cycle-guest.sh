@@ -2,7 +2,7 @@
 # Guest side of bench/cycle.sh: the whole cycle's wall time, pt against two
 # baselines, in one VM run (console topology: fbcon on the virtio GPU).
 #   pt    pt-console release; pt-bind detach; the VM stand-in; then the
-#         recovery recipe: pt-reset && pt-bind attach && pt-drm wait &&
+#         recovery recipe: pt-reset --method bus && pt-bind attach && pt-drm wait &&
 #         pt-vgaarb restore && pt-console restore && pt-drm check
 #   bare  (a): only the kernel writes pt made, in pt's order, as shell
 #         builtins, no checks. They are taken from a first pt cycle run with
@@ -33,7 +33,7 @@ step_cmd() {
     release) echo "pt-console $2 release $GPU" ;;
     detach) echo "pt-bind $2 detach $GPU" ;;
     standin) echo "pt-vm-standin $GPU" ;;
-    reset) echo "pt-reset $2 $GPU" ;;
+    reset) echo "pt-reset $2 --method bus $GPU" ;;
     attach) echo "pt-bind $2 attach $GPU" ;;
     wait) echo "pt-drm $2 wait $GPU" ;;
     vgaarb) echo "pt-vgaarb $2 restore $GPU" ;;
@@ -85,7 +85,7 @@ run_step() { # run_step STEP: the pt command of STEP, output to /tmp/step.out
     release) pt-console release "$GPU" ;;
     detach) pt-bind detach "$GPU" ;;
     standin) pt-vm-standin "$GPU" ;;
-    reset) pt-reset "$GPU" ;;
+    reset) pt-reset --method bus "$GPU" ;;
     attach) pt-bind attach "$GPU" ;;
     wait) pt-drm wait "$GPU" ;;
     vgaarb) pt-vgaarb restore "$GPU" ;;

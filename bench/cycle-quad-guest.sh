@@ -19,7 +19,7 @@ need_solo 4
 one_cycle() { # one_cycle DEV LOG
   {
     pt-console release "$1" && pt-bind detach "$1" && pt-vm-standin "$1" &&
-      pt-reset "$1" && pt-bind attach "$1" && pt-drm wait "$1" &&
+      pt-reset --method bus "$1" && pt-bind attach "$1" && pt-drm wait "$1" &&
       pt-console restore "$1" && pt-drm check "$1"
   } >"$2" 2>&1
 }
@@ -36,7 +36,7 @@ bg_all() { # bg_all CMD...: CMD DEV for every GPU at once; fails if one fails
 batched_cycle() {
   : >/tmp/batch.log
   bg_all pt-console release && pt-bind detach $SOLOS >>/tmp/batch.log 2>&1 &&
-    bg_all pt-vm-standin && pt-reset $SOLOS >>/tmp/batch.log 2>&1 &&
+    bg_all pt-vm-standin && pt-reset --method bus $SOLOS >>/tmp/batch.log 2>&1 &&
     pt-bind attach $SOLOS >>/tmp/batch.log 2>&1 && bg_all pt-drm wait &&
     bg_all pt-console restore && bg_all pt-drm check
 }
