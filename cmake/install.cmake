@@ -56,3 +56,10 @@ install(PROGRAMS ${dist}/initramfs/initramfs-tools/scripts/init-top/pt
 install(PROGRAMS ${dist}/initramfs/dracut/90pt/module-setup.sh ${dist}/initramfs/dracut/90pt/pt-boot.sh
         DESTINATION ${PT_DRACUTMODDIR}/90pt)
 install(FILES ${CMAKE_SOURCE_DIR}/examples/pt.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+# Bash completion: one script for every tool, found by bash-completion's
+# on-demand loader under each tool's name (completion/pt.bash).
+install(FILES ${CMAKE_SOURCE_DIR}/completion/pt.bash DESTINATION ${PT_BASHCOMPDIR} RENAME pt)
+foreach(tool pt-bind pt-reset pt-vgaarb pt-console pt-drm)
+  install(CODE "file(CREATE_LINK pt \"\$ENV{DESTDIR}${PT_BASHCOMPDIR}/${tool}\" SYMBOLIC)")
+endforeach()
