@@ -59,8 +59,9 @@ _pt_values() {
 	local d=${1%% (*}
 	[[ $d =~ ^[a-z0-9_+-]+(,\ [a-z0-9_+-]+)*\ or\ [a-z0-9_+-]+$ ]] || return 0
 	d=${d//,/}
-	d=${d// or / }
-	printf '%s\n' $d
+	local -a values
+	read -ra values <<<"${d// or / }"
+	printf '%s\n' "${values[@]}"
 }
 
 # _pt_devices TOOL ROOT CLASS: "BDF<TAB>class name" lines from pt-bind list.

@@ -12,7 +12,7 @@ deb=$(ls /pt-vm/pt_*_amd64.deb)
 say "installing $deb"
 ! command -v pt-bind >/dev/null || fail "pt before the install" "not installed" "$(command -v pt-bind)"
 [ -S /run/udev/control ] || fail "udevd" "running (its control socket)" "no /run/udev/control"
-cd /pt-vm
+cd /pt-vm || fail "cd /pt-vm"
 expect_rc 0 env DEBIAN_FRONTEND=noninteractive apt install -y --no-install-recommends "./${deb##*/}"
 cd /
 assert_out_lacks "pt: udevadm control --reload-rules failed"
