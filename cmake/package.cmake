@@ -10,8 +10,8 @@ set(CPACK_PACKAGE_NAME pt)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "pt developers <pt-devel@example.org>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "GPU passthrough recovery toolkit")
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "GPU passthrough recovery toolkit
-pt moves a GPU and its companion functions (HDMI audio) between the host and
+# The synopsis is CPACK_PACKAGE_DESCRIPTION_SUMMARY; this is the long text.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "pt moves a GPU and its companion functions (HDMI audio) between the host and
 a virtual machine through vfio-pci and brings the GPU back healthy. One small
 tool per concern: pt-bind (binding, journal, rollback, boot-time claims),
 pt-reset (PCI resets), pt-vgaarb (the VGA arbiter's decodes), pt-console
