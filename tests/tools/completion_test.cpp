@@ -21,8 +21,8 @@ std::string quote(const std::string& s) {
 // The candidates, one a line, for the last of WORDS (COMP_CWORD points at
 // it); COMP_TYPE 9 is a plain Tab, 63 the listing of a second Tab.
 std::vector<std::string> complete(const std::vector<std::string>& words, int comp_type = 63) {
-  std::string script = "source " + quote(PT_COMPLETION) + " && PATH=" + quote(PT_BIN_DIR) +
-                       ":$PATH && COMP_WORDS=(";
+  std::string script =
+      "source " + quote(PT_COMPLETION) + " && PATH=" + quote(PT_BIN_DIR) + ":$PATH && COMP_WORDS=(";
   for (const auto& w : words) script += quote(w) + " ";
   script += ") && COMP_CWORD=" + std::to_string(words.size() - 1) +
             " && COMP_TYPE=" + std::to_string(comp_type) +
@@ -44,19 +44,28 @@ std::vector<std::string> complete(const std::vector<std::string>& words, int com
 
 using Words = std::vector<std::string>;
 
+// "a|b|c": failures then print both sides.
+std::string joined(const Words& w) {
+  std::string out;
+  for (const auto& s : w) out += (out.empty() ? "" : "|") + s;
+  return out;
+}
+
 }  // namespace
 
 TEST_SUITE("completion") {
   TEST_CASE("subcommands and options come from the tool's --help") {
-    CHECK(complete({"pt-bind", ""}) == Words{"list", "show", "detach", "attach", "set", "unset", "boot",
-                                             "boot-check", "udev-rules", "udev-match", "recover"});
-    CHECK(complete({"pt-console", "re"}) == Words{"release", "restore"});
-    CHECK(complete({"pt-bind", "--r"}) == Words{"--root"});
+    CHECK(joined(complete({"pt-bind", ""})) ==
+          joined(Words{"list", "show", "detach", "attach", "set", "unset", "boot", "boot-check",
+                       "udev-rules", "udev-match", "recover"}));
+    CHECK(joined(complete({"pt-console", "re"})) == joined(Words{"release", "restore"}));
+    CHECK(joined(complete({"pt-bind", "--r"})) == joined(Words{"--root"}));
     // A subcommand's own options, then the tool's (CLI11 accepts them after it).
     auto opts = complete({"pt-bind", "detach", "--"});
     CHECK(opts.front() == "--help");
-    CHECK(opts.size() == 12);
-    for (const auto* o : {"--to", "--force", "--force-group", "--root", "--json", "--dry-run", "--lock-timeout"})
+    CHECK(opts.size() == 11);  // -h and -v do not start with "--"
+    for (const auto* o :
+         {"--to", "--force", "--force-group", "--root", "--json", "--dry-run", "--lock-timeout"})
       CHECK(std::count(opts.begin(), opts.end(), o) == 1);
   }
 
@@ -64,22 +73,29 @@ TEST_SUITE("completion") {
     pt::test::Fixture fx;
     pt::test::Fixture::gpu_with_audio(fx);
     const auto root = fx.dir();
-    CHECK(complete({"pt-bind", "--root", root, "detach", ""}) ==
-          Words{"0000:01:00.0 (VGA compatible controller)", "0000:01:00.1 (Audio device)"});
+    // The fixture's slot behind its root port (a PCI bridge).
+    CHECK(joined(complete({"pt-bind", "--root", root, "detach", ""})) ==
+          joined(Words{"0000:00:01.0 (PCI bridge)", "0000:01:00.0 (VGA compatible controller)",
+                       "0000:01:00.1 (Audio device)"}));
     // --root=DIR: bash hands over "--root", "=", DIR.
-    CHECK(complete({"pt-bind", "--root", "=", root, "show", ""}).size() == 2);
+    CHECK(complete({"pt-bind", "--root", "=", root, "show", ""}).size() == 3);
     // One match: the bare address, which is what bash inserts. bash split
     // "0000:01:00.1" at the colons, so the reply is the last part.
-    CHECK(complete({"pt-bind", "--root", root, "attach", "0000", ":", "01", ":", "00.1"}) == Words{"00.1"});
+    CHECK(joined(complete({"pt-bind", "--root", root, "attach", "0000", ":", "01", ":", "00.1"})) ==
+          joined(Words{"00.1"}));
     CHECK(complete({"pt-bind", "--root", root, "attach", "0000", ":", "01", ":", "00."}) ==
           Words{"00.0 (VGA compatible controller)", "00.1 (Audio device)"});
     // Menu completion inserts every candidate whole: no class names then.
-    CHECK(complete({"pt-reset", "--root", root, "methods", "0"}, 37) == Words{"0000:01:00.0", "0000:01:00.1"});
+    CHECK(joined(complete({"pt-reset", "--root", root, "methods", "0000", ":", "01"}, 37)) ==
+          joined(Words{"01:00.0", "01:00.1"}));
     // pt-reset takes devices before its subcommand.
-    CHECK(complete({"pt-reset", "--root", root, ""}, 37) == Words{"methods", "0000:01:00.0", "0000:01:00.1"});
+    CHECK(joined(complete({"pt-reset", "--root", root, ""}, 37)) ==
+          joined(Words{"methods", "0000:00:01.0", "0000:01:00.0", "0000:01:00.1"}));
     // Display tools offer display functions only.
-    CHECK(complete({"pt-drm", "--root", root, "check", ""}) == Words{"0000:01:00.0"});
-    CHECK(complete({"pt-vgaarb", "--root", root, "show", ""}) == Words{"0000:01:00.0"});
+    CHECK(joined(complete({"pt-drm", "--root", root, "check", ""})) ==
+          joined(Words{"0000:01:00.0"}));
+    CHECK(joined(complete({"pt-vgaarb", "--root", root, "show", ""})) ==
+          joined(Words{"0000:01:00.0"}));
     // No tree, no devices: a --root without PCI devices offers none.
     CHECK(complete({"pt-bind", "--root", root + "/dev", "detach", ""}).empty());
   }
@@ -88,14 +104,18 @@ TEST_SUITE("completion") {
     pt::test::Fixture fx;
     pt::test::Fixture::gpu_with_audio(fx);
     const auto root = fx.dir();
-    CHECK(complete({"pt-bind", "list", "--class", ""}) == Words{"display", "audio", "all"});
-    CHECK(complete({"pt-reset", "--method", "f"}) == Words{"flr"});
-    CHECK(complete({"pt-vgaarb", "--root", root, "decodes", "0000:01:00.0", "io"}) == Words{"io", "io+mem"});
-    // Drivers of the tree: the fixture registers these three.
-    CHECK(complete({"pt-bind", "--root", root, "detach", "--to", ""}) == Words{"nvidia", "snd_hda_intel", "vfio-pci"});
-    CHECK(complete({"pt-bind", "--root", root, "set", "0000:01:00.0", "v"}) == Words{"vfio-pci"});
+    CHECK(joined(complete({"pt-bind", "list", "--class", ""})) ==
+          joined(Words{"display", "audio", "all"}));
+    CHECK(joined(complete({"pt-reset", "--method", "f"})) == joined(Words{"flr"}));
+    CHECK(joined(complete({"pt-vgaarb", "--root", root, "decodes", "0000:01:00.0", "io"})) ==
+          joined(Words{"io", "io+mem"}));
+    // Drivers of the tree: the fixture registers these.
+    CHECK(joined(complete({"pt-bind", "--root", root, "detach", "--to", ""})) ==
+          joined(Words{"nvidia", "pcieport", "snd_hda_intel", "vfio-pci"}));
+    CHECK(joined(complete({"pt-bind", "--root", root, "set", "0000:01:00.0", "v"})) ==
+          joined(Words{"vfio-pci"}));
     // --root completes directories.
-    CHECK(complete({"pt-bind", "--root", root + "/s"}) == Words{root + "/sys"});
+    CHECK(joined(complete({"pt-bind", "--root", root + "/s"})) == joined(Words{root + "/sys"}));
     // A count (--timeout SECONDS) has no candidates.
     CHECK(complete({"pt-bind", "--timeout", ""}).empty());
   }
