@@ -8,12 +8,27 @@
 # which removes the generated rules and leaves pt.conf.
 . /pt-vm/lib.sh
 
+# live WHAT CMD...: CMD's output as it comes (an initramfs build takes
+# minutes under TCG), kept in $OUT; its status in $RC.
+live() {
+  LAST_CMD="$*"
+  echo "\$ $LAST_CMD"
+  { "$@"; echo $? >/tmp/live.rc; } 2>&1 | tee /tmp/live.out | sed 's/^/  | /'
+  RC=$(cat /tmp/live.rc) OUT=$(cat /tmp/live.out)
+  echo "  -> exit $RC"
+}
+
 deb=$(ls /pt-vm/pt_*_amd64.deb)
 say "installing $deb"
 ! command -v pt-bind >/dev/null || fail "pt before the install" "not installed" "$(command -v pt-bind)"
 [ -S /run/udev/control ] || fail "udevd" "running (its control socket)" "no /run/udev/control"
+# The initramfs of the running system only (MODULES=dep), not every module:
+# the maintainer scripts' update-initramfs then takes a minute under TCG, not
+# ten. pt's hook adds vfio-pci itself, which boot-check verifies.
+sed -i 's/^MODULES=.*/MODULES=dep/' /etc/initramfs-tools/initramfs.conf
 cd /pt-vm || fail "cd /pt-vm"
-expect_rc 0 env DEBIAN_FRONTEND=noninteractive apt install -y --no-install-recommends "./${deb##*/}"
+live env DEBIAN_FRONTEND=noninteractive apt install -y --no-install-recommends "./${deb##*/}"
+assert_eq "exit status of apt install" 0 "$RC"
 cd /
 assert_out_lacks "pt: udevadm control --reload-rules failed"
 # update-initramfs defers to initramfs-tools' trigger inside dpkg.
@@ -41,7 +56,9 @@ assert_out_has "pt.conf inside is current"
 
 say "files of the package"
 dpkg -L pt >/tmp/pt.list
-files=$(while read -r f; do [ -d "$f" ] && [ ! -L "$f" ] || echo "$f"; done </tmp/pt.list)
+# Directories are shared (/lib is a link to usr/lib on a merged-/usr system);
+# the package's own ones are checked after the removal.
+files=$(while read -r f; do [ -d "$f" ] || echo "$f"; done </tmp/pt.list)
 n=$(echo "$files" | wc -l)
 say "$n files and links"
 [ "$n" -ge 20 ] || fail "dpkg -L pt" "at least 20 files" "$n"
@@ -49,7 +66,8 @@ pt-bind udev-rules >/etc/udev/rules.d/61-pt.rules
 echo "# the admin's own rule" >/etc/udev/rules.d/62-admin.rules
 
 say "dpkg -r pt"
-expect_rc 0 dpkg -r pt
+live dpkg -r pt
+assert_eq "exit status of dpkg -r pt" 0 "$RC"
 left=$(for f in $files; do [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done)
 [ -z "$left" ] || fail "files left by dpkg -r" "none" "$left"
 for d in /usr/share/doc/pt /usr/lib/dracut/modules.d/90pt; do
