@@ -154,7 +154,12 @@ _pt_complete() {
 		fi
 		case $w in
 		--root=*) root=${w#--root=} ;;
-		--) break ;;
+		--)
+			# pt-vgaarb lock DEV -- CMD...: a command line of its own.
+			mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+			((i + 1 == cword)) || mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			return 0
+			;;
 		-*)
 			[[ $w == *=* ]] && continue
 			# An option with a TYPE takes the next word.

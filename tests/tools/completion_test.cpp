@@ -116,6 +116,9 @@ TEST_SUITE("completion") {
           joined(Words{"vfio-pci"}));
     // --root completes directories.
     CHECK(joined(complete({"pt-bind", "--root", root + "/s"})) == joined(Words{root + "/sys"}));
+    // After "--", pt-vgaarb lock runs a command: commands, not lock states.
+    auto cmds = complete({"pt-vgaarb", "lock", "0000:01:00.0", "--", "pt-dr"});
+    CHECK(std::count(cmds.begin(), cmds.end(), "pt-drm") == 1);
     // A count (--timeout SECONDS) has no candidates.
     CHECK(complete({"pt-bind", "--timeout", ""}).empty());
   }

@@ -73,7 +73,8 @@ left=$(for f in $files; do [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done)
 for d in /usr/share/doc/pt /usr/lib/dracut/modules.d/90pt; do
   [ ! -e "$d" ] || fail "$d after dpkg -r" "gone" "present"
 done
-! command -v pt-bind >/dev/null || fail "pt-bind after dpkg -r" "gone" "$(command -v pt-bind)"
+hash -r # the shell remembers where it found pt-bind
+! command -v pt-bind >/dev/null || fail "pt-bind after dpkg -r" "not on PATH" "$(command -v pt-bind)"
 assert_eq "package status after -r" "deinstall ok config-files" "$(dpkg-query -W -f='${Status}' pt)"
 say "the postrm rebuilt the initramfs without pt"
 if lsinitramfs "/boot/initrd.img-$(uname -r)" | grep -E 'pt-bind|scripts/init-top/pt$'; then
