@@ -63,3 +63,11 @@ install(FILES ${CMAKE_SOURCE_DIR}/completion/pt.bash DESTINATION ${PT_BASHCOMPDI
 foreach(tool pt-bind pt-reset pt-vgaarb pt-console pt-drm)
   install(CODE "file(CREATE_LINK pt \"\$ENV{DESTDIR}${PT_BASHCOMPDIR}/${tool}\" SYMBOLIC)")
 endforeach()
+
+# The hypervisor hooks (contrib/README.md): installed as examples to copy into
+# place (/var/lib/vz/snippets, /etc/libvirt/hooks), never activated by install.
+install(PROGRAMS ${CMAKE_SOURCE_DIR}/contrib/proxmox/pt-hookscript DESTINATION ${CMAKE_INSTALL_DATADIR}/pt/contrib/proxmox)
+install(PROGRAMS ${CMAKE_SOURCE_DIR}/contrib/libvirt/qemu DESTINATION ${CMAKE_INSTALL_DATADIR}/pt/contrib/libvirt)
+install(FILES ${CMAKE_SOURCE_DIR}/contrib/proxmox/proxmox-hook.conf ${CMAKE_SOURCE_DIR}/contrib/libvirt/libvirt-hook.conf
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+install(FILES ${CMAKE_SOURCE_DIR}/contrib/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR}/contrib)

@@ -22,6 +22,8 @@ initramfs-tools/hooks/pt initramfs-tools/scripts/init-top/pt
 dracut/modules.d/90pt/module-setup.sh dracut/modules.d/90pt/pt-boot.sh
 doc/pt/examples/pt.conf
 bash-completion/completions/pt
+share/pt/contrib/proxmox/pt-hookscript share/pt/contrib/libvirt/qemu
+doc/pt/examples/proxmox-hook.conf doc/pt/examples/libvirt-hook.conf doc/pt/contrib/README.md
 "
 status=0
 for tail in $expected; do
@@ -36,7 +38,7 @@ for f in $listing; do
   [ $hit = 1 ] || { echo "install-tree: unexpected file $f"; status=1; }
 done
 # Programs are executable; hooks are programs too.
-for f in $(echo "$listing" | grep -E '/sbin/|/hooks/pt$|/init-top/pt$|/90pt/'); do
+for f in $(echo "$listing" | grep -E '/sbin/|/hooks/pt$|/init-top/pt$|/90pt/|/share/pt/contrib/'); do
   [ -x "$stage$f" ] || { echo "install-tree: $f is not executable"; status=1; }
 done
 # Bash completion: bash-completion loads it by command name, so each tool

@@ -2,9 +2,15 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <thread>
 
 #include "pt/journal.hpp"
@@ -12,6 +18,7 @@
 namespace pt {
 
 Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) {
+  if (const char* v = std::getenv(kLockFdEnv); v && *v) return inherit(root, v);
   if (auto r = check_state_dir(root, true); !r) return std::unexpected(r.error());
   const std::string path = root.path(kLockPath);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -20,7 +27,7 @@ Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) 
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto pause = std::chrono::milliseconds(1);
   for (;;) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return Lock(fd);
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return Lock(fd, false);
     if (errno != EWOULDBLOCK && errno != EINTR) {
       int e = errno;
       ::close(fd);
@@ -39,8 +46,66 @@ Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) 
   }
 }
 
+Result<Lock> Lock::inherit(const Root& root, const char* value) {
+  const std::string shown = std::string(kLockFdEnv) + "=" + value;
+  const std::string_view v(value);
+  int fd = -1;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), fd);
+  if (ec != std::errc() || end != v.data() + v.size() || fd < 0)
+    return usage_error(shown,
+                       "must be the number of a descriptor open on " + std::string(kLockPath) +
+                           " that holds its lock; unset it to let the tool take the lock itself");
+  if (auto r = check_state_dir(root, false); !r) return std::unexpected(r.error());
+
+  struct stat held {};
+  if (::fstat(fd, &held) != 0)
+    return fail(shown, "is not an open descriptor; the caller must keep it open across exec",
+                errno);
+  const std::string path = root.path(kLockPath);
+  struct stat file {};
+  if (::lstat(path.c_str(), &file) != 0)
+    return fail(shown, std::string(kLockPath) + " does not exist, so the descriptor cannot hold it",
+                errno);
+  if (!S_ISREG(file.st_mode)) return fail(kLockPath, "is not a regular file; remove it", EINVAL);
+  if (held.st_dev != file.st_dev || held.st_ino != file.st_ino)
+    return fail(shown,
+                "is not open on " + std::string(kLockPath) +
+                    " (another file, or the lock file was replaced); open that file and flock it",
+                EBADF);
+
+  // Who holds the lock? A fresh open file description can take it only when
+  // nobody does; then the caller does not hold it and must not be trusted.
+  int probe = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (probe < 0) return fail(kLockPath, "cannot open the lock file", errno);
+  if (::flock(probe, LOCK_EX | LOCK_NB) == 0) {
+    ::flock(probe, LOCK_UN);
+    ::close(probe);
+    return fail(shown,
+                "is open on " + std::string(kLockPath) +
+                    " but does not hold its lock; take it first (flock on that descriptor)",
+                ENOLCK);
+  }
+  int e = errno;
+  ::close(probe);
+  if (e != EWOULDBLOCK) return fail(kLockPath, "cannot test the lock", e);
+  // Someone holds it. The same open file description takes an exclusive lock
+  // it already holds again at once; any other description is refused.
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    e = errno;
+    if (e == EWOULDBLOCK)
+      return fail(shown,
+                  "is open on " + std::string(kLockPath) +
+                      " but another process holds the lock; the caller must take it before "
+                      "exporting " +
+                      kLockFdEnv,
+                  e);
+    return fail(shown, "cannot lock through the descriptor", e);
+  }
+  return Lock(fd, true);
+}
+
 Lock::~Lock() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0 && !inherited_) ::close(fd_);
 }
 
 Result<std::optional<Lock>> lock_unless_dry_run(const Root& root, bool dry_run,

@@ -1,5 +1,11 @@
 // The kit-wide lock: an exclusive flock on /run/pt/lock held by every
 // mutating command, so two runs never interleave their writes.
+//
+// A caller that runs several tools as one sequence (the hypervisor hooks in
+// contrib/) holds the lock itself and passes it down: it opens /run/pt/lock,
+// takes the flock, and names the descriptor in PT_LOCK_FD. A tool that finds
+// PT_LOCK_FD uses that lock instead of waiting for its own, once it has
+// proven the descriptor is open on /run/pt/lock and holds the flock.
 #pragma once
 
 #include <chrono>
@@ -10,17 +16,29 @@
 
 namespace pt {
 
+inline constexpr const char* kLockFdEnv = "PT_LOCK_FD";
+
 class Lock {
  public:
-  // Waits up to TIMEOUT; past it the error carries Exit::busy.
+  // With PT_LOCK_FD set (and not empty), the inherited lock, validated;
+  // otherwise waits up to TIMEOUT for its own, and past it the error carries
+  // Exit::busy.
   static Result<Lock> acquire(const Root& root, std::chrono::milliseconds timeout);
-  Lock(Lock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  // The inherited lock that VALUE (PT_LOCK_FD's value) names: VALUE must be
+  // a descriptor number open on ROOT's /run/pt/lock (same device and inode)
+  // whose open file description holds the flock. Malformed: Exit::usage.
+  static Result<Lock> inherit(const Root& root, const char* value);
+  Lock(Lock&& o) noexcept : fd_(o.fd_), inherited_(o.inherited_) { o.fd_ = -1; }
   Lock& operator=(Lock&&) = delete;
+  // An own lock is released by closing it. An inherited one is left alone:
+  // the caller holds it, and an unlock would release it under the caller.
   ~Lock();
+  bool inherited() const { return inherited_; }
 
  private:
-  explicit Lock(int fd) : fd_(fd) {}
+  Lock(int fd, bool inherited) : fd_(fd), inherited_(inherited) {}
   int fd_ = -1;
+  bool inherited_ = false;
 };
 
 // The lock of a mutating command; none for a dry run, which writes nothing

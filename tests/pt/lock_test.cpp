@@ -1,12 +1,15 @@
 #include "pt/lock.hpp"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
 
 #include "fixture.hpp"
+#include "pt/journal.hpp"
 
 using namespace pt;
 using namespace std::chrono_literals;
@@ -55,4 +58,177 @@ TEST_CASE("the lock is released when its holder dies") {
   ::kill(holder, SIGKILL);
   ::waitpid(holder, nullptr, 0);
   CHECK(Lock::acquire(fx.root(), 200ms));
+}
+
+// ---- PT_LOCK_FD: a caller holds the lock across a sequence of tools.
+namespace {
+
+// Sets PT_LOCK_FD for the scope of a test; the tests run in one process.
+struct LockFdEnv {
+  explicit LockFdEnv(const std::string& value) { ::setenv(kLockFdEnv, value.c_str(), 1); }
+  ~LockFdEnv() { ::unsetenv(kLockFdEnv); }
+};
+
+// What a hook does: open /run/pt/lock (no O_CLOEXEC: it is passed down) and flock it.
+int caller_lock(const test::Fixture& fx, bool take = true) {
+  REQUIRE(check_state_dir(fx.root(), true));
+  int fd = ::open(fx.root().path(kLockPath).c_str(), O_RDWR | O_CREAT, 0600);
+  REQUIRE(fd >= 0);
+  if (take) REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  return fd;
+}
+
+// Whether a process that does not inherit the lock can take it now.
+bool free_for_others(const Root& root) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::unsetenv(kLockFdEnv);
+    ::_exit(Lock::acquire(root, 0ms) ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("PT_LOCK_FD: a tool runs under the caller's lock and leaves it held") {
+  test::Fixture fx;
+  int fd = caller_lock(fx);
+  LockFdEnv env(std::to_string(fd));
+  REQUIRE_FALSE(free_for_others(fx.root()));
+  {
+    auto start = std::chrono::steady_clock::now();
+    auto lock = Lock::acquire(fx.root(), 5000ms);
+    REQUIRE(lock);
+    CHECK(lock->inherited());
+    CHECK(std::chrono::steady_clock::now() - start < 1000ms);  // no wait for its own lock
+  }
+  // The tool is done; the caller still holds the lock and its descriptor.
+  CHECK(::fcntl(fd, F_GETFD) >= 0);
+  CHECK_FALSE(free_for_others(fx.root()));
+  // Each tool of the sequence gets it again, as a child process would.
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(Lock::acquire(fx.root(), 0ms) ? 0 : 1);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_FALSE(free_for_others(fx.root()));
+  ::close(fd);
+  CHECK(free_for_others(fx.root()));
+}
+
+TEST_CASE("PT_LOCK_FD: an empty value is unset; the tool takes its own lock") {
+  test::Fixture fx;
+  LockFdEnv env("");
+  auto lock = Lock::acquire(fx.root(), 100ms);
+  REQUIRE(lock);
+  CHECK_FALSE(lock->inherited());
+  CHECK_FALSE(free_for_others(fx.root()));
+}
+
+TEST_CASE("PT_LOCK_FD: malformed values are usage errors naming the variable") {
+  test::Fixture fx;
+  for (const char* v : {"abc", "-1", "3x", " 3", "99999999999", "0x3"}) {
+    CAPTURE(v);
+    LockFdEnv env(v);
+    auto lock = Lock::acquire(fx.root(), 100ms);
+    REQUIRE_FALSE(lock);
+    CHECK(lock.error().exit == Exit::usage);
+    CHECK(lock.error().subject == std::string("PT_LOCK_FD=") + v);
+  }
+  CHECK_FALSE(fx.exists(kLockPath));  // refused before anything was created
+}
+
+TEST_CASE("PT_LOCK_FD: a descriptor that is not open is refused") {
+  test::Fixture fx;
+  int fd = caller_lock(fx);
+  ::close(fd);  // the caller forgot to keep it open across exec
+  LockFdEnv env(std::to_string(fd));
+  auto lock = Lock::acquire(fx.root(), 100ms);
+  REQUIRE_FALSE(lock);
+  CHECK(lock.error().exit == Exit::failed);
+  CHECK(lock.error().err == EBADF);
+  CHECK(lock.error().message.find("not an open descriptor") != std::string::npos);
+}
+
+TEST_CASE("PT_LOCK_FD: a descriptor on another file is refused, and its flock does not count") {
+  test::Fixture fx;
+  REQUIRE(check_state_dir(fx.root(), true));
+  fx.write_file("/run/pt/other", "");
+  int fd = ::open(fx.root().path("/run/pt/other").c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);
+  fx.write_file(kLockPath, "");
+  LockFdEnv env(std::to_string(fd));
+  auto lock = Lock::acquire(fx.root(), 100ms);
+  REQUIRE_FALSE(lock);
+  CHECK(lock.error().message.find("is not open on /run/pt/lock") != std::string::npos);
+  CHECK(free_for_others(fx.root()));
+  ::close(fd);
+}
+
+TEST_CASE("PT_LOCK_FD: a replaced lock file is refused") {
+  test::Fixture fx;
+  int fd = caller_lock(fx);
+  // Someone removed and recreated /run/pt/lock: the caller's flock guards nothing now.
+  REQUIRE(::unlink(fx.root().path(kLockPath).c_str()) == 0);
+  fx.write_file(kLockPath, "");
+  LockFdEnv env(std::to_string(fd));
+  auto lock = Lock::acquire(fx.root(), 100ms);
+  REQUIRE_FALSE(lock);
+  CHECK(lock.error().message.find("replaced") != std::string::npos);
+  ::close(fd);
+}
+
+TEST_CASE("PT_LOCK_FD: a symbolic link in place of the lock file is refused") {
+  test::Fixture fx;
+  int fd = caller_lock(fx);
+  const std::string real = fx.root().path(kLockPath);
+  REQUIRE(::rename(real.c_str(), (real + ".real").c_str()) == 0);
+  REQUIRE(::symlink("lock.real", real.c_str()) == 0);
+  LockFdEnv env(std::to_string(fd));
+  auto lock = Lock::acquire(fx.root(), 100ms);
+  REQUIRE_FALSE(lock);
+  CHECK(lock.error().subject == kLockPath);
+  CHECK(lock.error().message.find("not a regular file") != std::string::npos);
+  ::close(fd);
+}
+
+TEST_CASE("PT_LOCK_FD: a descriptor on the lock file that does not hold it is refused") {
+  test::Fixture fx;
+  int fd = caller_lock(fx, false);
+  LockFdEnv env(std::to_string(fd));
+  auto lock = Lock::acquire(fx.root(), 100ms);
+  REQUIRE_FALSE(lock);
+  CHECK(lock.error().message.find("does not hold its lock") != std::string::npos);
+  // The check took nothing: the lock is free, and the descriptor still holds nothing.
+  CHECK(free_for_others(fx.root()));
+  int probe = ::open(fx.root().path(kLockPath).c_str(), O_RDONLY);
+  CHECK(::flock(probe, LOCK_EX | LOCK_NB) == 0);
+  ::close(probe);
+  ::close(fd);
+}
+
+TEST_CASE("PT_LOCK_FD: a descriptor on the lock file while another process holds it is refused") {
+  test::Fixture fx;
+  int fd = caller_lock(fx, false);
+  pid_t holder = hold_lock_in_child(fx.root(), 10s);
+  LockFdEnv env(std::to_string(fd));
+  auto start = std::chrono::steady_clock::now();
+  auto lock = Lock::acquire(fx.root(), 5000ms);
+  REQUIRE_FALSE(lock);
+  CHECK(std::chrono::steady_clock::now() - start < 1000ms);  // refused, not waited for
+  CHECK(lock.error().message.find("another process holds the lock") != std::string::npos);
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  ::close(fd);
+}
+
+TEST_CASE("PT_LOCK_FD: a dry run neither needs nor checks it") {
+  test::Fixture fx;
+  LockFdEnv env("abc");
+  auto l = lock_unless_dry_run(fx.root(), true, 100ms);
+  REQUIRE(l);
+  CHECK_FALSE(l->has_value());
 }

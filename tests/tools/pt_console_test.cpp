@@ -1,9 +1,13 @@
 // pt-console as a user runs it: the real binary on fixture trees through --root.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "fixture.hpp"
+#include "pt/journal.hpp"
 #include "run_tool.hpp"
 
 namespace {
@@ -77,4 +81,32 @@ TEST_CASE("pt-console list and release --dry-run on a fixture tree") {
       r.out.find("write /sys/bus/platform/drivers/efi-framebuffer/unbind \"efi-framebuffer.0\"") !=
       std::string::npos);
   CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("a tool runs under a lock its caller holds (PT_LOCK_FD) and waits without it") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::boot_console(fx, "efifb");
+  REQUIRE(pt::check_state_dir(fx.root(), true));
+  // What a hook does: open /run/pt/lock without close-on-exec and flock it.
+  int fd = ::open(fx.root().path(pt::kLockPath).c_str(), O_RDWR | O_CREAT, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  const std::string root = "--root " + fx.dir() + " --lock-timeout 0 ";
+  auto r = pt_console(root + "restore 01:00.0");
+  CHECK(r.status == 75);
+  CHECK(r.out.find("another pt command holds the lock") != std::string::npos);
+  ::setenv("PT_LOCK_FD", std::to_string(fd).c_str(), 1);
+  r = pt_console(root + "restore 01:00.0");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("nothing to restore") != std::string::npos);
+  // The caller still holds the lock after the tool exited.
+  ::unsetenv("PT_LOCK_FD");
+  CHECK(pt_console(root + "restore 01:00.0").status == 75);
+  ::setenv("PT_LOCK_FD", "7x", 1);
+  r = pt_console(root + "restore 01:00.0");
+  CHECK(r.status == 2);
+  CHECK(r.out.find("PT_LOCK_FD=7x") != std::string::npos);
+  ::unsetenv("PT_LOCK_FD");
+  ::close(fd);
+  CHECK(pt_console(root + "restore 01:00.0").status == 0);
 }

@@ -15,6 +15,9 @@
  * library makes when it loads), so a rollback that repeats the write gets
  * through: "...:EIO@1" is a transient fault.
  *
+ * pwrite(2) and pwrite64 are matched the same way (libpci writes config
+ * space with them); use an empty value prefix for binary data.
+ *
  * PT_FAULT_VERBOSE=1 reports each injected failure on stderr.
  *
  * The rules are parsed once when the library loads, so the write() wrapper
@@ -187,43 +190,67 @@ static void say(const char* a, const char* b, const char* c) {
   syscall(SYS_write, 2, c, strlen(c));
 }
 
-ssize_t write(int fd, const void* buf, size_t count) {
-  if (nrules > 0) {
-    char proc[40], path[4096];
-    int n = 0;
-    /* "/proc/self/fd/<fd>" without snprintf. */
-    const char* head = "/proc/self/fd/";
-    char digits[16];
-    int nd = 0;
-    unsigned u = (unsigned)fd;
-    do {
-      digits[nd++] = (char)('0' + u % 10);
-      u /= 10;
-    } while (u && nd < (int)sizeof digits);
-    size_t hl = strlen(head);
-    memcpy(proc, head, hl);
-    n = (int)hl;
-    while (nd) proc[n++] = digits[--nd];
-    proc[n] = 0;
-    ssize_t pl = readlink(proc, path, sizeof path - 1);
-    if (pl > 0) {
-      path[pl] = 0;
-      for (int i = 0; i < nrules; ++i) {
-        const struct rule* r = &rules[i];
-        if ((size_t)pl < r->suffix_len || memcmp(path + pl - r->suffix_len, r->suffix, r->suffix_len) != 0) continue;
-        if (count < r->prefix_len || memcmp(buf, r->prefix, r->prefix_len) != 0) continue;
-        if (!claim(i)) {
-          if (verbose) say("pt-fault: letting write to ", path, " through (count used up)\n");
-          continue;
-        }
-        if (verbose) say("pt-fault: failing write to ", path, " as injected\n");
-        errno = r->err;
-        return -1;
-      }
+/* The errno rule matching (fd, buf, count) injects, or 0. */
+static int injected(int fd, const void* buf, size_t count) {
+  if (nrules == 0) return 0;
+  char proc[40], path[4096];
+  int n = 0;
+  /* "/proc/self/fd/<fd>" without snprintf. */
+  const char* head = "/proc/self/fd/";
+  char digits[16];
+  int nd = 0;
+  unsigned u = (unsigned)fd;
+  do {
+    digits[nd++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u && nd < (int)sizeof digits);
+  size_t hl = strlen(head);
+  memcpy(proc, head, hl);
+  n = (int)hl;
+  while (nd) proc[n++] = digits[--nd];
+  proc[n] = 0;
+  ssize_t pl = readlink(proc, path, sizeof path - 1);
+  if (pl <= 0) return 0;
+  path[pl] = 0;
+  for (int i = 0; i < nrules; ++i) {
+    const struct rule* r = &rules[i];
+    if ((size_t)pl < r->suffix_len ||
+        memcmp(path + pl - r->suffix_len, r->suffix, r->suffix_len) != 0)
+      continue;
+    if (count < r->prefix_len || memcmp(buf, r->prefix, r->prefix_len) != 0) continue;
+    if (!claim(i)) {
+      if (verbose) say("pt-fault: letting write to ", path, " through (count used up)\n");
+      continue;
     }
+    if (verbose) say("pt-fault: failing write to ", path, " as injected\n");
+    return r->err;
+  }
+  return 0;
+}
+
+ssize_t write(int fd, const void* buf, size_t count) {
+  int err = injected(fd, buf, count);
+  if (err) {
+    errno = err;
+    return -1;
   }
   if (!real_write) {
     return syscall(SYS_write, fd, buf, count);
   }
   return real_write(fd, buf, count);
+}
+
+/* pwrite(2) as well: libpci writes configuration space with it (pt-reset's
+ * own resets). An empty value prefix matches any binary data. */
+ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset) {
+  int err = injected(fd, buf, count);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return syscall(SYS_pwrite64, fd, buf, count, offset);
+}
+
+ssize_t pwrite64(int fd, const void* buf, size_t count, off_t offset) {
+  return pwrite(fd, buf, count, offset);
 }

@@ -901,3 +901,133 @@ console_journal() {
 
 # fbcon_line PATTERN: the last dmesg line of fbcon matching PATTERN.
 fbcon_line() { dmesg | grep "fbcon: " | grep -- "$1" | tail -n 1; }
+
+# ------------------------------------------------------------- the cycle
+# State of a function as the recovery recipe sees it (issue 6). Read from
+# config space, not from the kernel's cached power_state: the VM stand-in
+# writes PMCSR through VFIO.
+
+# pm_state BDF: D0, D1, D2 or D3hot from PMCSR; "-" without a PM capability.
+pm_state() {
+  _pm=$(cap_offset "$1" 1)
+  [ -n "$_pm" ] || { echo -; return 0; }
+  case $(($(cfg_read "$1" $((_pm + 4)) 2) & 3)) in
+    0) echo D0 ;; 1) echo D1 ;; 2) echo D2 ;; 3) echo D3hot ;;
+  esac
+}
+
+# cmd_reg BDF: the command register as 0xNNNN.
+cmd_reg() { printf '0x%04x' "$(cfg_read "$1" 4 2)"; }
+
+# arb_of BDF: "decodes/owns" from the arbiter, "-" for a function it does
+# not track (not VGA class).
+arb_of() {
+  case $(cat "/sys/bus/pci/devices/$(full_bdf "$1")/class") in
+    0x0300*) echo "$(arb_field "$1" decodes)/$(arb_field "$1" owns)" ;;
+    *) echo - ;;
+  esac
+}
+
+# fbcon_state BDF: "fbcon=B tty1=fbN(BDF's|other)" for the frame buffer
+# vtconsole's bind and tty1's mapping (from fbcon's con2fbmap via pt-console).
+fbcon_state() {
+  _t=$(pt-console --json list 2>/dev/null | jq -r 'if .con2fb == null or .con2fb["1"] == null then "-" else "fb\(.con2fb["1"])" end')
+  _whose=other
+  case " $(fbs_of "$1") " in *" $_t "*) _whose=gpu ;; esac
+  echo "fbcon=$(vtcon_bind "frame buffer device") tty1=$_t($_whose)"
+}
+
+# drm_state BDF: "cardN CONN=status ..." or "-" without a DRM card.
+drm_state() {
+  _c=$(drm_card_of "$1")
+  [ -n "$_c" ] || { echo -; return 0; }
+  _n=$(basename "$_c")
+  _out=$_n
+  for _s in /sys/class/drm/"$_n"-*/status; do
+    [ -e "$_s" ] || continue
+    _cn=$(basename "$(dirname "$_s")")
+    _out="$_out ${_cn#"$_n"-}=$(cat "$_s")"
+  done
+  echo "$_out"
+}
+
+# cycle_state: one line per function, the state the cycle scenarios compare:
+# driver, override, PM state, command register, decodes/owns, DRM card.
+cycle_state() {
+  for _d in $GPU $AUD; do
+    echo "$_d drv=$(driver_of "$_d") ovr=$(override_of "$_d") pm=$(pm_state "$_d") cmd=$(cmd_reg "$_d") arb=$(arb_of "$_d") drm=$(drm_state "$_d" | tr ' ' ',')"
+  done
+}
+
+# tty1_on_gpu BDF: fbcon is bound and maps tty1 to one of BDF's framebuffers.
+tty1_on_gpu() {
+  case $(fbcon_state "$1") in "fbcon=1 tty1=fb"*"(gpu)") return 0 ;; esac
+  return 1
+}
+
+# vm_dirty BDF: the VM stand-in uses BDF through VFIO and leaves it dirty;
+# while it holds the device (the VM running) the function must show bus
+# mastering on, memory decode off and, with a PM capability, D3hot. Prints
+# that state; the stand-in then exits without cleanup. Sets DIRTY.
+vm_dirty() {
+  _b=$(full_bdf "$1")
+  pt-vm-standin "$_b" --hold 30 >/tmp/standin.out 2>&1 &
+  _sp=$!
+  _want_pm=D3hot
+  [ -n "$(cap_offset "$_b" 1)" ] || _want_pm=-
+  _dirty() {
+    _c=$(cfg_read "$_b" 4 2)
+    [ -n "$_c" ] && [ $((_c & 4)) -ne 0 ] && [ $((_c & 2)) -eq 0 ] && [ "$(pm_state "$_b")" = "$_want_pm" ]
+  }
+  if ! wait_for _dirty 20; then
+    kill "$_sp" 2>/dev/null
+    wait "$_sp" 2>/dev/null
+    fail "state of $_b while the stand-in holds it" "bus master on, memory off, $_want_pm" \
+      "cmd=$(cmd_reg "$_b") pm=$(pm_state "$_b"); stand-in: $(cat /tmp/standin.out)"
+  fi
+  DIRTY="$_b pm=$(pm_state "$_b") cmd=$(cmd_reg "$_b") (stand-in: $(cat /tmp/standin.out))"
+  echo "   VM stand-in left $DIRTY"
+  kill "$_sp" 2>/dev/null
+  wait "$_sp" 2>/dev/null
+  return 0
+}
+
+# recipe BDF: the recovery recipe of pt(7), RECOVERY, for the GPU BDF; each
+# step stops it with its own exit status.
+recipe() {
+  _r=$(full_bdf "$1")
+  pt-reset --method bus "$_r" && pt-bind attach "$_r" && pt-drm wait "$_r" &&
+    pt-vgaarb restore "$_r" && pt-console restore "$_r" && pt-drm check "$_r"
+}
+
+# journal_leftovers: what the journal still records ("" when nothing):
+# devices, job, vga and consoles records.
+journal_leftovers() {
+  [ -f "$PT_JOURNAL" ] || return 0
+  jq -r '[(.devices // {} | keys[] | "device " + .), (if .job == null then empty else "job" end),
+          (.vga // {} | keys[] | "vga " + .), (.consoles // {} | keys[] | "consoles " + .)] | join(" ")' \
+    "$PT_JOURNAL"
+}
+
+# assert_cycle_healthy BDF BOOT: after the recipe: both functions in the
+# state BOOT (a cycle_state from before the cycle: drivers, PM, command
+# register, decodes/owns, DRM card and connectors), fbcon back on BDF's
+# framebuffer, the journal empty, and pt-drm check exits 0.
+assert_cycle_healthy() {
+  assert_attached
+  assert_eq "state of both functions (cycle_state)" "$2" "$(cycle_state)"
+  assert_eq "decodes of $1" io+mem "$(arb_field "$1" decodes)"
+  assert_eq "power state of $1" D0 "$(pm_state "$1")"
+  tty1_on_gpu "$1" || fail "console after the recipe" "fbcon=1 tty1 on a framebuffer of $1 ($(fbs_of "$1"))" "$(fbcon_state "$1")"
+  assert_eq "journal leftovers" "" "$(journal_leftovers)"
+  expect_rc 0 pt-drm check "$1"
+}
+
+# kernel_warning_lines: the kernel's own lines (facility 0) of level warning
+# or worse, from busybox's raw dmesg ("<4>..."; it has no -l). Lines written
+# to /dev/kmsg by the scenarios are facility user ("<12>"). The clocksource
+# watchdog's complaints are left out: they come from TCG on a loaded host
+# ("clocksource: Long readout interval, skipping watchdog check").
+kernel_warning_lines() { dmesg -r | grep '^<[0-4]>' | grep -v 'clocksource: ' || true; }
+# kernel_warnings: how many there are.
+kernel_warnings() { kernel_warning_lines | grep -c . || true; }
