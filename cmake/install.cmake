@@ -57,6 +57,13 @@ install(PROGRAMS ${dist}/initramfs/dracut/90pt/module-setup.sh ${dist}/initramfs
         DESTINATION ${PT_DRACUTMODDIR}/90pt)
 install(FILES ${CMAKE_SOURCE_DIR}/examples/pt.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
+# Bash completion: one script for every tool, found by bash-completion's
+# on-demand loader under each tool's name (completion/pt.bash).
+install(FILES ${CMAKE_SOURCE_DIR}/completion/pt.bash DESTINATION ${PT_BASHCOMPDIR} RENAME pt)
+foreach(tool pt-bind pt-reset pt-vgaarb pt-console pt-drm)
+  install(CODE "file(CREATE_LINK pt \"\$ENV{DESTDIR}${PT_BASHCOMPDIR}/${tool}\" SYMBOLIC)")
+endforeach()
+
 # The hypervisor hooks (contrib/README.md): installed as examples to copy into
 # place (/var/lib/vz/snippets, /etc/libvirt/hooks), never activated by install.
 install(PROGRAMS ${CMAKE_SOURCE_DIR}/contrib/proxmox/pt-hookscript DESTINATION ${CMAKE_INSTALL_DATADIR}/pt/contrib/proxmox)

@@ -21,6 +21,7 @@ systemd/system/pt-recover@.service systemd/system/pt-boot.service
 initramfs-tools/hooks/pt initramfs-tools/scripts/init-top/pt
 dracut/modules.d/90pt/module-setup.sh dracut/modules.d/90pt/pt-boot.sh
 doc/pt/examples/pt.conf
+bash-completion/completions/pt
 share/pt/contrib/proxmox/pt-hookscript share/pt/contrib/libvirt/qemu
 doc/pt/examples/proxmox-hook.conf doc/pt/examples/libvirt-hook.conf doc/pt/contrib/README.md
 "
@@ -39,6 +40,13 @@ done
 # Programs are executable; hooks are programs too.
 for f in $(echo "$listing" | grep -E '/sbin/|/hooks/pt$|/init-top/pt$|/90pt/|/share/pt/contrib/'); do
   [ -x "$stage$f" ] || { echo "install-tree: $f is not executable"; status=1; }
+done
+# Bash completion: bash-completion loads it by command name, so each tool
+# has a link to the one script.
+for tool in pt-bind pt-reset pt-vgaarb pt-console pt-drm; do
+  link=$(cd "$stage" && find . -path "*/bash-completion/completions/$tool")
+  [ -n "$link" ] && [ -L "$stage/$link" ] && [ "$(readlink "$stage/$link")" = pt ] ||
+    { echo "install-tree: no bash-completion link $tool -> pt"; status=1; }
 done
 [ $status = 0 ] && echo "install-tree: $(echo "$listing" | wc -l) files, each in its place"
 exit $status
