@@ -28,6 +28,26 @@ set(CPACK_SET_DESTDIR ON)
 set(CPACK_STRIP_FILES ON)
 # Depends: computed by dpkg-shlibdeps from the binaries.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# libkmod is opened with dlopen on first use (src/pt/modules.cpp), which
+# dpkg-shlibdeps cannot see. Its dependency comes from the same record
+# dpkg-shlibdeps would read: the shlibs file of the package that ships
+# libkmod.so.2. CPack appends the computed Depends to this.
+execute_process(COMMAND dpkg-query -S "*/libkmod.so.2" OUTPUT_VARIABLE pt_kmod_owner
+                RESULT_VARIABLE pt_rc ERROR_QUIET OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(pt_rc EQUAL 0 AND pt_kmod_owner MATCHES "^([^:,]+)")
+  execute_process(COMMAND dpkg-query --control-show ${CMAKE_MATCH_1} shlibs
+                  OUTPUT_VARIABLE pt_kmod_shlibs RESULT_VARIABLE pt_rc ERROR_QUIET)
+  if(pt_rc EQUAL 0 AND pt_kmod_shlibs MATCHES "(^|\n)libkmod 2 ([^\n]+)")
+    set(CPACK_DEBIAN_PACKAGE_DEPENDS "${CMAKE_MATCH_2}")
+  endif()
+endif()
+if(NOT CPACK_DEBIAN_PACKAGE_DEPENDS AND CMAKE_HOST_SYSTEM_NAME STREQUAL "Linux")
+  find_program(pt_dpkg_query dpkg-query)
+  if(pt_dpkg_query)
+    message(WARNING "no shlibs record for libkmod.so.2 (apt-get install libkmod-dev): "
+                    "the package would lack its libkmod dependency")
+  endif()
+endif()
 # udev runs the rules; the initramfs hooks need one of the builders; pciutils
 # carries pci.ids for class names.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "udev, pciutils")
