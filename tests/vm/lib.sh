@@ -1031,3 +1031,28 @@ assert_cycle_healthy() {
 kernel_warning_lines() { dmesg -r | grep '^<[0-4]>' | grep -v 'clocksource: ' || true; }
 # kernel_warnings: how many there are.
 kernel_warnings() { kernel_warning_lines | grep -c . || true; }
+
+# write_recipe_conf: /etc/pt/pt.conf naming the GPU with its audio function
+# and the recovery recipe of pt(7) as its recover list, with the bus reset.
+write_recipe_conf() {
+  mkdir -p /etc/pt
+  cat >/etc/pt/pt.conf <<CONF
+[device.gpu]
+bdf = "$(full_bdf "$GPU")"
+companions = ["$(full_bdf "$AUD")"]
+recover = ["reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"]
+
+[device.gpu.step.reset]
+method = "bus"
+CONF
+}
+
+# hook_state: what a hypervisor hook's calls must leave as they found it;
+# assert_unchanged WHAT compares it with $boot, taken before the calls.
+hook_state() {
+  snapshot
+  echo "vtcon bind=$(vtcon_bind "frame buffer device")"
+  echo "decodes=$(arb_field "$GPU" decodes) cmd=$(cmd_bits "$GPU")"
+  echo "journal devices=$(jq '.devices // {} | length' "$PT_JOURNAL" 2>/dev/null || echo 0)"
+}
+assert_unchanged() { assert_eq "state after $1" "$boot" "$(hook_state)"; }

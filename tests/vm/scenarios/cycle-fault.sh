@@ -17,16 +17,7 @@
 . /pt-vm/lib.sh
 
 gpu=$(full_bdf "$GPU")
-mkdir -p /etc/pt
-cat >/etc/pt/pt.conf <<CONF
-[device.gpu]
-bdf = "$gpu"
-companions = ["$(full_bdf "$AUD")"]
-recover = ["reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"]
-
-[device.gpu.step.reset]
-method = "bus"
-CONF
+write_recipe_conf
 
 STEPS="reset attach drm-wait vgaarb console drm-check"
 step_cmd() {

@@ -10,16 +10,7 @@
 
 gpu=$(full_bdf "$GPU")
 ROUNDS=${PT_CYCLE_ROUNDS:-20}
-mkdir -p /etc/pt
-cat >/etc/pt/pt.conf <<CONF
-[device.gpu]
-bdf = "$gpu"
-companions = ["$(full_bdf "$AUD")"]
-recover = ["reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"]
-
-[device.gpu.step.reset]
-method = "bus"
-CONF
+write_recipe_conf
 
 # round_state: everything that must not drift, one item a line.
 round_state() {

@@ -18,14 +18,6 @@ gpu=$(full_bdf "$GPU")
 aud=$(full_bdf "$AUD")
 [ -x /bin/bash ] || fail "bash in the guest" "/bin/bash" "missing"
 
-state() {
-  snapshot
-  echo "vtcon bind=$(vtcon_bind "frame buffer device")"
-  echo "decodes=$(arb_field "$GPU" decodes) cmd=$(cmd_bits "$GPU")"
-  echo "journal devices=$(jq '.devices // {} | length' "$PT_JOURNAL" 2>/dev/null || echo 0)"
-}
-assert_unchanged() { assert_eq "state after $1" "$boot" "$(state)"; }
-
 # domain_xml MANAGED: what libvirtd writes to the hook's stdin (abridged).
 domain_xml() {
   cat <<EOF
@@ -59,7 +51,7 @@ call() {
 }
 
 mkdir -p /etc/pt
-boot=$(state)
+boot=$(hook_state)
 say "at boot: $(echo "$boot" | tr '\n' ';')"
 assert_vtcon_bind "frame buffer device" 1
 

@@ -17,14 +17,6 @@ gpu=$(full_bdf "$GPU")
 aud=$(full_bdf "$AUD")
 [ -x /bin/bash ] || fail "bash in the guest" "/bin/bash" "missing"
 
-state() {
-  snapshot
-  echo "vtcon bind=$(vtcon_bind "frame buffer device")"
-  echo "decodes=$(arb_field "$GPU" decodes) cmd=$(cmd_bits "$GPU")"
-  echo "journal devices=$(jq '.devices // {} | length' "$PT_JOURNAL" 2>/dev/null || echo 0)"
-}
-assert_unchanged() { assert_eq "state after $1" "$boot" "$(state)"; }
-
 mkdir -p /etc/pt /etc/pve/qemu-server
 cat >/etc/pve/qemu-server/100.conf <<EOF
 boot: order=scsi0
@@ -44,7 +36,7 @@ cores: 2
 hostpci0: mapping=rtx4090,pcie=1
 EOF
 
-boot=$(state)
+boot=$(hook_state)
 say "at boot: $(echo "$boot" | tr '\n' ';')"
 assert_vtcon_bind "frame buffer device" 1
 
