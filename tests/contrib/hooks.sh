@@ -276,6 +276,14 @@ PT_LIBVIRT_HOOK_CONF=$src/contrib/libvirt/libvirt-hook.conf runxml "" "$LIBVIRT"
 check_eq "example libvirt-hook.conf: calls" "pt-console release $G lock=held
 pt-bind detach $G $A lock=held" "$CALLS"
 
+# ---------------------------------------------------------------- one code
+# Both hooks carry the same helpers and detach/recover sequence, each being one
+# self-contained file; the shared block must not drift between them.
+shared() { sed -n '/^# >>> shared/,/^# <<< shared/p' "$1"; }
+: >"$T/out"
+[[ -n $(shared "$PROXMOX") ]] || fail "the shared block of pt-hookscript" "present" "missing"
+check_eq "the shared block of both hooks" "$(shared "$PROXMOX")" "$(shared "$LIBVIRT")"
+
 # ---------------------------------------------------------------- shellcheck
 if command -v shellcheck >/dev/null; then
   shellcheck "$PROXMOX" "$LIBVIRT" >"$T/out" 2>&1 || fail "shellcheck of the hooks"

@@ -99,8 +99,9 @@ TEST_CASE("a card disappears with its driver and comes back on bind") {
   CHECK(cards[0].node_exists);
 }
 
-TEST_CASE("5.10's virtio-gpu layout: the card under virtioN still maps to the PCI function") {
-  Fixture fx;
+namespace {
+// A virtio-vga GPU on virtio-pci behind a root port, as in the VM testbed.
+void add_virtio_gpu(Fixture& fx) {
   fx.add_driver("virtio-pci", "virtio_pci");
   fx.add_bridge("0000:00:02.0");
   fx.add_device(pt::test::FakeDevice{.bdf = "0000:01:00.0",
@@ -109,6 +110,12 @@ TEST_CASE("5.10's virtio-gpu layout: the card under virtioN still maps to the PC
                                      .class_code = 0x030000,
                                      .parent = "0000:00:02.0",
                                      .driver = "virtio-pci"});
+}
+}  // namespace
+
+TEST_CASE("5.10's virtio-gpu layout: the card under virtioN still maps to the PCI function") {
+  Fixture fx;
+  add_virtio_gpu(fx);
   fx.add_drm_card(FakeDrmCard{.bdf = "0000:01:00.0",
                               .render = 128,
                               .driver_name = "virtio_gpu",
@@ -159,14 +166,7 @@ TEST_CASE("find_card: the card of one PCI device, topology only, as scan_cards m
 
 TEST_CASE("find_card: 5.10's virtio-gpu layout, and a render-only card is no KMS") {
   Fixture fx;
-  fx.add_driver("virtio-pci", "virtio_pci");
-  fx.add_bridge("0000:00:02.0");
-  fx.add_device(pt::test::FakeDevice{.bdf = "0000:01:00.0",
-                                     .vendor = 0x1af4,
-                                     .device = 0x1050,
-                                     .class_code = 0x030000,
-                                     .parent = "0000:00:02.0",
-                                     .driver = "virtio-pci"});
+  add_virtio_gpu(fx);
   fx.add_drm_card(FakeDrmCard{
       .bdf = "0000:01:00.0", .render = 128, .driver_name = "virtio_gpu", .under_virtio = true});
   auto c = drm::find_card(fx.root(), PciAddress{0, 1, 0, 0});

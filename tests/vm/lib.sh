@@ -1056,3 +1056,13 @@ hook_state() {
   echo "journal devices=$(jq '.devices // {} | length' "$PT_JOURNAL" 2>/dev/null || echo 0)"
 }
 assert_unchanged() { assert_eq "state after $1" "$boot" "$(hook_state)"; }
+
+# assert_recipe_logged GPU AUDIO: a hook's output has every step of the
+# recovery recipe on GPU and its audio function, each with exit status 0.
+assert_recipe_logged() {
+  local step
+  for step in "pt-reset --method bus $1" "pt-bind attach $1 $2" "pt-drm wait $1" \
+    "pt-vgaarb restore $1" "pt-console restore $1" "pt-drm check $1"; do
+    assert_out_has "$step -> exit 0"
+  done
+}
