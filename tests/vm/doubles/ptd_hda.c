@@ -9,20 +9,30 @@
  *
  * The origin story: after a VM cycle the audio function "failed to bind"
  * back to snd_hda_intel. The real driver's probe (sound/pci/hda/hda_intel.c,
- * azx_probe -> azx_probe_continue -> azx_probe_codecs) finds no codec
- * answering on a controller a VM left running ("no codecs found!") and the
- * card is not created; a second try after the controller reset works. Here:
- * a VM left the controller programmed when the CORB base address (CORBLBASE,
- * BAR0 + 0x40) is not 0; the VM stand-in (pt-vm-standin --dirty) writes it
- * through VFIO. vfio-pci does not reset this function on release (it has no
- * reset method of its own; measured in cycle-order). The probe then:
- *   - logs why, resets the controller as azx_reset() does (GCTL.CRST to 0
- *     and back to 1; QEMU clears every controller register on it) and fails
- *     with -EIO: the function stays unbound;
- *   - the next probe finds CORBLBASE 0 and binds.
- * A bus reset of the slot (pt-reset --method bus) clears CORBLBASE as well,
- * so after pt's recipe the first probe binds. On remove the double resets
- * the controller, as azx_free -> azx_stop_chip leaves it stopped.
+ * azx_probe -> azx_probe_continue -> azx_probe_codecs) fails with "no codecs
+ * found!" when no codec answers on the link, and the card is not created.
+ * On a GPU's HDMI-audio function the codec sits in the GPU's display engine
+ * (hda_intel.c's quirks for NVIDIA and AMD HDMI controllers), so a GPU the
+ * driver cannot talk to leaves its audio function without codecs. Two
+ * conditions make the double's probe fail with -EIO ("no codecs found!"):
+ *
+ *  1. The GPU function of the same slot (function 0, the virtio-vga the
+ *     nvidia double drives) holds a VM's state: virtio device_status != 0,
+ *     as ptd_nvidia.c reads it. This lasts until a reset of the GPU, so the
+ *     audio stays unbound after the admin's attach; after pt's recipe (bus
+ *     reset of the slot first) it binds at the first probe.
+ *  2. Its own controller was left programmed by its last user: CORBLBASE
+ *     (BAR0 + 0x40) != 0 (pt-vm-standin --dirty writes it through VFIO).
+ *     The failed probe resets the controller as azx_reset() does (GCTL.CRST
+ *     to 0 and back; QEMU clears the controller's registers on it), so the
+ *     next probe binds: it fails once. Measured on this testbed: vfio-pci
+ *     resets the slot (secondary bus reset) when the last function of a VM
+ *     that used this function closes, because this function has no reset
+ *     of its own, so after a real VFIO user condition 2 never survives; it
+ *     is reached by writing the register while the double is unbound.
+ *
+ * On remove the double resets the controller, as azx_free -> azx_stop_chip
+ * leaves it stopped.
  */
 #include <linux/delay.h>
 #include <linux/io.h>
@@ -32,6 +42,8 @@
 #define HDA_GCTL 0x08
 #define HDA_GCTL_CRST 0x01
 #define HDA_CORBLBASE 0x40
+#define VIRTIO_PCI_CAP_COMMON_CFG 1
+#define VIRTIO_COMMON_STATUS 0x14
 
 static unsigned int failed_probes;
 module_param(failed_probes, uint, 0444);
@@ -47,10 +59,52 @@ static void ptd_hda_controller_reset(void __iomem *bar)
 	usleep_range(500, 1000);
 }
 
+/*
+ * device_status of the slot's GPU function when it is a virtio device with
+ * memory decoding on (bound to a driver); 0 otherwise.
+ */
+static u8 gpu_state(struct pci_dev *pdev)
+{
+	struct pci_dev *gpu = pci_get_slot(pdev->bus, PCI_DEVFN(PCI_SLOT(pdev->devfn), 0));
+	void __iomem *common = NULL;
+	u16 cmd = 0;
+	u8 status = 0;
+	int pos;
+
+	if (!gpu)
+		return 0;
+	pci_read_config_word(gpu, PCI_COMMAND, &cmd);
+	if (gpu->vendor != 0x1af4 || !(cmd & PCI_COMMAND_MEMORY))
+		goto out;
+	for (pos = pci_find_capability(gpu, PCI_CAP_ID_VNDR); pos;
+	     pos = pci_find_next_capability(gpu, pos, PCI_CAP_ID_VNDR)) {
+		u8 type, bar;
+		u32 offset;
+
+		pci_read_config_byte(gpu, pos + 3, &type);
+		if (type != VIRTIO_PCI_CAP_COMMON_CFG)
+			continue;
+		pci_read_config_byte(gpu, pos + 4, &bar);
+		pci_read_config_dword(gpu, pos + 8, &offset);
+		common = pci_iomap_range(gpu, bar, offset, 0x38);
+		break;
+	}
+	if (common) {
+		status = ioread8(common + VIRTIO_COMMON_STATUS);
+		pci_iounmap(gpu, common);
+		if (status == 0xff)	/* not answering: cannot tell */
+			status = 0;
+	}
+out:
+	pci_dev_put(gpu);
+	return status;
+}
+
 static int ptd_hda_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	void __iomem *bar;
 	u32 corb;
+	u8 status;
 	int err;
 
 	err = pci_enable_device(pdev);
@@ -60,6 +114,15 @@ static int ptd_hda_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (!bar) {
 		pci_disable_device(pdev);
 		return -ENOMEM;
+	}
+	status = gpu_state(pdev);
+	if (status != 0) {
+		failed_probes++;
+		dev_err(&pdev->dev, "ptd_hda_intel: no codecs found! (azx_probe_codecs): the GPU function of this slot holds a VM's state (device_status 0x%02x); reset it\n",
+			status);
+		pci_iounmap(pdev, bar);
+		pci_disable_device(pdev);
+		return -EIO;
 	}
 	corb = ioread32(bar + HDA_CORBLBASE);
 	if (corb != 0) {

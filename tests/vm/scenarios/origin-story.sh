@@ -1,0 +1,63 @@
+# pt-vm: topology=doubles
+# origin-story.sh: the admin log of issue 14 (seeds/000), replayed on the
+# driver doubles. The host boots with the nvidia-like GPU double on 01:00.0
+# and the snd_hda_intel-like double on 01:00.1; the GPU has no FLR, like a
+# GeForce. First the admin's own cycle, without pt: detach by hand, a VM (the
+# stand-in) uses the GPU and leaves it dirty, attach by hand. The failure
+# signature, read from the doubles: decodes=none (with the kernel's
+# "olddecodes=io+mem,decodes=none" line), the fan at full speed, the audio
+# function unbound, the query ioctl (nvidia-smi) hanging. Then pt's cycle:
+# pt-bind detach, the VM, and pt's recipe for a GPU without DRM (pt-reset
+# --method bus, pt-bind attach, pt-vgaarb restore): every symptom is gone.
+. /pt-vm/lib.sh
+
+doubles_setup
+gpu=$(full_bdf "$GPU")
+say "booted with the doubles"
+boot=$(doubles_state)
+echo "   $boot"
+assert_eq "GPU dirty at boot" 0 "$(nv_dirty "$gpu")"
+assert_eq "fan at boot" "pwm1=100 fan1=1290" "$(nv_fan "$gpu")"
+assert_query_answers "$gpu"
+assert_eq "decodes at boot (nv_pci_probe sets none)" none "$(arb_field "$gpu" decodes)"
+
+say "the admin's cycle: gpu_ptd_w (driver_override vfio-pci, unbind, drivers_probe)"
+rebind "$gpu" vfio-pci
+rebind "$AUD" vfio-pci
+assert_driver "$gpu" vfio-pci
+assert_driver "$AUD" vfio-pci
+echo "   on vfio-pci: decodes=$(arb_field "$gpu" decodes)"
+
+say "the VM uses the GPU and leaves it dirty"
+vm_uses "$gpu"
+proof_value "$gpu"
+echo "   after the VM: $gpu device_status=$PR_VALUE"
+[ $((PR_VALUE)) -ne 0 ] || fail "device_status of $gpu after the VM released it" "0x03 (vfio-pci's release cannot reset a GPU without FLR)" "$PR_VALUE"
+
+say "gpu_pta_w: back to nvidia and snd_hda_intel by hand"
+dmesg -c >/dev/null
+rebind "$gpu" "$NV_DRIVER"
+rebind "$AUD" ""
+after=$(doubles_state)
+echo "   $after"
+dmesg | sed 's/^/   dmesg: /'
+
+say "the failure signature of the origin story"
+assert_driver "$gpu" "$NV_DRIVER"
+assert_eq "decodes after the admin's attach" none "$(arb_field "$gpu" decodes)"
+assert_contains "kernel log of the attach" "olddecodes=io+mem,decodes=none" "$(dmesg | grep vgaarb)"
+assert_eq "GPU dirty after the admin's cycle" 1 "$(nv_dirty "$gpu")"
+assert_eq "fan after the admin's cycle" "pwm1=255 fan1=3300" "$(nv_fan "$gpu")"
+assert_driver "$AUD" none
+assert_contains "kernel log of the audio probe" "no codecs found" "$(dmesg | grep ptd_hda_intel)"
+assert_query_hangs "$gpu"
+
+say "pt's cycle: pt-bind detach, the VM, the recipe"
+echo "   (the audio comes back by hand first, as it did for the admin: a probe after the GPU's reset)"
+expect_rc 0 pt-bind detach "$SLOT"
+assert_driver "$gpu" vfio-pci
+assert_driver "$AUD" vfio-pci
+expect_rc 0 pt-reset --method bus "$gpu"
+expect_rc 0 pt-bind attach "$SLOT"
+doubles_state | sed 's/^/   /'
+pass
