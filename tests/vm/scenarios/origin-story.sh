@@ -8,7 +8,10 @@
 # "olddecodes=io+mem,decodes=none" line), the fan at full speed, the audio
 # function unbound, the query ioctl (nvidia-smi) hanging. Then pt's cycle:
 # pt-bind detach, the VM, and pt's recipe for a GPU without DRM (pt-reset
-# --method bus, pt-bind attach, pt-vgaarb restore): every symptom is gone.
+# --method bus, pt-bind attach, pt-vgaarb restore): every symptom is gone
+# (decodes only after pt-vgaarb decodes io+mem: see the FINDING it prints).
+# pt's display steps on a GPU without DRM: pt-drm wait times out (5), pt-drm
+# check says no DRM device (1), pt-console restore has nothing to do (0).
 . /pt-vm/lib.sh
 
 doubles_setup
@@ -52,12 +55,45 @@ assert_driver "$AUD" none
 assert_contains "kernel log of the audio probe" "no codecs found" "$(dmesg | grep ptd_hda_intel)"
 assert_query_hangs "$gpu"
 
-say "pt's cycle: pt-bind detach, the VM, the recipe"
-echo "   (the audio comes back by hand first, as it did for the admin: a probe after the GPU's reset)"
+say "pt's cycle, on a host booted again (doubles_setup: power-on state, the doubles bound)"
+doubles_setup
+assert_eq "state after the new boot" "${boot% hda_failed_probes=*}" "$(doubles_state | sed 's/ hda_failed_probes=.*//')"
+refused=$(hda_failed_probes)
 expect_rc 0 pt-bind detach "$SLOT"
 assert_driver "$gpu" vfio-pci
 assert_driver "$AUD" vfio-pci
+assert_eq "journal: decodes pt-bind recorded (nvidia's own none)" none "$(journal_vga "$gpu" decodes)"
+vm_uses "$gpu"
+
+say "pt's recipe for a GPU without DRM: pt-reset --method bus, pt-bind attach, pt-vgaarb restore"
+t1=$(now_ns)
 expect_rc 0 pt-reset --method bus "$gpu"
 expect_rc 0 pt-bind attach "$SLOT"
+expect_rc 0 pt-vgaarb restore "$gpu"
+assert_out_has "from the journal: decodes=none"
+echo "   recipe: $(elapsed_ms "$t1") ms"
 doubles_state | sed 's/^/   /'
+echo "FINDING: pt-vgaarb restore puts back the decodes pt-bind detach recorded, and on nvidia that is"
+echo "         the none nv_pci_probe set at boot: decodes=none survives the recipe. nvidia registers"
+echo "         no decode callback, so pt-vgaarb decodes io+mem applies (README, troubleshooting)."
+expect_rc 0 pt-vgaarb decodes "$gpu" io+mem
+assert_out_has "decodes none -> io+mem"
+
+say "every symptom is gone, read from the doubles"
+assert_driver "$gpu" "$NV_DRIVER"
+assert_eq "GPU dirty after the recipe" 0 "$(nv_dirty "$gpu")"
+assert_eq "fan after the recipe" "pwm1=100 fan1=1290" "$(nv_fan "$gpu")"
+assert_driver "$AUD" "$HDA_DRIVER"
+assert_eq "audio probes refused during pt's cycle" "$refused" "$(hda_failed_probes)"
+assert_query_answers "$gpu"
+assert_eq "decodes" io+mem "$(arb_field "$gpu" decodes)"
+assert_eq "journal leftovers" "" "$(journal_leftovers)"
+
+say "what the display steps of pt's recipe do on a GPU without a DRM device"
+echo "   (the real nvidia has a DRM device only with nvidia-drm loaded; the double has none)"
+expect_rc 5 timeout 20 pt-drm --timeout 3 wait "$gpu"
+assert_out_has "no DRM card node appeared"
+expect_rc 0 timeout 20 pt-console restore "$gpu"
+expect_rc 1 timeout 20 pt-drm check "$gpu"
+assert_out_has "registered no DRM card"
 pass
