@@ -132,6 +132,15 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
     // the pt lock held after the parent has given up on it.
     if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
       for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+    // Nor the caller's stdin/stdout/stderr: a script capturing pt's output
+    // (out=$(pt-bind ...)) would wait for the pipe's end as long as the child
+    // is stuck, long after pt itself exited with 5.
+    if (int null = ::open("/dev/null", O_RDWR); null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      if (null > 2) ::close(null);
+    }
     ::_exit(write_all(real.c_str(), data.data(), data.size()));
   }
   const bool timed_out = !child_exited_within(pid, timeout_);
