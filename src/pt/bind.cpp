@@ -421,8 +421,8 @@ std::string state_report(const Root& root, const std::vector<std::string>& devic
   std::string out;
   for (const auto& bdf : devices) {
     if (bdf == locked) {
-      out += "  " + bdf + ": driver=" +
-             driver_or_none(link_basename(root.path("/sys/bus/pci/devices/" + bdf + "/driver")).value_or("")) +
+      auto drv = link_basename(root.path("/sys/bus/pci/devices/" + bdf + "/driver")).value_or("");
+      out += "  " + bdf + ": driver=" + (drv.empty() ? "none" : drv) +
              " (driver_override not read: the stuck write holds the device's lock)\n";
       continue;
     }
