@@ -1097,7 +1097,7 @@ need_pci() {
 need_driver() {
   need_pci "$1" "$3"
   [ "$(driver_of "$1")" = "$2" ] ||
-    fail "$3: driver of $(full_bdf "$1")" "$2 (the double)" "$(driver_of "$1")"
+    fail "$3: driver of $(full_bdf "$1")" "$2" "$(driver_of "$1")"
 }
 
 # rebind BDF DRIVER: driver_override DRIVER ("" clears it), unbind, probe;
