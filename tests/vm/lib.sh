@@ -1205,13 +1205,14 @@ doubles_state() {
 }
 
 # vm_uses BDF...: the VM stand-in uses each function through VFIO in turn and
-# leaves its device state dirty (pt-vm-standin --dirty); the function must be
-# on vfio-pci.
+# leaves its device state dirty (pt-vm-standin --dirty), killed like the
+# origin story's `qm stop` (--no-d3: no D3hot); the function must be on
+# vfio-pci.
 vm_uses() {
   for _b in "$@"; do
     _b=$(full_bdf "$_b")
     need_driver "$_b" vfio-pci "vm_uses"
-    _o=$(pt-vm-standin "$_b" --dirty 2>&1) || fail "VM stand-in on $_b" "exit 0" "$_o"
+    _o=$(pt-vm-standin "$_b" --dirty --no-d3 2>&1) || fail "VM stand-in on $_b" "exit 0" "$_o"
     echo "   VM stand-in on $_b: $_o"
   done
 }

@@ -3,8 +3,11 @@
 // and, through the config region, turns bus mastering on, turns memory decode
 // off and puts the function into D3hot, then exits without undoing anything.
 //
-//   pt-vm-standin 0000:01:00.0 [--hold SECONDS] [--dirty]
+//   pt-vm-standin 0000:01:00.0 [--hold SECONDS] [--dirty] [--no-d3]
 //
+// --no-d3 leaves the power state alone: a VM that is killed (qm stop) never
+// puts its devices into D3hot. (On 5.10 vfio-pci's release cannot pm-reset a
+// function it finds in D3hot and resets the whole slot instead.)
 // --hold keeps the fd open (a running VM) before exiting. --dirty also leaves
 // device state behind, as a guest driver would, through the function's BAR
 // (a VFIO region): for virtio (1af4:*) device_status 0x03 in the modern
@@ -115,17 +118,20 @@ int dirty(const Config& cfg, int dev, const std::string& bdf) {
 
 int main(int argc, char** argv) {
   auto usage = [] {
-    std::fprintf(stderr, "usage: pt-vm-standin BDF [--hold SECONDS] [--dirty]\n");
+    std::fprintf(stderr, "usage: pt-vm-standin BDF [--hold SECONDS] [--dirty] [--no-d3]\n");
     return 2;
   };
   if (argc < 2) return usage();
   const std::string bdf = argv[1];
   int hold = 0;
   bool make_dirty = false;
+  bool d3 = true;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--dirty") {
       make_dirty = true;
+    } else if (a == "--no-d3") {
+      d3 = false;
     } else if (a == "--hold" && i + 1 < argc) {
       char* end = nullptr;
       long v = std::strtol(argv[++i], &end, 10);
@@ -182,7 +188,7 @@ int main(int argc, char** argv) {
   if (!cfg.write(PCI_COMMAND, &cmd, 2)) return die("config write of the command register");
 
   uint16_t pmcsr = 0;
-  if (uint8_t pm = find_pm_cap(cfg)) {
+  if (uint8_t pm = d3 ? find_pm_cap(cfg) : 0) {
     if (!cfg.read(pm + PCI_PM_CTRL, &pmcsr, 2)) return die("config read of PMCSR");
     pmcsr = uint16_t((pmcsr & ~PCI_PM_CTRL_STATE_MASK) | 3);
     if (!cfg.write(pm + PCI_PM_CTRL, &pmcsr, 2)) return die("config write of PMCSR");
