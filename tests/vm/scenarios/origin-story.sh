@@ -12,6 +12,12 @@
 # (decodes only after pt-vgaarb decodes io+mem: see the FINDING it prints).
 # pt's display steps on a GPU without DRM: pt-drm wait times out (5), pt-drm
 # check says no DRM device (1), pt-console restore has nothing to do (0).
+# The VM uses the GPU only and is killed (no D3hot): a VM that also used the
+# audio function makes vfio-pci reset the whole slot on release, and so does
+# 5.10's vfio-pci for a function left in D3hot (tests/vm/README.md, "Driver
+# doubles"). pt's cycle starts from a host booted again (doubles_setup): from
+# the admin's broken state pt-bind detach would journal the audio function as
+# unbound, and attach faithfully puts it back there.
 . /pt-vm/lib.sh
 
 doubles_setup
