@@ -53,6 +53,13 @@ int main(int argc, char** argv) {
   match->add_option("device", single, "DEV")->required();
   auto* recover = app.add_subcommand("recover", "Run the recovery steps pt.conf lists for DEV");
   recover->add_option("device", single, "DEV")->required();
+  auto* recipe = app.add_subcommand(
+      "recipe", "Print the recovery recipe of pt(7) for DEV..., one command a line");
+  recipe->add_option("devices", o.devices, "DEV...")->required();
+  recipe
+      ->add_option("--reset-method", o.reset_method,
+                   "pt-reset's --method (default bus; auto: pt-reset's own choice)")
+      ->type_name("METHOD");
 
   bool done = false;
   int rc = pt::cli::parse(app, argc, argv, done);
