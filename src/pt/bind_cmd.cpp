@@ -63,18 +63,17 @@ bool class_selected(const Device& d, const std::string& cls) {
 Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
   if (o.device_class != "display" && o.device_class != "audio" && o.device_class != "all")
     return usage_error("--class '" + o.device_class + "'", "must be display, audio or all");
-  auto all = scan_devices(ctx.root);
-  if (!all) return std::unexpected(all.error());
+  auto all = PT_TRY(scan_devices(ctx.root));
   if (o.common.json) {
     json arr = json::array();
-    for (const auto& d : *all)
-      if (class_selected(d, o.device_class)) arr.push_back(device_json(*all, d));
+    for (const auto& d : all)
+      if (class_selected(d, o.device_class)) arr.push_back(device_json(all, d));
     out << arr.dump(2) << "\n";
     return Exit::ok;
   }
   std::string text = pad("DEVICE", 14) + pad("ID", 11) + pad("CLASS", 28) + pad("DRIVER", 16) +
                      pad("GROUP", 7) + pad("BOOT", 6) + pad("RESET", 16) + "COMPANIONS\n";
-  for (const auto& d : *all) {
+  for (const auto& d : all) {
     if (!class_selected(d, o.device_class)) continue;
     std::string cls = d.class_name.empty() ? class_hex(d) : d.class_name;
     if (cls.size() > 27) cls = cls.substr(0, 26) + "~";
@@ -85,7 +84,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
             pad(d.reset_methods ? (d.reset_methods->empty() ? "none" : join(*d.reset_methods, ","))
                                 : "-",
                 16);
-    auto c = companions(*all, d);
+    auto c = companions(all, d);
     text += (c.empty() ? "-" : join(c, ",")) + "\n";
   }
   out << text;
@@ -94,17 +93,14 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
 
 Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
   if (o.devices.size() != 1) return usage_error("show", "takes exactly one device");
-  auto spec = parse_device_spec(o.devices[0]);
-  if (!spec) return std::unexpected(spec.error());
-  auto all = scan_devices(ctx.root);
-  if (!all) return std::unexpected(all.error());
-  auto devs = target::resolve(*all, *spec, target::any());
-  if (!devs) return std::unexpected(devs.error());
+  auto spec = PT_TRY(parse_device_spec(o.devices[0]));
+  auto all = PT_TRY(scan_devices(ctx.root));
+  auto devs = PT_TRY(target::resolve(all, spec, target::any()));
   auto journal = load_journal(ctx.root);
   json arr = json::array();
   std::string text;
-  for (const auto& d : *devs) {
-    json j = device_json(*all, d);
+  for (const auto& d : devs) {
+    json j = device_json(all, d);
     j["driver_override"] = nullable(d.driver_override);
     j["driver_module"] = nullable(module_of_driver(ctx.root, d.driver));
     j["parent"] = d.parent ? json(d.parent->str()) : json(nullptr);
@@ -113,7 +109,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
       for (const auto& m : group_members(ctx.root, *d.iommu_group)) members.push_back(m.str());
     j["group_members"] = members;
     std::vector<std::string> slot;
-    for (const auto& x : *all)
+    for (const auto& x : all)
       if (x.addr.same_slot(d.addr)) slot.push_back(x.addr.str());
     j["slot_functions"] = slot;
     j["device_nodes"] = device_nodes(ctx.root, d);
@@ -176,9 +172,8 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
 Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
   std::vector<DeviceSpec> specs;
   for (const auto& s : o.devices) {
-    auto spec = parse_device_spec(s);
-    if (!spec) return std::unexpected(spec.error());
-    specs.push_back(*spec);
+    auto spec = PT_TRY(parse_device_spec(s));
+    specs.push_back(spec);
   }
   if (specs.empty()) return usage_error(o.command, "needs at least one device");
 
@@ -192,7 +187,7 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
 
   if (ctx.dry_run) {
     // No lock and no state directory: a dry run writes nothing at all.
-    if (auto r = check_state_dir(ctx.root, false); !r) return std::unexpected(r.error());
+    PT_TRY(check_state_dir(ctx.root, false));
     auto journal = load_journal(ctx.root);
     if (!journal) return std::unexpected(journal.error());
     auto plan = make_plan(*journal);
@@ -205,26 +200,22 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     return Exit::ok;
   }
 
-  auto lock = Lock::acquire(ctx.root, ctx.lock_timeout);
-  if (!lock) return std::unexpected(lock.error());
-  auto journal = load_journal(ctx.root);
-  if (!journal) return std::unexpected(journal.error());
-  auto plan = make_plan(*journal);
+  auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
+  auto journal = PT_TRY(load_journal(ctx.root));
+  auto plan = make_plan(journal);
   if (!plan) return std::unexpected(plan.error());
 
   std::vector<std::string> covered;
   for (const auto& m : plan->moves) covered.push_back(m.before.addr.str());
-  auto note = recover_job(ctx, *journal, covered, o.force);
-  if (!note) return std::unexpected(note.error());
-  if (*note) {
+  auto note = PT_TRY(recover_job(ctx, journal, covered, o.force));
+  if (note) {
     // Undoing an old job changed the devices; plan again from what is there now.
-    plan = make_plan(*journal);
+    plan = make_plan(journal);
     if (!plan) return std::unexpected(plan.error());
-    plan->notes.push_back(**note);
+    plan->notes.push_back(*note);
   }
-  auto outcome = execute(ctx, *plan, *journal);
-  if (!outcome) return std::unexpected(outcome.error());
-  print_outcome(plan->op, *outcome, o.common.json, out);
+  auto outcome = PT_TRY(execute(ctx, *plan, journal));
+  print_outcome(plan->op, outcome, o.common.json, out);
   return Exit::ok;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "pt/pci.hpp"
+#include "pt/try.hpp"
 
 namespace pt::boot {
 
@@ -18,13 +19,12 @@ std::string hex4(uint16_t v) {
 
 Result<bind::Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal,
                              bool force, std::vector<std::string>& skipped) {
-  auto all = scan_devices(ctx.root);
-  if (!all) return std::unexpected(all.error());
+  auto all = PT_TRY(scan_devices(ctx.root));
   std::vector<DeviceSpec> specs;
   for (const auto& d : conf.devices) {
     if (d.boot != BootAction::vfio) continue;
     const Device* main = nullptr;
-    for (const auto& dev : *all)
+    for (const auto& dev : all)
       if (dev.addr == d.bdf) main = &dev;
     if (!main) {
       skipped.push_back(d.bdf.str() + " ([device." + d.name + "]) is not present; not claimed");
@@ -42,7 +42,7 @@ Result<bind::Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal
     functions.insert(functions.end(), d.companions.begin(), d.companions.end());
     for (const auto& f : functions) {
       bool present = false;
-      for (const auto& dev : *all) present = present || dev.addr == f;
+      for (const auto& dev : all) present = present || dev.addr == f;
       if (!present) {
         skipped.push_back(f.str() + " ([device." + d.name + "]) is not present; not claimed");
         continue;

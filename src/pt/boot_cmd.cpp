@@ -25,8 +25,7 @@ using render::nullable;
 // pt-bind boot: driver_override=vfio-pci on every function pt.conf claims,
 // vfio-pci loaded, each function verified on it.
 Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
-  auto conf = load_conf(ctx.root);
-  if (!conf) return std::unexpected(conf.error());
+  auto conf = PT_TRY(load_conf(ctx.root));
   auto finish = [&](const Plan& plan, const std::vector<std::string>& skipped,
                     const Outcome* oc) -> Exit {
     if (o.common.json) {
@@ -52,7 +51,7 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
     } else {
       for (const auto& s : skipped) out << "skipped: " << s << "\n";
       if (plan.moves.empty())
-        out << "boot: " << conf->path << " claims no present function for vfio-pci\n";
+        out << "boot: " << conf.path << " claims no present function for vfio-pci\n";
       if (oc)
         print_outcome("boot", *oc, false, out);
       else
@@ -60,25 +59,20 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
     }
     return skipped.empty() ? Exit::ok : Exit::failed;
   };
-  auto lock = lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout);
-  if (!lock) return std::unexpected(lock.error());
-  auto journal = load_journal(ctx.root);
-  if (!journal) return std::unexpected(journal.error());
+  auto lock = PT_TRY(lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout));
+  auto journal = PT_TRY(load_journal(ctx.root));
   std::vector<std::string> skipped;
-  auto plan = boot::plan_boot(ctx, *conf, *journal, o.force, skipped);
-  if (!plan) return std::unexpected(plan.error());
-  if (ctx.dry_run) return finish(*plan, skipped, nullptr);
+  auto plan = PT_TRY(boot::plan_boot(ctx, conf, journal, o.force, skipped));
+  if (ctx.dry_run) return finish(plan, skipped, nullptr);
   Outcome none;
-  if (plan->moves.empty()) return finish(*plan, skipped, &none);
-  auto outcome = execute(ctx, *plan, *journal);
-  if (!outcome) return std::unexpected(outcome.error());
-  return finish(*plan, skipped, &*outcome);
+  if (plan.moves.empty()) return finish(plan, skipped, &none);
+  auto outcome = PT_TRY(execute(ctx, plan, journal));
+  return finish(plan, skipped, &outcome);
 }
 
 Result<Exit> cmd_udev_rules(const Options&, Context& ctx, std::ostream& out) {
-  auto conf = load_conf(ctx.root);
-  if (!conf) return std::unexpected(conf.error());
-  out << boot::udev_rules(*conf);
+  auto conf = PT_TRY(load_conf(ctx.root));
+  out << boot::udev_rules(conf);
   return Exit::ok;
 }
 
@@ -90,11 +84,10 @@ Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
   if (!addr)
     return usage_error("'" + o.devices[0] + "'",
                        "udev-match takes the kernel's name, like 0000:3b:00.0");
-  auto conf = load_conf(ctx.root);
-  if (!conf) return std::unexpected(conf.error());
+  auto conf = PT_TRY(load_conf(ctx.root));
   auto dev = read_device(ctx.root, *addr);
   if (!dev) return Exit::ok;  // a function already gone has nothing to match
-  out << boot::udev_match(*conf, *addr, dev->vendor, dev->device);
+  out << boot::udev_match(conf, *addr, dev->vendor, dev->device);
   return Exit::ok;
 }
 
@@ -107,26 +100,24 @@ Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
         "--initramfs " + image,
         "no such file; name an initramfs image, such as /boot/initrd.img-$(uname -r)");
   if (image.empty()) {
-    auto found = default_initramfs(ctx.root);
-    if (!found) return std::unexpected(found.error());
-    image = *found;
+    auto found = PT_TRY(default_initramfs(ctx.root));
+    image = found;
   }
   auto reader = make_initramfs_reader(ctx.root);
-  auto bc = boot_check(ctx.root, *reader, image, PT_SBINDIR);
-  if (!bc) return std::unexpected(bc.error());
+  auto bc = PT_TRY(boot_check(ctx.root, *reader, image, PT_SBINDIR));
   if (o.common.json) {
-    json j{{"initramfs", bc->image},
+    json j{{"initramfs", bc.image},
            {"builder", reader->flavor()},
-           {"ok", bc->ok},
-           {"problems", bc->problems},
-           {"verdict", bc->problems.empty() ? "ok" : "problems"}};
+           {"ok", bc.ok},
+           {"problems", bc.problems},
+           {"verdict", bc.problems.empty() ? "ok" : "problems"}};
     out << j.dump(2) << "\n";
   } else {
-    out << bc->image << " (" << reader->flavor() << ")\n";
-    for (const auto& s : bc->ok) out << "  ok: " << s << "\n";
-    for (const auto& s : bc->problems) out << "  problem: " << s << "\n";
+    out << bc.image << " (" << reader->flavor() << ")\n";
+    for (const auto& s : bc.ok) out << "  ok: " << s << "\n";
+    for (const auto& s : bc.problems) out << "  problem: " << s << "\n";
   }
-  return bc->problems.empty() ? Exit::ok : Exit::failed;
+  return bc.problems.empty() ? Exit::ok : Exit::failed;
 }
 
 // The directory of the running tool: the other tools of the kit sit beside it.
