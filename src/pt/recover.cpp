@@ -29,42 +29,33 @@ std::string driver_of(const Root& root, const PciAddress& a) {
 
 std::vector<std::string> step_argv(const RecoverStep& step, const PciAddress& dev,
                                    const std::string& tool_dir, const std::string& root) {
+  // Each step's tool and its command word (none for pt-reset).
+  static constexpr struct {
+    const char* step;
+    const char* tool;
+    const char* verb;
+  } kTools[] = {{"reset", "pt-reset", nullptr},       {"attach", "pt-bind", "attach"},
+                {"drm-wait", "pt-drm", "wait"},       {"vgaarb", "pt-vgaarb", "restore"},
+                {"console", "pt-console", "restore"}, {"drm-check", "pt-drm", "check"}};
   auto opt = [&](const char* key) {
     auto it = step.options.find(key);
     return it == step.options.end() ? std::string() : it->second;
   };
   std::vector<std::string> argv;
-  auto tool = [&](const char* name, std::initializer_list<const char*> words) {
-    argv.push_back(tool_dir.empty() ? std::string(name) : tool_dir + "/" + name);
-    if (root != "/" && !root.empty()) {
-      argv.push_back("--root");
-      argv.push_back(root);
-    }
-    for (const char* w : words) argv.push_back(w);
-  };
-  const std::string bdf = dev.str();
+  for (const auto& t : kTools) {
+    if (step.name != t.step) continue;
+    argv.push_back(tool_dir.empty() ? std::string(t.tool) : tool_dir + "/" + t.tool);
+    if (root != "/" && !root.empty()) argv.insert(argv.end(), {"--root", root});
+    if (t.verb) argv.push_back(t.verb);
+  }
+  if (argv.empty()) return argv;
   if (step.name == "reset") {
-    tool("pt-reset", {});
     if (auto m = opt("method"); !m.empty()) argv.insert(argv.end(), {"--method", m});
     if (opt("force") == "true") argv.push_back("--force");
-    argv.push_back(bdf);
-  } else if (step.name == "attach") {
-    tool("pt-bind", {"attach"});
-    argv.push_back(bdf);
-  } else if (step.name == "drm-wait") {
-    tool("pt-drm", {"wait"});
-    argv.push_back(bdf);
-    if (auto t = opt("timeout"); !t.empty()) argv.insert(argv.end(), {"--timeout", t});
-  } else if (step.name == "vgaarb") {
-    tool("pt-vgaarb", {"restore"});
-    argv.push_back(bdf);
-  } else if (step.name == "console") {
-    tool("pt-console", {"restore"});
-    argv.push_back(bdf);
-  } else if (step.name == "drm-check") {
-    tool("pt-drm", {"check"});
-    argv.push_back(bdf);
   }
+  argv.push_back(dev.str());
+  if (step.name == "drm-wait")
+    if (auto t = opt("timeout"); !t.empty()) argv.insert(argv.end(), {"--timeout", t});
   return argv;
 }
 
