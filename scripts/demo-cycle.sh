@@ -112,9 +112,9 @@ step "detach GPU+audio to vfio-pci" pt-bind detach "$SLOT"
 step "the VM runs: it opened /dev/vfio/$(group_of "$gpu") and left the GPU dirty" vm_start
 step "the VM stops (killed, no cleanup)" vm_stop
 echo
-echo "[$(elapsed)] recovery: the recipe of pt(7), as 'pt-bind recipe $gpu' prints it;"
+echo "[$(elapsed)] recovery: the recipe of pt(7), as 'pt-bind recover --recipe $gpu' prints it;"
 echo "           each step stops it with its exit status:"
-pt-bind recipe "$gpu" >/tmp/recipe || exit $?
+pt-bind recover --recipe "$gpu" >/tmp/recipe || exit $?
 sed 's/^/           /' /tmp/recipe
 SUM_MS=0
 while read -r _cmd; do

@@ -14,7 +14,7 @@ namespace pt::bind {
 
 struct Options {
   CommonOptions common;
-  std::string command;  // list, show, detach, attach, set, unset, boot, ..., recover, recipe
+  std::string command;  // list, show, detach, attach, set, unset, boot, ..., recover
   std::vector<std::string> devices;
   std::string device_class = "all";  // list: display, audio, all
   std::string to = "vfio-pci";
@@ -22,6 +22,7 @@ struct Options {
   bool force = false;
   bool force_group = false;
   std::string initramfs;             // boot-check: the image, default the running kernel's
+  bool recipe = false;               // recover: print the built-in recipe instead
   std::string reset_method = "bus";  // recipe: pt-reset's --method, "auto" for its own choice
 };
 

@@ -140,11 +140,11 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
                       out);
 }
 
-// pt-bind recipe DEV...: the recovery recipe of pt(7) for the functions DEV
+// pt-bind recover --recipe DEV...: the recovery recipe of pt(7) for the functions DEV
 // names, one command a line, for the shell users of the kit to run.
 Result<Exit> cmd_recipe(const Options& o, Context& ctx, std::ostream& out) {
   const auto specs = PT_TRY(target::parse_all(o.devices));
-  if (specs.empty()) return usage_error("recipe", "needs at least one device");
+  if (specs.empty()) return usage_error("recover --recipe", "needs at least one device");
   const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
   const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
   if (o.common.json) {
@@ -165,8 +165,7 @@ std::optional<Result<Exit>> run_conf_command(const Options& o, Context& ctx, std
   if (o.command == "udev-rules") return cmd_udev_rules(o, ctx, out);
   if (o.command == "udev-match") return cmd_udev_match(o, ctx, out);
   if (o.command == "boot-check") return cmd_boot_check(o, ctx, out);
-  if (o.command == "recover") return cmd_recover(o, ctx, out);
-  if (o.command == "recipe") return cmd_recipe(o, ctx, out);
+  if (o.command == "recover") return o.recipe ? cmd_recipe(o, ctx, out) : cmd_recover(o, ctx, out);
   return std::nullopt;
 }
 

@@ -1,5 +1,5 @@
 // pt-bind's commands that follow pt.conf and the recipe of pt(7): boot,
-// boot-check, udev-rules, udev-match, recover, recipe.
+// boot-check, udev-rules, udev-match, recover (and recover --recipe).
 #pragma once
 
 #include <optional>

@@ -1,7 +1,7 @@
 // The recovery recipe of pt(7), RECOVERY, defined once: its steps, each as a
 // command line of the kit's tools, and the runner behind `pt-bind recover`.
 // The hypervisor hooks, the demo and the VM helpers take the recipe from
-// `pt-bind recipe` instead of spelling it.
+// `pt-bind recover --recipe` instead of spelling it.
 #pragma once
 
 #include <array>

@@ -993,11 +993,11 @@ vm_dirty() {
 }
 
 # recipe BDF: the recovery recipe of pt(7), RECOVERY, for the GPU BDF, as
-# `pt-bind recipe` prints it (its one definition); each step stops it with
-# its own exit status.
+# `pt-bind recover --recipe` prints it (its one definition); each step
+# stops it with its own exit status.
 recipe() {
   _r=$(full_bdf "$1")
-  _steps=$(pt-bind recipe "$_r") || return
+  _steps=$(pt-bind recover --recipe "$_r") || return
   while read -r _c; do
     # shellcheck disable=SC2086 # the recipe's words: tool, arguments, BDF
     $_c </dev/null || return
