@@ -55,11 +55,9 @@ std::string boot_text(const Device& d) {
 }
 
 Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
-  const auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.class_names = false}));
-  auto arbiter = arbiter_state(ctx);
-  std::vector<Row> rows;
-  for (const auto& d : all)
-    if (listed(d)) rows.push_back(make_row(ctx, d, arbiter));
+  const auto survey = PT_TRY(vgaarb::survey(ctx));
+  const auto& rows = survey.rows;
+  const auto& arbiter = survey.arbiter;
   if (o.common.json) {
     json arr = json::array();
     for (const auto& r : rows) arr.push_back(row_json(r));
@@ -125,19 +123,17 @@ json record_json(const VgaRecord& r) {
 Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
   const auto found = PT_TRY(resolve_vga(ctx, o.device, true));
   const Device* dev = &found;
-  auto arbiter = arbiter_state(ctx);
-  Row r = make_row(ctx, *dev, arbiter);
-  auto bridges = upstream_bridges(ctx.root, *dev);
-  auto log = kmsg_vgaarb_lines(ctx.root, dev->addr);
-  auto journal = load_journal(ctx.root);
-  std::optional<VgaRecord> record;
-  if (journal)
-    if (auto it = journal->vga.find(dev->addr.str()); it != journal->vga.end()) record = it->second;
+  const auto shown = inspect(ctx, *dev);
+  const Row& r = shown.row;
+  const auto& bridges = shown.bridges;
+  const auto& log = shown.kernel_log;
+  const auto& record = shown.record;
+  const auto& journal_error = shown.journal_error;
   if (o.common.json) {
     json j = row_json(r);
     j["bridges"] = bridges_json(bridges);
     j["journal"] = record ? record_json(*record) : json(nullptr);
-    j["journal_error"] = journal ? json(nullptr) : json(journal.error().describe());
+    j["journal_error"] = journal_error ? json(journal_error->describe()) : json(nullptr);
     j["kernel_log"] = log ? json(*log) : json(nullptr);
     j["kernel_log_error"] = log ? json(nullptr) : json(log.error().describe());
     render::emit(out, j);
@@ -169,8 +165,8 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     t += "  journal:      decodes=" + record->decodes + " owns=" + record->owns +
          " recorded when pt-bind detached it" +
          (record->driver.empty() ? std::string() : " from " + record->driver) + "\n";
-  else if (!journal)
-    t += "  journal:      unreadable: " + journal.error().describe() + "\n";
+  else if (journal_error)
+    t += "  journal:      unreadable: " + journal_error->describe() + "\n";
   if (log) {
     t += "  kernel log:   " + std::string(log->empty() ? "no vgaarb messages about it" : "") + "\n";
     for (const auto& l : *log) t += "    " + l + "\n";

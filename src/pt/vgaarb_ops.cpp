@@ -62,13 +62,7 @@ Result<Change> set_decodes(Context& ctx, const Device& d, unsigned state) {
   return c;
 }
 
-}  // namespace
-
-Status arbiter_state(Context& ctx) {
-  if (!ctx.arbiter) return fail(kArbiterPath, "no arbiter in this context", ENODEV);
-  return ctx.arbiter->available();
-}
-
+// Display functions and the pre-2.0 VGA class: what the arbiter could manage.
 bool listed(const Device& d) {
   return d.is_display() || is_vga_class(d);
 }
@@ -104,6 +98,13 @@ Row make_row(Context& ctx, const Device& d, const Status& arbiter) {
   return r;
 }
 
+}  // namespace
+
+Status arbiter_state(Context& ctx) {
+  if (!ctx.arbiter) return fail(kArbiterPath, "no arbiter in this context", ENODEV);
+  return ctx.arbiter->available();
+}
+
 std::vector<Bridge> upstream_bridges(const Root& root, const Device& d) {
   std::vector<Bridge> out;
   auto parent = d.parent;
@@ -116,6 +117,24 @@ std::vector<Bridge> upstream_bridges(const Root& root, const Device& d) {
     parent = up ? up->parent : std::nullopt;
   }
   return out;
+}
+
+Result<Survey> survey(Context& ctx) {
+  const auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.class_names = false}));
+  Survey s{{}, arbiter_state(ctx)};
+  for (const auto& d : all)
+    if (listed(d)) s.rows.push_back(make_row(ctx, d, s.arbiter));
+  return s;
+}
+
+Shown inspect(Context& ctx, const Device& dev) {
+  Shown s{make_row(ctx, dev, arbiter_state(ctx)), upstream_bridges(ctx.root, dev),
+          kmsg_vgaarb_lines(ctx.root, dev.addr), std::nullopt, std::nullopt};
+  if (auto journal = load_journal(ctx.root); !journal)
+    s.journal_error = journal.error();
+  else if (auto it = journal->vga.find(dev.addr.str()); it != journal->vga.end())
+    s.record = it->second;
+  return s;
 }
 
 unsigned effective_decodes(unsigned requested) {

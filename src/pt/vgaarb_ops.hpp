@@ -29,11 +29,6 @@ struct Row {
 // Nothing when the context's arbiter can be used.
 Status arbiter_state(Context& ctx);
 
-// Display functions and the pre-2.0 VGA class: what the arbiter could manage.
-bool listed(const Device& d);
-
-Row make_row(Context& ctx, const Device& d, const Status& arbiter);
-
 struct Bridge {
   std::string device;
   std::optional<bool> vga_enable;  // nullopt: config space unreadable
@@ -41,6 +36,25 @@ struct Bridge {
 
 // Every bridge above D, nearest first, with its Bridge Control VGA Enable.
 std::vector<Bridge> upstream_bridges(const Root& root, const Device& d);
+
+// pt-vgaarb list: every display function and pre-2.0 VGA device (what the
+// arbiter could manage), in address order, and whether the arbiter answers.
+struct Survey {
+  std::vector<Row> rows;
+  Status arbiter;
+};
+Result<Survey> survey(Context& ctx);
+
+// pt-vgaarb show: DEV's row, the bridges above it, the kernel's log lines
+// about it and its journal record.
+struct Shown {
+  Row row;
+  std::vector<Bridge> bridges;
+  Result<std::vector<std::string>> kernel_log;
+  std::optional<VgaRecord> record;
+  std::optional<Error> journal_error;  // the journal could not be read
+};
+Shown inspect(Context& ctx, const Device& dev);
 
 // What the arbiter's decodes becomes for a requested state. The kernel's
 // vga_str_to_iostate takes "io" and "mem" as io+mem; "none" is none.

@@ -1,6 +1,9 @@
 #include "pt/recover.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include <sstream>
 
 #include "fixture.hpp"
 
@@ -87,4 +90,35 @@ TEST_CASE("the recipe's steps are the steps pt.conf knows, in its order") {
   const auto& d = conf->devices[0];
   REQUIRE(d.recover.size() == recover::kRecipe.size());
   for (size_t i = 0; i < d.recover.size(); ++i) CHECK(d.recover[i].name == recover::kRecipe[i]);
+}
+
+TEST_CASE("recover runs pt.conf's steps as tools, hands down the lock, stops at a failure") {
+  Fixture fx;
+  Fixture::gpu_with_audio(fx);
+  fx.write_file("/etc/pt/pt.conf", R"([device.guest]
+bdf = "0000:01:00.0"
+recover = ["attach", "drm-check"]
+)");
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  // Stand-ins for the tools: pt-bind notes whether PT_LOCK_FD is an open
+  // descriptor, pt-drm fails like an unhealthy check.
+  fx.write_file("/bin/pt-bind", "#!/bin/sh\n[ -e /proc/self/fd/$PT_LOCK_FD ] && echo \"$*\" >" +
+                                    fx.dir() + "/attach.ran\n");
+  fx.write_file("/bin/pt-drm", "#!/bin/sh\nexit 6\n");
+  ::chmod((fx.dir() + "/bin/pt-bind").c_str(), 0755);
+  ::chmod((fx.dir() + "/bin/pt-drm").c_str(), 0755);
+  Context ctx = fx.context();
+  std::ostringstream out;
+  auto r = recover::run(ctx, PciAddress{0, 1, 0, 0}, fx.dir() + "/bin", out);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit(6));
+  CHECK(r.error().message == "recovery stopped at step 'drm-check' (exit 6)");
+  CHECK(fx.exists("/attach.ran"));
+  CHECK(out.str().find("recover 0000:01:00.0: attach exited 0 after ") != std::string::npos);
+  CHECK(out.str().find("recover 0000:01:00.0: drm-check exited 6 after ") != std::string::npos);
+
+  std::ostringstream none;
+  auto missing = recover::run(ctx, PciAddress{0, 2, 0, 0}, fx.dir() + "/bin", none);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message.find("no [device.NAME] table") != std::string::npos);
 }
