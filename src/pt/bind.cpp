@@ -9,6 +9,7 @@
 #include <set>
 
 #include "pt/holders.hpp"
+#include "pt/try.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/target.hpp"
 #include "pt/vgaarb.hpp"
@@ -90,11 +91,9 @@ struct Scope {
 };
 
 Result<Scope> scan_and_resolve(const Context& ctx, const std::vector<DeviceSpec>& specs) {
-  auto all = scan_devices(ctx.root, ScanOptions{.class_names = false});
-  if (!all) return std::unexpected(all.error());
-  auto named = target::resolve(*all, specs, target::endpoints());
-  if (!named) return std::unexpected(named.error());
-  return Scope{std::move(*all), std::move(*named)};
+  auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.class_names = false}));
+  auto named = PT_TRY(target::resolve(all, specs, target::endpoints()));
+  return Scope{std::move(all), std::move(named)};
 }
 
 // Whether an existing journal entry still describes how DEV left its host
@@ -138,14 +137,13 @@ Status perform(Context& ctx, const Move& m, bool& touched) {
 
 // Takes DEV back to BEFORE's driver and override, from whatever sysfs says now.
 Status restore(Context& ctx, const Device& before) {
-  auto now = read_device(ctx.root, before.addr);
-  if (!now) return std::unexpected(now.error());
+  auto now = PT_TRY(read_device(ctx.root, before.addr));
   Move back;
-  back.before = *now;
+  back.before = now;
   back.to_driver = before.driver;
   back.to_override = before.driver_override;
   back.probe = !before.driver.empty();
-  back.writes = writes_for(*now, back.to_driver, back.to_override, back.probe);
+  back.writes = writes_for(now, back.to_driver, back.to_override, back.probe);
   bool touched = false;
   auto r = perform(ctx, back, touched);
   if (r || before.driver.empty() || r.error().exit == Exit::timeout) return r;
@@ -191,10 +189,9 @@ std::vector<Write> writes_for(const Device& before, const std::string& to_driver
 
 Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& specs, const DetachOptions& options,
                          const Journal& journal) {
-  auto scope = scan_and_resolve(ctx, specs);
-  if (!scope) return std::unexpected(scope.error());
-  const auto& all = scope->all;
-  const std::vector<Device>* named = &scope->named;
+  auto scope = PT_TRY(scan_and_resolve(ctx, specs));
+  const auto& all = scope.all;
+  const std::vector<Device>* named = &scope.named;
   if (options.to.empty() || options.to.find('/') != std::string::npos)
     return usage_error("--to", "needs a driver name such as vfio-pci");
   if (!ctx.modules->knows(options.to))
@@ -257,16 +254,15 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
     }
     plan.moves.push_back(std::move(m));
   }
-  if (auto r = check_holders(ctx.root, plan.moves, options.force); !r) return std::unexpected(r.error());
+  PT_TRY(check_holders(ctx.root, plan.moves, options.force));
   return finish_plan(std::move(plan));
 }
 
 Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& specs, const AttachOptions& options,
                          const Journal& journal) {
-  auto scope = scan_and_resolve(ctx, specs);
-  if (!scope) return std::unexpected(scope.error());
-  const auto& all = scope->all;
-  const std::vector<Device>* named = &scope->named;
+  auto scope = PT_TRY(scan_and_resolve(ctx, specs));
+  const auto& all = scope.all;
+  const std::vector<Device>* named = &scope.named;
 
   // Companions detached with the named functions come back with them.
   std::vector<Device> functions = *named;
@@ -326,15 +322,14 @@ Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& spec
     }
     plan.moves.push_back(std::move(m));
   }
-  if (auto r = check_holders(ctx.root, plan.moves, options.force); !r) return std::unexpected(r.error());
+  PT_TRY(check_holders(ctx.root, plan.moves, options.force));
   return finish_plan(std::move(plan));
 }
 
 Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, const std::string& driver,
                       bool force, const Journal& journal) {
-  auto scope = scan_and_resolve(ctx, specs);
-  if (!scope) return std::unexpected(scope.error());
-  const std::vector<Device>* named = &scope->named;
+  auto scope = PT_TRY(scan_and_resolve(ctx, specs));
+  const std::vector<Device>* named = &scope.named;
   if (driver.empty() || driver.find('/') != std::string::npos)
     return usage_error("'" + driver + "'", "not a driver name");
   if (!ctx.modules->knows(driver))
@@ -362,15 +357,14 @@ Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, 
     }
     plan.moves.push_back(std::move(m));
   }
-  if (auto r = check_holders(ctx.root, plan.moves, force); !r) return std::unexpected(r.error());
+  PT_TRY(check_holders(ctx.root, plan.moves, force));
   return finish_plan(std::move(plan));
 }
 
 Result<Plan> plan_unset(const Context& ctx, const std::vector<DeviceSpec>& specs, bool force,
                         const Journal& journal) {
-  auto scope = scan_and_resolve(ctx, specs);
-  if (!scope) return std::unexpected(scope.error());
-  const std::vector<Device>* named = &scope->named;
+  auto scope = PT_TRY(scan_and_resolve(ctx, specs));
+  const std::vector<Device>* named = &scope.named;
   Plan plan;
   plan.op = "unset";
   for (const auto& d : *named) {
@@ -392,7 +386,7 @@ Result<Plan> plan_unset(const Context& ctx, const std::vector<DeviceSpec>& specs
     }
     plan.moves.push_back(std::move(m));
   }
-  if (auto r = check_holders(ctx.root, plan.moves, force); !r) return std::unexpected(r.error());
+  PT_TRY(check_holders(ctx.root, plan.moves, force));
   return finish_plan(std::move(plan));
 }
 
@@ -445,7 +439,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   out.notes = plan.notes;
   // Making drivers available changes nothing a rollback would need to undo.
   for (const auto& [drv, mod] : plan.driver_modules)
-    if (auto r = ctx.modules->ensure_driver(drv, mod); !r) return std::unexpected(r.error());
+    PT_TRY(ctx.modules->ensure_driver(drv, mod));
 
   std::vector<std::string> devices;
   for (const auto& m : plan.moves) devices.push_back(m.before.addr.str());
@@ -508,7 +502,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
     for (const auto& m : plan.moves)
       if (m.drop_record) journal.devices.erase(m.before.addr.str());
     journal.job.reset();
-    if (auto r = save_journal(ctx.root, journal); !r) return std::unexpected(r.error());
+    PT_TRY(save_journal(ctx.root, journal));
     return out;
   }
 
@@ -593,9 +587,8 @@ Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
   for (const auto& d : job.devices)
     if (auto s = parse_device_spec(d)) specs.push_back(*s);
   journal.job.reset();
-  auto plan = plan_attach(ctx, specs, AttachOptions{force}, journal);
-  if (!plan) return std::unexpected(plan.error());
-  if (auto r = execute(ctx, *plan, journal); !r) {
+  auto plan = PT_TRY(plan_attach(ctx, specs, AttachOptions{force}, journal));
+  if (auto r = execute(ctx, plan, journal); !r) {
     Error e = r.error();
     e.message = "undoing " + what + " failed: " + e.message;
     return std::unexpected(e);

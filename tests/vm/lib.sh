@@ -992,12 +992,18 @@ vm_dirty() {
   return 0
 }
 
-# recipe BDF: the recovery recipe of pt(7), RECOVERY, for the GPU BDF; each
-# step stops it with its own exit status.
+# recipe BDF: the recovery recipe of pt(7), RECOVERY, for the GPU BDF, as
+# `pt-bind recover --recipe` prints it (its one definition); each step
+# stops it with its own exit status.
 recipe() {
   _r=$(full_bdf "$1")
-  pt-reset --method bus "$_r" && pt-bind attach "$_r" && pt-drm wait "$_r" &&
-    pt-vgaarb restore "$_r" && pt-console restore "$_r" && pt-drm check "$_r"
+  _steps=$(pt-bind recover --recipe "$_r") || return
+  while read -r _c; do
+    # shellcheck disable=SC2086 # the recipe's words: tool, arguments, BDF
+    $_c </dev/null || return
+  done <<EOF
+$_steps
+EOF
 }
 
 # journal_leftovers: what the journal still records ("" when nothing):
