@@ -2,6 +2,8 @@
 
 #include <linux/vt.h>
 
+#include <map>
+
 #include "pt/address.hpp"
 #include "pt/console.hpp"
 #include "pt/console_change.hpp"
@@ -299,18 +301,18 @@ Result<Exit> cmd_vt(const CliOptions& o, Context& ctx, std::ostream& out) {
 }  // namespace
 
 Result<Exit> run_in(const CliOptions& o, Context& ctx, std::ostream& out) {
-  if (o.command == "list") return cmd_list(o, ctx, out);
-  if (o.command == "release") return cmd_release(o, ctx, out);
-  if (o.command == "restore") return cmd_restore(o, ctx, out);
-  if (o.command == "bind" || o.command == "unbind") return cmd_bind(o, ctx, out);
-  if (o.command == "vt") return cmd_vt(o, ctx, out);
-  return usage_error(o.command, "unknown command; see pt-console --help");
+  using Command = Result<Exit> (*)(const CliOptions&, Context&, std::ostream&);
+  static const std::map<std::string, Command> commands{
+      {"list", cmd_list}, {"release", cmd_release}, {"restore", cmd_restore},
+      {"bind", cmd_bind}, {"unbind", cmd_bind},     {"vt", cmd_vt}};
+  auto it = commands.find(o.command);
+  if (it == commands.end()) return usage_error(o.command, "unknown command; see pt-console --help");
+  return it->second(o, ctx, out);
 }
 
 Result<Exit> run(const CliOptions& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
-  auto sys = open_system(o.common, on_write);
-  if (!sys) return std::unexpected(sys.error());
-  return run_in(o, (*sys)->ctx, out);
+  auto sys = PT_TRY(open_system(o.common, on_write));
+  return run_in(o, sys->ctx, out);
 }
 
 }  // namespace pt::console

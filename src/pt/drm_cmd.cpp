@@ -344,10 +344,9 @@ Result<Exit> run_in(const Options& o, Context& ctx, Backend& backend, std::ostre
 }
 
 Result<Exit> run(const Options& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
-  auto sys = open_system(o.common, on_write);
-  if (!sys) return std::unexpected(sys.error());
-  auto backend = make_backend((*sys)->ctx.root);
-  return run_in(o, (*sys)->ctx, *backend, out);
+  auto sys = PT_TRY(open_system(o.common, on_write));
+  auto backend = make_backend(sys->ctx.root);
+  return run_in(o, sys->ctx, *backend, out);
 }
 
 }  // namespace pt::drm
