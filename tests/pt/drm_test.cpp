@@ -251,7 +251,7 @@ TEST_CASE("card_of and check_connector: the card of a device, and connectors by 
   CHECK(drm::check_connector(*card, "HDMI-A-1"));
   auto bad = drm::check_connector(*card, "DP-9");
   REQUIRE_FALSE(bad);
-  CHECK(bad.error().message == "no such connector on card0; its connectors are: HDMI-A-1, DP-1");
+  CHECK(bad.error().message == "no such connector on card0; its connectors are: DP-1, HDMI-A-1");
 }
 
 TEST_CASE("examine: the verdict's input, with KMS and fbcon when the card can be read") {
@@ -267,8 +267,8 @@ TEST_CASE("examine: the verdict's input, with KMS and fbcon when the card can be
   CHECK(h.input.node);
   CHECK(h.input.kms == true);
   REQUIRE(h.input.connectors.size() == 2);
-  CHECK(h.input.connectors[1].name == "DP-1");
-  CHECK_FALSE(h.input.connectors[1].crtc_id);  // from sysfs: no CRTC state
+  CHECK(h.input.connectors[0].name == "DP-1");
+  CHECK_FALSE(h.input.connectors[0].crtc_id);  // from sysfs: no CRTC state
   REQUIRE(h.card);
   REQUIRE(h.kms);
   CHECK(h.kms->from_sysfs);
@@ -299,13 +299,16 @@ TEST_CASE("probe writes detect under the lock and reads each connector back") {
   auto p = drm::probe(ctx, PciAddress{0, 1, 0, 0}, card->connectors);
   REQUIRE(p);
   REQUIRE(p->size() == 2);
-  CHECK((*p)[0].before.name == "HDMI-A-1");
-  CHECK((*p)[0].before.status == "connected");
+  // In the card's order: DP-1 (unchanged), then HDMI-A-1.
+  CHECK((*p)[0].before.name == "DP-1");
   CHECK((*p)[0].status == "disconnected");
-  CHECK((*p)[0].modes == 0);
-  CHECK((*p)[0].changed);
+  CHECK_FALSE((*p)[0].changed);
+  CHECK((*p)[1].before.name == "HDMI-A-1");
+  CHECK((*p)[1].before.status == "connected");
   CHECK((*p)[1].status == "disconnected");
-  CHECK_FALSE((*p)[1].changed);
+  CHECK((*p)[1].modes == 0);
+  CHECK((*p)[1].changed);
   REQUIRE(fx.kernel().log.size() == 2);
-  CHECK(fx.kernel().log[1].first == "/sys/class/drm/card0-DP-1/status");
+  CHECK(fx.kernel().log[0].first == "/sys/class/drm/card0-DP-1/status");
+  CHECK(fx.kernel().log[1].first == "/sys/class/drm/card0-HDMI-A-1/status");
 }
