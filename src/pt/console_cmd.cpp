@@ -4,13 +4,12 @@
 
 #include <map>
 
-#include "pt/address.hpp"
 #include "pt/console.hpp"
 #include "pt/console_change.hpp"
 #include "pt/journal.hpp"
-#include "pt/pci.hpp"
 #include "pt/render.hpp"
 #include "pt/system.hpp"
+#include "pt/target.hpp"
 #include "pt/try.hpp"
 
 namespace pt::console {
@@ -22,23 +21,9 @@ using render::pad;
 
 namespace {
 
-// A display-class PCI function named on the command line.
+// The GPU named on the command line: one display-class PCI function.
 Result<std::string> resolve_gpu(const Context& ctx, const std::string& input) {
-  if (input.empty()) return usage_error("pt-console", "name the GPU, e.g. 01:00.0");
-  const auto spec = PT_TRY(parse_device_spec(input));
-  if (!spec.func)
-    return usage_error("'" + input + "'",
-                       "names a slot; name the GPU function, e.g. " + input + ".0");
-  PciAddress a{spec.domain, spec.bus, spec.dev, *spec.func};
-  if (!path_exists(ctx.root.path("/sys/bus/pci/devices/" + a.str())))
-    return fail("'" + input + "'", "no such PCI device; list devices with 'pt-bind list'", ENODEV);
-  const auto d = PT_TRY(read_device(ctx.root, a));
-  if (!d.is_display())
-    return usage_error("'" + input + "'",
-                       a.str() + " is not a display controller (class " +
-                           render::class_hex(d.class_id()) +
-                           "); pt-console frees the consoles of a GPU (class 03xx)");
-  return a.str();
+  return PT_TRY(target::read_one(ctx.root, input, target::console_gpu())).addr.str();
 }
 
 json change_json(const ConsoleChange& c) {

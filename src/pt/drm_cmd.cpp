@@ -7,6 +7,7 @@
 #include "pt/pci.hpp"
 #include "pt/render.hpp"
 #include "pt/system.hpp"
+#include "pt/target.hpp"
 #include "pt/try.hpp"
 
 namespace pt::drm {
@@ -32,20 +33,9 @@ std::string mode_text(const std::optional<Mode>& m) {
   return m->name + (m->refresh ? "@" + std::to_string(m->refresh) : "");
 }
 
-// DEV as the commands take it: one display function.
+// DEV as the commands take it: one display function, .0 of a slot.
 Result<Device> resolve_display(const Context& ctx, const std::string& text) {
-  const auto spec = PT_TRY(parse_device_spec(text));
-  PciAddress addr{spec.domain, spec.bus, spec.dev, spec.func.value_or(0)};
-  auto dev = PT_TRY(read_device(ctx.root, addr));
-  if (!dev.is_display()) {
-    char cls[16];
-    std::snprintf(cls, sizeof cls, "0x%06x", dev.class_code);
-    return fail(addr.str(),
-                std::string("is not a display device (class ") + cls +
-                    (dev.is_audio() ? ", audio" : "") +
-                    "); pt-drm reads the display function of a GPU, usually function .0");
-  }
-  return dev;
+  return target::read_one(ctx.root, text, target::drm_display());
 }
 
 json master_json(const Master& m) {
