@@ -10,7 +10,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "pt/config.hpp"
+#include "pt/pci_config.hpp"
 #include "pt/journal.hpp"
 #include "pt/lock.hpp"
 #include "pt/pci.hpp"

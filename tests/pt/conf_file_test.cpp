@@ -1,4 +1,4 @@
-#include "pt/ptconf.hpp"
+#include "pt/conf_file.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
