@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <ctime>
 #include <set>
 
@@ -395,9 +396,16 @@ Result<Plan> plan_unset(const Context& ctx, const std::vector<DeviceSpec>& specs
   return finish_plan(std::move(plan));
 }
 
-std::string state_report(const Root& root, const std::vector<std::string>& devices) {
+std::string state_report(const Root& root, const std::vector<std::string>& devices,
+                         const std::string& locked) {
   std::string out;
   for (const auto& bdf : devices) {
+    if (bdf == locked) {
+      auto drv = link_basename(root.path("/sys/bus/pci/devices/" + bdf + "/driver")).value_or("");
+      out += "  " + bdf + ": driver=" + (drv.empty() ? "none" : drv) +
+             " (driver_override not read: the stuck write holds the device's lock)\n";
+      continue;
+    }
     auto a = parse_sysfs_name(bdf);
     auto d = a ? read_device(root, *a) : Result<Device>(fail(bdf, "bad address"));
     if (!d) {
@@ -409,6 +417,28 @@ std::string state_report(const Root& root, const std::vector<std::string>& devic
   }
   return out;
 }
+
+namespace {
+
+// The writer's pid from a timed-out write's message (KernelWriter::write:
+// "... (writer pid N)"); 0 when it names none.
+int writer_pid_of(const Error& e) {
+  const std::string key = "writer pid ";
+  auto pos = e.message.find(key);
+  if (pos == std::string::npos) return 0;
+  return std::atoi(e.message.c_str() + pos + key.size());
+}
+
+void record_stuck_write(Journal& journal, const Error& failure, const Move* m) {
+  if (!journal.job) return;
+  journal.job->writer = writer_pid_of(failure);
+  journal.job->write_path = failure.subject;
+  if (m)
+    for (const auto& w : m->writes)
+      if (w.path == failure.subject) journal.job->write_value = w.value;
+}
+
+}  // namespace
 
 Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   Outcome out;
@@ -438,7 +468,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
                                    m.before.boot_vga.value_or(false), m.before.driver, now_seconds(ctx)};
     }
   }
-  journal.job = Job{plan.op, int(::getpid()), now_seconds(ctx), devices};
+  journal.job = Job{plan.op, int(::getpid()), now_seconds(ctx), devices, 0, {}, {}};
   if (auto r = save_journal(ctx.root, journal); !r) {
     for (const auto& bdf : recorded_now) journal.devices.erase(bdf);
     journal.job.reset();
@@ -448,6 +478,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   std::vector<const Move*> changed;
   Error failure;
   bool failed = false;
+  const Move* failed_move = nullptr;
   for (const auto& m : plan.moves) {
     MoveResult res{m.before.addr.str(), m.before.driver, m.before.driver, m.already, m.note, {}};
     if (m.already) {
@@ -461,6 +492,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
     if (!r) {
       failure = r.error();
       failed = true;
+      failed_move = &m;
       break;
     }
     res.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
@@ -482,8 +514,13 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
 
   if (failure.exit == Exit::timeout) {
     // The write is still in the kernel; another write to the device would
-    // likely block too. The job stays journaled for the next run.
-    failure.message += ".\nState now:\n" + state_report(ctx.root, devices);
+    // likely block too, and so would reading its driver_override (the kernel
+    // takes the device lock the stuck write holds). The job stays journaled
+    // with the writer, so that the next run reports it instead of blocking.
+    const std::string locked = failed_move ? failed_move->before.addr.str() : "";
+    record_stuck_write(journal, failure, failed_move);
+    failure.message += ".\nState now:\n" + state_report(ctx.root, devices, locked) +
+                       "The journal keeps the job; pt-bind refuses to run until the write returns";
     save_journal(ctx.root, journal);
     return std::unexpected(failure);
   }
@@ -518,6 +555,25 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   failure.exit = Exit::rolled_back;
   failure.message += ". Rolled back: " + undone;
   return std::unexpected(failure);
+}
+
+Status check_stuck_write(const Root& root, const Journal& journal) {
+  if (!journal.job || journal.job->writer <= 0) return {};
+  const Job& job = *journal.job;
+  const std::string proc = "/proc/" + std::to_string(job.writer);
+  if (!path_exists(root.path(proc))) return {};  // it returned; recover_job takes the job on
+  std::string wchan = read_attr(root.path(proc + "/wchan")).value_or("");
+  if (wchan.empty() || wchan == "0") wchan = "unknown";
+  return fail(job.write_path,
+              "a " + job.op + " by pid " + std::to_string(job.pid) + " gave up on writing " +
+                  show_value(job.write_value) + " here, and that write is still blocked in the kernel " +
+                  "(writer pid " + std::to_string(job.writer) + ", waiting in " + wchan +
+                  "). Until it returns the device's lock is held and pt-bind would block on it too, "
+                  "so it does nothing. The write completes when the driver lets go: find what holds "
+                  "the device (for nvidia, the processes with /dev/nvidia* open) and stop it, then run "
+                  "pt-bind again to finish or undo the " +
+                  job.op,
+              0, Exit::timeout);
 }
 
 Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,

@@ -289,6 +289,7 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     if (auto r = check_state_dir(ctx.root, false); !r) return std::unexpected(r.error());
     auto journal = load_journal(ctx.root);
     if (!journal) return std::unexpected(journal.error());
+    if (auto r = check_stuck_write(ctx.root, *journal); !r) return std::unexpected(r.error());
     auto plan = make_plan(*journal);
     if (!plan) return std::unexpected(plan.error());
     if (journal->job)
@@ -303,6 +304,7 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
   if (!lock) return std::unexpected(lock.error());
   auto journal = load_journal(ctx.root);
   if (!journal) return std::unexpected(journal.error());
+  if (auto r = check_stuck_write(ctx.root, *journal); !r) return std::unexpected(r.error());
   auto plan = make_plan(*journal);
   if (!plan) return std::unexpected(plan.error());
 
