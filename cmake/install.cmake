@@ -24,7 +24,7 @@ set(PT_INITRAMFSTOOLSDIR /usr/share/initramfs-tools CACHE PATH "initramfs-tools'
 
 # The tools link libpt statically: one package ships them together and the
 # library makes no ABI promise yet (README, "Packaging").
-foreach(tool pt-bind pt-reset pt-vgaarb pt-console pt-drm)
+foreach(tool IN LISTS PT_TOOLS)
   if(TARGET ${tool})
     install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
   endif()
@@ -60,7 +60,7 @@ install(FILES ${CMAKE_SOURCE_DIR}/examples/pt.conf DESTINATION ${CMAKE_INSTALL_D
 # Bash completion: one script for every tool, found by bash-completion's
 # on-demand loader under each tool's name (completion/pt.bash).
 install(FILES ${CMAKE_SOURCE_DIR}/completion/pt.bash DESTINATION ${PT_BASHCOMPDIR} RENAME pt)
-foreach(tool pt-bind pt-reset pt-vgaarb pt-console pt-drm)
+foreach(tool IN LISTS PT_TOOLS)
   install(CODE "file(CREATE_LINK pt \"\$ENV{DESTDIR}${PT_BASHCOMPDIR}/${tool}\" SYMBOLIC)")
 endforeach()
 

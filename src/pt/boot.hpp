@@ -8,7 +8,7 @@
 #include "pt/bind.hpp"
 #include "pt/context.hpp"
 #include "pt/journal.hpp"
-#include "pt/ptconf.hpp"
+#include "pt/conf_file.hpp"
 
 namespace pt::boot {
 

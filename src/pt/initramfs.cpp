@@ -148,8 +148,8 @@ bool has_module(const std::vector<std::string>& paths, const std::string& name) 
 }  // namespace
 
 std::unique_ptr<InitramfsReader> make_initramfs_reader(const Root& root) {
-  if (path_exists(root.path("/usr/bin/lsinitrd")) &&
-      !path_exists(root.path("/usr/sbin/update-initramfs")))
+  if (path_exists(root, "/usr/bin/lsinitrd") &&
+      !path_exists(root, "/usr/sbin/update-initramfs"))
     return std::make_unique<Dracut>();
   return std::make_unique<InitramfsTools>(root.path("/var/tmp"));
 }
@@ -161,7 +161,7 @@ Result<std::string> default_initramfs(const Root& root) {
     ::uname(&u);
     release = u.release;
   } else {
-    auto names = list_dir(root.path("/lib/modules"));
+    auto names = list_dir(root, "/lib/modules");
     if (names.empty())
       return fail("/lib/modules", "holds no kernel; name the initramfs with --initramfs", ENOENT);
     // Newest by version: 6.12 after 6.9.
@@ -172,7 +172,7 @@ Result<std::string> default_initramfs(const Root& root) {
   }
   for (const std::string& p :
        {"/boot/initrd.img-" + release, "/boot/initramfs-" + release + ".img"})
-    if (path_exists(root.path(p))) return p;
+    if (path_exists(root, p)) return p;
   return fail("/boot/initrd.img-" + release,
               "no initramfs for kernel " + release + "; build one (update-initramfs -c -k " +
                   release + " or dracut) or name it with --initramfs",
@@ -183,7 +183,7 @@ Result<BootCheck> boot_check(const Root& root, InitramfsReader& reader, const st
                              const std::string& sbindir) {
   BootCheck bc;
   bc.image = image;
-  if (!path_exists(root.path(kConfPath))) {
+  if (!path_exists(root, kConfPath)) {
     bc.ok.push_back(std::string("no ") + kConfPath +
                     ": nothing to claim at boot, so the initramfs needs no pt");
     return bc;

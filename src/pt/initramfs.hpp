@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "pt/error.hpp"
-#include "pt/ptconf.hpp"
+#include "pt/conf_file.hpp"
 #include "pt/root.hpp"
 
 namespace pt {

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "pt/sysfs.hpp"
+#include "pt/trusted_file.hpp"
+#include "pt/try.hpp"
 
 namespace pt {
 
@@ -15,17 +17,18 @@ using nlohmann::json;
 
 namespace {
 
-Status check_owner(const std::string& shown, const struct stat& st) {
-  if (st.st_uid != ::geteuid())
-    return fail(shown,
-                "refusing state owned by uid " + std::to_string(st.st_uid) +
-                    ": it must belong to the user running pt (root); remove it if it is not yours",
-                EPERM);
-  if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return fail(shown, "refusing state that others can write; fix with chmod go-w or remove it",
-                EPERM);
-  return {};
-}
+// The state directory and the journal decide what pt undoes: the user
+// running pt (root) must own them and nobody else may write them.
+const TrustRules kStateRules{
+    .open_failure = "cannot open the journal",
+    .inspect_failure = "cannot inspect the journal",
+    .foreign_owner =
+        [](uid_t uid) {
+          return "refusing state owned by uid " + std::to_string(uid) +
+                 ": it must belong to the user running pt (root); remove it if it is not yours";
+        },
+    .others_can_write = "refusing state that others can write; fix with chmod go-w or remove it",
+};
 
 }  // namespace
 
@@ -47,7 +50,7 @@ Status check_state_dir(const Root& root, bool create) {
       return fail(kStateDir, "cannot inspect the state directory", errno);
   }
   if (!S_ISDIR(st.st_mode)) return fail(kStateDir, "is not a directory; remove it", ENOTDIR);
-  if (auto r = check_owner(kStateDir, st); !r) return r;
+  if (auto r = check_trust(kStateDir, st, kStateRules); !r) return r;
   if (st.st_mode & (S_IRWXG | S_IRWXO))
     return fail(kStateDir,
                 "the state directory is open to other users; it must be mode 0700 (chmod 0700)",
@@ -190,18 +193,8 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
 }
 
 Result<Journal> load_journal(const Root& root) {
-  const std::string path = root.path(kJournalPath);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return Journal{};
-    return fail(kJournalPath, "cannot open the journal", errno);
-  }
-  struct stat st {};
-  ::fstat(fd, &st);
-  ::close(fd);
-  if (auto r = check_owner(kJournalPath, st); !r) return std::unexpected(r.error());
-  auto text = read_file(path);
-  if (!text) return std::unexpected(text.error());
+  auto text = PT_TRY(read_trusted_file(root, kJournalPath, kStateRules));
+  if (!text) return Journal{};
   return journal_from_text(*text, kJournalPath);
 }
 

@@ -18,7 +18,9 @@
 namespace pt {
 
 Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) {
-  if (const char* v = std::getenv(kLockFdEnv); v && *v) return inherit(root, v);
+  // secure_getenv: a set-user-ID or capability-raised pt ignores a lock
+  // descriptor named by whoever started it.
+  if (const char* v = ::secure_getenv(kLockFdEnv); v && *v) return inherit(root, v);
   if (auto r = check_state_dir(root, true); !r) return std::unexpected(r.error());
   const std::string path = root.path(kLockPath);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -14,18 +14,18 @@
 namespace pt {
 
 bool driver_registered(const Root& root, const std::string& driver) {
-  return !driver.empty() && path_exists(root.path("/sys/bus/pci/drivers/" + driver));
+  return !driver.empty() && path_exists(root, "/sys/bus/pci/drivers/" + driver);
 }
 
 std::string module_of_driver(const Root& root, const std::string& driver) {
   if (driver.empty()) return "";
-  return link_basename(root.path("/sys/bus/pci/drivers/" + driver + "/module")).value_or("");
+  return link_basename(root, "/sys/bus/pci/drivers/" + driver + "/module").value_or("");
 }
 
 namespace {
 
 std::string kernel_release(const Root& root) {
-  if (auto r = read_attr(root.path("/proc/sys/kernel/osrelease")); r && !r->empty()) return *r;
+  if (auto r = read_attr(root, "/proc/sys/kernel/osrelease"); r && !r->empty()) return *r;
   struct utsname u {};
   ::uname(&u);
   return u.release;

@@ -46,7 +46,7 @@ std::optional<uint32_t> read_hex(const std::string& path) {
 // The parent is the directory above the device's canonical sysfs directory
 // (…/pci0000:00/0000:00:1c.0/0000:01:00.0); a root bus's parent is pciDDDD:BB.
 std::optional<PciAddress> parent_of(const Root& root, const PciAddress& addr) {
-  auto link = read_link(root.path("/sys/bus/pci/devices/" + addr.str()));
+  auto link = read_link(root, "/sys/bus/pci/devices/" + addr.str());
   if (!link) return std::nullopt;
   std::string t = *link;
   auto slash = t.rfind('/');
@@ -270,7 +270,7 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
 
 Result<std::vector<Device>> scan_near(const Root& root, const std::vector<DeviceSpec>& specs) {
   std::vector<PciAddress> addrs;
-  for (const auto& name : list_dir(root.path("/sys/bus/pci/devices")))
+  for (const auto& name : list_dir(root, "/sys/bus/pci/devices"))
     if (auto a = parse_sysfs_name(name)) addrs.push_back(*a);
   std::set<std::pair<uint32_t, uint8_t>> buses;
   for (const auto& a : addrs)
@@ -289,7 +289,7 @@ Result<std::vector<Device>> scan_near(const Root& root, const std::vector<Device
 
 std::vector<PciAddress> group_members(const Root& root, int group) {
   std::vector<PciAddress> out;
-  for (const auto& name : list_dir(root.path("/sys/kernel/iommu_groups/" + std::to_string(group) + "/devices")))
+  for (const auto& name : list_dir(root, "/sys/kernel/iommu_groups/" + std::to_string(group) + "/devices"))
     if (auto a = parse_sysfs_name(name)) out.push_back(*a);
   return out;
 }

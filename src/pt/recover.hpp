@@ -12,7 +12,7 @@
 #include "pt/address.hpp"
 #include "pt/context.hpp"
 #include "pt/error.hpp"
-#include "pt/ptconf.hpp"
+#include "pt/conf_file.hpp"
 #include "pt/root.hpp"
 
 namespace pt::recover {

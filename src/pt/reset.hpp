@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "pt/address.hpp"
-#include "pt/config.hpp"
+#include "pt/pci_config.hpp"
 #include "pt/context.hpp"
 #include "pt/pci.hpp"
 

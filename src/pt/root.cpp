@@ -13,11 +13,12 @@ Result<Root> Root::open(std::string_view dir) {
   if (dir.empty() || dir == "/") return root;
   std::error_code ec;
   auto abs = std::filesystem::absolute(std::filesystem::path(dir), ec);
-  if (ec) return fail(std::string(dir), "cannot resolve the --root directory", ec.value(), Exit::usage);
+  if (ec)
+    return fail(std::string(dir), "cannot resolve the --root directory", ec.value(), Exit::usage);
   struct stat st {};
   if (::stat(abs.c_str(), &st) != 0)
-    return fail(std::string(dir), "the --root directory does not exist; give an existing tree", errno,
-                Exit::usage);
+    return fail(std::string(dir), "the --root directory does not exist; give an existing tree",
+                errno, Exit::usage);
   if (!S_ISDIR(st.st_mode))
     return fail(std::string(dir), "--root must name a directory", ENOTDIR, Exit::usage);
   std::string p = abs.lexically_normal().string();
@@ -28,7 +29,9 @@ Result<Root> Root::open(std::string_view dir) {
 
 Result<Root> Root::from_option(const std::optional<std::string>& option) {
   if (option) return open(*option);
-  if (const char* env = std::getenv("PT_ROOT"); env && *env) return open(env);
+  // secure_getenv: in a set-user-ID or capability-raised pt the caller does
+  // not get to choose the tree pt changes.
+  if (const char* env = ::secure_getenv("PT_ROOT"); env && *env) return open(env);
   return Root{};
 }
 

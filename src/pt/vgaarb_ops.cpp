@@ -2,7 +2,7 @@
 
 #include <cerrno>
 
-#include "pt/config.hpp"
+#include "pt/pci_config.hpp"
 #include "pt/lock.hpp"
 #include "pt/render.hpp"
 #include "pt/spawn.hpp"

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -152,4 +153,17 @@ TEST_CASE("a corrupt journal is an error that says what to do") {
   auto v = journal_from_text(R"({"version":9,"devices":{}})", "/run/pt/journal.json");
   REQUIRE_FALSE(v);
   CHECK(v.error().message.find("newer pt") != std::string::npos);
+}
+
+TEST_CASE("a journal that is a symlink is refused, not followed") {
+  test::Fixture fx;
+  REQUIRE(check_state_dir(fx.root(), true));
+  fx.write_file("/run/elsewhere.json", journal_to_text(sample()));
+  REQUIRE(::symlink((fx.dir() + "/run/elsewhere.json").c_str(),
+                    (fx.dir() + "/run/pt/journal.json").c_str()) == 0);
+  auto j = load_journal(fx.root());
+  REQUIRE_FALSE(j);
+  CHECK(j.error().subject == "/run/pt/journal.json");
+  CHECK(j.error().message == "cannot open the journal");
+  CHECK(j.error().err == ELOOP);
 }

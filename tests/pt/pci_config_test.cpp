@@ -1,4 +1,4 @@
-#include "pt/config.hpp"
+#include "pt/pci_config.hpp"
 
 #include <doctest/doctest.h>
 

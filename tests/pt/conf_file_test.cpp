@@ -1,4 +1,4 @@
-#include "pt/ptconf.hpp"
+#include "pt/conf_file.hpp"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
@@ -141,4 +141,17 @@ TEST_CASE(
     REQUIRE_FALSE(o);
     CHECK(o.error().message.find("owned by uid 4242") != std::string::npos);
   }
+}
+
+TEST_CASE("pt.conf: a symlink in its place is refused, not followed") {
+  Fixture fx;
+  fx.write_file("/etc/pt/real.conf", kTwoGpus);
+  ::chmod((fx.dir() + "/etc/pt/real.conf").c_str(), 0644);
+  REQUIRE(::symlink((fx.dir() + "/etc/pt/real.conf").c_str(),
+                    (fx.dir() + "/etc/pt/pt.conf").c_str()) == 0);
+  auto r = load_conf(fx.root());
+  REQUIRE_FALSE(r);
+  CHECK(r.error().subject == "/etc/pt/pt.conf");
+  CHECK(r.error().message == "cannot open the configuration");
+  CHECK(r.error().err == ELOOP);
 }

@@ -1,4 +1,4 @@
-#include "pt/ptconf.hpp"
+#include "pt/conf_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,6 +11,8 @@
 #include <set>
 
 #include "pt/sysfs.hpp"
+#include "pt/trusted_file.hpp"
+#include "pt/try.hpp"
 
 namespace pt {
 
@@ -305,31 +307,22 @@ Result<Conf> parse_conf(const std::string& text, const std::string& path) {
 }
 
 Result<Conf> load_conf(const Root& root) {
-  const std::string file = root.path(kConfPath);
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return Conf{kConfPath, {}};
-    return fail(kConfPath, "cannot open the configuration", errno);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return fail(kConfPath, "cannot inspect the configuration", e);
-  }
-  ::close(fd);
-  if (!S_ISREG(st.st_mode)) return fail(kConfPath, "is not a regular file", EINVAL);
-  if (st.st_uid != 0 && st.st_uid != ::geteuid())
-    return fail(
-        kConfPath,
-        "refusing a configuration owned by uid " + std::to_string(st.st_uid) +
-            ": it decides which drivers bind at boot, so it must belong to root (chown root:root)",
-        EPERM);
-  if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return fail(kConfPath, "refusing a configuration that others can write; fix with chmod go-w",
-                EPERM);
-  auto text = read_file(file);
-  if (!text) return std::unexpected(text.error());
+  // pt.conf decides which drivers bind at boot.
+  auto text = PT_TRY(read_trusted_file(
+      root, kConfPath,
+      {.open_failure = "cannot open the configuration",
+       .inspect_failure = "cannot inspect the configuration",
+       .regular = true,
+       .not_regular = "is not a regular file",
+       .root_may_own = true,
+       .foreign_owner =
+           [](uid_t uid) {
+             return "refusing a configuration owned by uid " + std::to_string(uid) +
+                    ": it decides which drivers bind at boot, so it must belong to root (chown "
+                    "root:root)";
+           },
+       .others_can_write = "refusing a configuration that others can write; fix with chmod go-w"}));
+  if (!text) return Conf{kConfPath, {}};
   return parse_conf(*text, kConfPath);
 }
 
