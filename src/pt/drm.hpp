@@ -6,6 +6,7 @@
 // opening a primary node does in the kernel and how the backend undoes it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -133,6 +134,18 @@ std::unique_ptr<Backend> make_libdrm_backend();
 std::unique_ptr<Backend> make_root_backend(const Root& root);
 // The one a Root calls for.
 std::unique_ptr<Backend> make_backend(const Root& root);
+
+// INNER with every call made in a child process that the caller abandons
+// once TIMEOUT (counted from here, shared by all calls; a call that starts
+// later still gets a quarter of a second) has passed: a wedged GPU can block
+// open(2) or an ioctl inside its driver for ever, and a blocked system call
+// cannot be taken back. The result comes back over a pipe as JSON. A call
+// that runs out of time returns Exit::timeout naming the card node, the
+// child's pid and the kernel function it waits in (/proc/PID/wchan, read
+// under ROOT); the child is sent SIGKILL, which takes effect once the kernel
+// lets go of it. console_fb and devices, which cannot fail, answer nothing.
+std::unique_ptr<Backend> make_bounded_backend(std::unique_ptr<Backend> inner, const Root& root,
+                                              std::chrono::milliseconds timeout);
 
 // Master from debugfs (ROOT/sys/kernel/debug/dri/MINOR/clients), nullopt
 // when the file is absent or unreadable.

@@ -121,6 +121,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, Backend& backend, std::ost
                      pad("DRM DRIVER", 22) + pad("KMS", 4) + "CONNECTORS\n";
   for (const auto& c : cards) {
     auto k = backend.read(c);
+    if (!k && k.error().exit == Exit::timeout) return std::unexpected(k.error());
     json conns = json::array();
     std::string ctext;
     for (const auto& s : c.connectors) {
@@ -275,7 +276,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, Backend& backend, std::ost
 // ------------------------------------------------------------------ check
 VerdictInput verdict_input(const Context& ctx, Backend& backend, const Device& dev,
                            const std::optional<Card>& card, std::optional<Kms>* kms_out,
-                           std::optional<Fbcon>* fb_out) {
+                           std::optional<Fbcon>* fb_out, std::optional<Error>* stuck) {
   VerdictInput in;
   in.device = dev.addr.str();
   in.driver = dev.driver;
@@ -285,6 +286,7 @@ VerdictInput verdict_input(const Context& ctx, Backend& backend, const Device& d
   if (!in.node) return in;
   auto k = backend.read(*card);
   if (!k) {
+    if (k.error().exit == Exit::timeout) *stuck = k.error();
     in.kms = false;
     in.kms_error = k.error().describe();
     return in;
@@ -316,7 +318,10 @@ Result<Exit> cmd_check(const Options& o, Context& ctx, Backend& backend, std::os
   auto card = card_of(ctx.root, dev->addr);
   std::optional<Kms> k;
   std::optional<Fbcon> fb;
-  auto in = verdict_input(ctx, backend, *dev, card, &k, &fb);
+  std::optional<Error> stuck;
+  auto in = verdict_input(ctx, backend, *dev, card, &k, &fb, &stuck);
+  // A read that never returned is no verdict on the display: exit 5, not 6.
+  if (stuck) return std::unexpected(*stuck);
   auto v = judge(in);
   if (o.common.json) {
     json conns = json::array();
@@ -630,7 +635,7 @@ Result<Exit> run_in(const Options& o, Context& ctx, Backend& backend, std::ostre
 Result<Exit> run(const Options& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
   auto sys = open_system(o.common, on_write);
   if (!sys) return std::unexpected(sys.error());
-  auto backend = make_backend((*sys)->ctx.root);
+  auto backend = make_bounded_backend(make_backend((*sys)->ctx.root), (*sys)->ctx.root, (*sys)->ctx.timeout);
   return run_in(o, (*sys)->ctx, *backend, out);
 }
 
