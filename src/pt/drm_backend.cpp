@@ -411,8 +411,9 @@ class BoundedBackend final : public Backend {
         return std::string(buf);
       };
       return fail(subject,
-                  what + " did not return within " + secs(until - start) + " s (--timeout " + secs(timeout_) +
-                      " s, shared by the command's reads); the reader process, pid " +
+                  what + " did not return within --timeout (" + secs(timeout_) +
+                      " s for all of the command's reads; this one waited " + secs(until - start) +
+                      " s); the reader process, pid " +
                       std::to_string(pid) + ", waits in the kernel in " + wchan + " (/proc/" +
                       std::to_string(pid) + "/wchan). The GPU or its driver may be wedged; pt-drm gave up "
                       "on the reader, which exits once the kernel lets it go",
