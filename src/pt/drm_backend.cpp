@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "pt/drm.hpp"
 #include "pt/sysfs.hpp"
@@ -399,8 +400,8 @@ class BoundedBackend final : public Backend {
     }
     ::close(p[0]);
     if (!eof) {
-      std::string wchan = read_attr(root_.path("/proc/" + std::to_string(pid) + "/wchan")).value_or("");
-      if (wchan.empty() || wchan == "0") wchan = "unknown";
+      const std::string proc = "/proc/" + std::to_string(pid);
+      auto [wchan, source] = where_waits(proc);
       // Gone once the kernel lets go; until then it shows where it waits.
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, WNOHANG);
@@ -414,8 +415,8 @@ class BoundedBackend final : public Backend {
                   what + " did not return within --timeout (" + secs(timeout_) +
                       " s for all of the command's reads; this one waited " + secs(until - start) +
                       " s); the reader process, pid " +
-                      std::to_string(pid) + ", waits in the kernel in " + wchan + " (/proc/" +
-                      std::to_string(pid) + "/wchan). The GPU or its driver may be wedged; pt-drm gave up "
+                      std::to_string(pid) + ", waits in the kernel in " + wchan + " (" + source +
+                      "). The GPU or its driver may be wedged; pt-drm gave up "
                       "on the reader, which exits once the kernel lets it go",
                   0, Exit::timeout);
     }
@@ -430,6 +431,24 @@ class BoundedBackend final : public Backend {
     auto j = json::parse(data, nullptr, false);
     if (j.is_discarded()) return fail(subject, what + " failed: the reader's answer is not JSON");
     return j;
+  }
+
+  // The kernel function the child PROC waits in, and the file that said so.
+  // wchan reads 0 on x86 kernels before 5.16 for a sleeping task; the
+  // stack (root only) then names it: its first frame past the scheduler.
+  std::pair<std::string, std::string> where_waits(const std::string& proc) const {
+    auto wchan = read_attr(root_.path(proc + "/wchan")).value_or("");
+    if (!wchan.empty() && wchan != "0") return {wchan, proc + "/wchan"};
+    std::istringstream stack(read_attr(root_.path(proc + "/stack")).value_or(""));
+    for (std::string line; std::getline(stack, line);) {
+      // "[<0>] wait_for_partner+0x55/0xa0"
+      auto sp = line.find("] ");
+      if (sp == std::string::npos) continue;
+      std::string fn = line.substr(sp + 2, line.find('+', sp) - sp - 2);
+      if (fn.empty() || fn.find("schedule") != std::string::npos) continue;
+      return {fn, proc + "/stack"};
+    }
+    return {"unknown", proc + "/wchan"};
   }
 
   std::unique_ptr<Backend> inner_;

@@ -29,7 +29,8 @@ expect_bounded() {
   assert_out_has "did not return within --timeout (3 s for all of the command's reads"
   _pid=$(printf '%s\n' "$OUT" | sed -n 's/.*reader process, pid \([0-9]*\), waits.*/\1/p' | head -n1)
   [ -n "$_pid" ] || fail "reader pid in the message" "pid N" "$OUT"
-  _wchan=$(printf '%s\n' "$OUT" | sed -n 's/.*waits in the kernel in \([^ ]*\) .*/\1/p' | head -n1)
+  # wchan, or on kernels before 5.16 (wchan 0) the first frame of the stack
+  _wchan=$(printf '%s\n' "$OUT" | sed -n 's/.*waits in the kernel in \([^ ]*\) (\/proc\/[0-9]*\/\(wchan\|stack\)).*/\1/p' | head -n1)
   say "reader pid $_pid waited in '$_wchan'"
   [ -n "$_wchan" ] && [ "$_wchan" != unknown ] || fail "wchan in the message" "a kernel function" "'$_wchan'"
   # SIGKILLed: the FIFO's wait is interruptible, so it is gone at once.
