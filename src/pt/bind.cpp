@@ -9,6 +9,7 @@
 
 #include "pt/holders.hpp"
 #include "pt/sysfs.hpp"
+#include "pt/target.hpp"
 #include "pt/vgaarb.hpp"
 
 namespace pt::bind {
@@ -125,7 +126,7 @@ struct Scope {
 Result<Scope> scan_and_resolve(const Context& ctx, const std::vector<DeviceSpec>& specs) {
   auto all = scan_devices(ctx.root, ScanOptions{.class_names = false});
   if (!all) return std::unexpected(all.error());
-  auto named = resolve(*all, specs);
+  auto named = target::resolve(*all, specs, target::endpoints());
   if (!named) return std::unexpected(named.error());
   return Scope{std::move(*all), std::move(*named)};
 }
@@ -220,27 +221,6 @@ std::vector<Write> writes_for(const Device& before, const std::string& to_driver
     w.push_back({"/sys/bus/pci/drivers/" + before.driver + "/unbind", bdf, WriteKind::blocking});
   if (probe) w.push_back({"/sys/bus/pci/drivers_probe", bdf, WriteKind::blocking});
   return w;
-}
-
-Result<std::vector<Device>> resolve(const std::vector<Device>& all, const std::vector<DeviceSpec>& specs) {
-  std::vector<Device> out;
-  std::set<PciAddress> seen;
-  for (const auto& spec : specs) {
-    std::vector<const Device*> matched;
-    for (const auto& d : all)
-      if (spec.matches(d.addr)) matched.push_back(&d);
-    if (matched.empty())
-      return fail("'" + spec.input + "'", "no such PCI device; list devices with 'pt-bind list'", ENODEV);
-    std::vector<const Device*> endpoints;
-    for (auto* d : matched)
-      if (!d->is_bridge()) endpoints.push_back(d);
-    if (endpoints.empty())
-      return fail(matched.front()->addr.str(),
-                  "is a PCI bridge; pt works on endpoint functions only: name the device below it", EINVAL);
-    for (auto* d : endpoints)
-      if (seen.insert(d->addr).second) out.push_back(*d);
-  }
-  return out;
 }
 
 Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& specs, const DetachOptions& options,

@@ -50,10 +50,6 @@ struct AttachOptions {
   bool force = false;
 };
 
-// Devices named by SPECS, with slot specs expanded; bridges and missing
-// devices are errors that name the input.
-Result<std::vector<Device>> resolve(const std::vector<Device>& all, const std::vector<DeviceSpec>& specs);
-
 // Builds the writes that take BEFORE to (driver, override), without I/O.
 std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,
                               bool probe);

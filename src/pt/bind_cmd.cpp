@@ -19,6 +19,8 @@
 #include "pt/modules.hpp"
 #include "pt/pci.hpp"
 #include "pt/system.hpp"
+#include "pt/target.hpp"
+#include "pt/try.hpp"
 
 namespace pt::bind {
 
@@ -117,7 +119,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
   if (!spec) return std::unexpected(spec.error());
   auto all = scan_devices(ctx.root);
   if (!all) return std::unexpected(all.error());
-  auto devs = resolve_any(*all, *spec);
+  auto devs = target::resolve(*all, *spec, target::any());
   if (!devs) return std::unexpected(devs.error());
   auto journal = load_journal(ctx.root);
   json arr = json::array();
@@ -537,16 +539,6 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
 }
 
 }  // namespace
-
-Result<std::vector<Device>> resolve_any(const std::vector<Device>& all, const DeviceSpec& spec) {
-  std::vector<Device> out;
-  for (const auto& d : all)
-    if (spec.matches(d.addr)) out.push_back(d);
-  if (out.empty())
-    return fail("'" + spec.input + "'", "no such PCI device; list devices with 'pt-bind list'",
-                ENODEV);
-  return out;
-}
 
 Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
   if (o.command == "list") return cmd_list(o, ctx, out);

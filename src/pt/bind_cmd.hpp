@@ -28,9 +28,6 @@ struct Options {
 // to OUT; every sysfs write is passed to ON_WRITE when -v is given.
 Result<Exit> run(const Options& options, std::ostream& out, const ObservedWriter::Observer& on_write);
 
-// Every device SPEC names, bridges included (for show).
-Result<std::vector<Device>> resolve_any(const std::vector<Device>& all, const DeviceSpec& spec);
-
 // The same on a prepared context; tests pass a fixture tree and a simulated kernel.
 Result<Exit> run_in(const Options& options, Context& ctx, std::ostream& out);
 

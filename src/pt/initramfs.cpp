@@ -1,5 +1,7 @@
 #include "pt/initramfs.hpp"
 
+#include "pt/spawn.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -38,44 +40,15 @@ std::optional<std::string> slurp(const std::string& path) {
 
 // Runs ARGV with stdout captured; stderr goes to the caller's stderr.
 Result<std::string> run_capture(const std::vector<std::string>& argv) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return fail(argv[0], "cannot create a pipe", errno);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int e = errno;
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return fail(argv[0], "cannot start it", e);
-  }
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    _exit(127);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, size_t(n));
-  }
-  ::close(fds[0]);
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+  auto oc = spawn::exec(Root{}, argv, {.capture = true, .search_path = true});
+  if (!oc) return fail(argv[0], "cannot start it", oc.error().err);
+  if (oc->code == 127)
     return fail(argv[0], "is not installed; install the package of the system's initramfs builder",
                 ENOENT);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+  if (oc->code != 0)
     return fail(argv[0] + (argv.size() > 1 ? " " + argv.back() : std::string()),
-                "failed (exit " +
-                    std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) + ")");
-  return out;
+                "failed (exit " + std::to_string(oc->code) + ")");
+  return std::move(oc->out);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {

@@ -9,7 +9,7 @@
 #include <set>
 #include <thread>
 
-#include "pt/bind.hpp"
+#include "pt/target.hpp"
 #include "pt/holders.hpp"
 #include "pt/sysfs.hpp"
 
@@ -212,7 +212,7 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
   }
   auto all = scan_near(ctx.root, specs);
   if (!all) return std::unexpected(all.error());
-  auto named = bind::resolve(*all, specs);
+  auto named = target::resolve(*all, specs, target::endpoints());
   if (!named) return std::unexpected(named.error());
   bool kernel_knows = kernel_has_reset_method(ctx.root, *all);
   std::set<PciAddress> named_set;

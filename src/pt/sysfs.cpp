@@ -17,6 +17,7 @@
 
 #include "pt/address.hpp"
 #include "pt/pci.hpp"
+#include "pt/spawn.hpp"
 
 namespace pt {
 
@@ -115,6 +116,23 @@ Error write_error(const std::string& path, std::string_view value, int e) {
 
 }  // namespace
 
+Result<std::string> read_file(const Root& root, std::string_view abs) {
+  return read_file(root.path(abs));
+}
+std::optional<std::string> read_attr(const Root& root, std::string_view abs) {
+  return read_attr(root.path(abs));
+}
+std::optional<std::string> link_basename(const Root& root, std::string_view abs) {
+  return link_basename(root.path(abs));
+}
+std::optional<std::string> read_link(const Root& root, std::string_view abs) {
+  return read_link(root.path(abs));
+}
+std::vector<std::string> list_dir(const Root& root, std::string_view abs) {
+  return list_dir(root.path(abs));
+}
+bool path_exists(const Root& root, std::string_view abs) { return path_exists(root.path(abs)); }
+
 Status KernelWriter::write(const std::string& path, std::string_view value, WriteKind kind) {
   const std::string real = root_.path(path);
   if (kind == WriteKind::attribute) {
@@ -122,39 +140,22 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
       return std::unexpected(write_error(path, value, e));
     return {};
   }
-  // Everything the child needs is prepared before fork(): it only calls
-  // async-signal-safe functions.
+  // The child only calls write(2); the path and value are ready before fork().
   const std::string data(value);
-  pid_t pid = ::fork();
-  if (pid < 0) return fail(path, "cannot fork a writer process", errno);
-  if (pid == 0) {
-    // Drop inherited descriptors so a child stuck in the kernel does not keep
-    // the pt lock held after the parent has given up on it.
-    if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
-      for (int fd = 3; fd < 1024; ++fd) ::close(fd);
-    ::_exit(write_all(real.c_str(), data.data(), data.size()));
-  }
-  const bool timed_out = !child_exited_within(pid, timeout_);
-  if (timed_out) {
-    std::string wchan =
-        read_attr(root_.path("/proc/" + std::to_string(pid) + "/wchan")).value_or("");
-    if (wchan.empty() || wchan == "0") wchan = "unknown";
-    double secs = double(timeout_.count()) / 1000.0;
-    char sbuf[32];
-    std::snprintf(sbuf, sizeof sbuf, "%g", secs);
+  auto oc = spawn::call(
+      root_, [&](int) { return write_all(real.c_str(), data.data(), data.size()); },
+      {.timeout = timeout_});
+  if (!oc) return fail(path, "cannot fork a writer process", oc.error().err);
+  if (!oc->finished)
     return fail(
         path,
-        "writing " + show_value(value) + " did not return within " + sbuf +
-            " s; the kernel is waiting in " + wchan + " (writer pid " + std::to_string(pid) +
+        "writing " + show_value(value) + " did not return within " +
+            spawn::seconds_text(timeout_) + " s; the kernel is waiting in " + oc->wchan +
+            " (writer pid " + std::to_string(oc->pid) +
             "). A sysfs write cannot be cancelled: it completes when the driver lets go. Find "
             "what holds the device (pt-bind show) and stop it",
         0, Exit::timeout);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  int e = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
-  if (e) return std::unexpected(write_error(path, value, e));
+  if (oc->code) return std::unexpected(write_error(path, value, oc->code));
   return {};
 }
 
@@ -198,17 +199,5 @@ Status ObservedWriter::write(const std::string& path, std::string_view value, Wr
   return r;
 }
 
-bool child_exited_within(pid_t pid, std::chrono::milliseconds timeout) {
-  // glibc 2.36 declares pidfd_open without C linkage; the syscall works on 5.3+.
-  int pidfd = int(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) return true;  // no pidfd: the caller's waitpid blocks instead
-  pollfd p{pidfd, POLLIN, 0};
-  int r;
-  do {
-    r = ::poll(&p, 1, int(std::clamp<int64_t>(timeout.count(), 1, INT32_MAX)));
-  } while (r < 0 && errno == EINTR);
-  ::close(pidfd);
-  return r != 0;
-}
 
 }  // namespace pt

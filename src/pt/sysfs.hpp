@@ -30,10 +30,14 @@ std::optional<std::string> read_link(const std::string& real_path);
 std::vector<std::string> list_dir(const std::string& real_path);
 bool path_exists(const std::string& real_path);
 
-// Waits up to TIMEOUT for the child PID to exit, without reaping it; false
-// when it still runs then. Writes that can block in a driver run in such a
-// child, so that pt can give up on them.
-bool child_exited_within(pid_t pid, std::chrono::milliseconds timeout);
+// The same reads of an absolute system path ("/sys/bus/pci/devices") under
+// ROOT: the seam every new read goes through.
+Result<std::string> read_file(const Root& root, std::string_view abs);
+std::optional<std::string> read_attr(const Root& root, std::string_view abs);
+std::optional<std::string> link_basename(const Root& root, std::string_view abs);
+std::optional<std::string> read_link(const Root& root, std::string_view abs);
+std::vector<std::string> list_dir(const Root& root, std::string_view abs);
+bool path_exists(const Root& root, std::string_view abs);
 
 enum class WriteKind {
   attribute,  // returns promptly (driver_override, decodes)

@@ -1,5 +1,7 @@
 #include "pt/vgaarb.hpp"
 
+#include "pt/spawn.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -116,34 +118,31 @@ Status KernelArbiter::write(std::string_view text, bool report) {
 Status KernelArbiter::write_timed(std::string_view text) {
   auto start = std::chrono::steady_clock::now();
   const std::string data(text);
-  pid_t pid = ::fork();
-  if (pid < 0) return fail(kArbiterPath, "cannot fork a writer process", errno);
-  if (pid == 0) {
-    ssize_t n;
-    do {
-      n = ::write(fd_, data.data(), data.size());
-    } while (n < 0 && errno == EINTR);
-    ::_exit(n < 0 ? errno : 0);
-  }
-  const bool timed_out = !child_exited_within(pid, timeout_);
+  auto oc = spawn::call(
+      root_,
+      [&](int) {
+        ssize_t n;
+        do {
+          n = ::write(fd_, data.data(), data.size());
+        } while (n < 0 && errno == EINTR);
+        return n < 0 ? errno : 0;
+      },
+      {.timeout = timeout_, .keep_fd = fd_});
+  if (!oc) return fail(kArbiterPath, "cannot fork a writer process", oc.error().err);
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
-  if (timed_out) {
+  if (!oc->finished) {
     if (observer_) observer_(WriteEvent{kArbiterPath, data, elapsed, true, 0, true});
-    char sbuf[32];
-    std::snprintf(sbuf, sizeof sbuf, "%g", double(timeout_.count()) / 1000.0);
     return fail(
         kArbiterPath,
-        "writing " + show_value(text) + " did not return within " + sbuf +
-            " s: another client holds a conflicting VGA lock (writer pid " + std::to_string(pid) +
+        "writing " + show_value(text) + " did not return within " + spawn::seconds_text(timeout_) +
+            " s: another client holds a conflicting VGA lock (writer pid " +
+            std::to_string(oc->pid) +
             "). The kernel drops a lock when its holder closes the arbiter; find it with 'fuser " +
             std::string(kArbiterPath) + "'",
         0, Exit::timeout);
   }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  int e = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
+  int e = oc->code;
   if (observer_) observer_(WriteEvent{kArbiterPath, data, elapsed, e != 0, e, false});
   if (e) return fail(kArbiterPath, "writing " + show_value(text) + " failed", e);
   return {};

@@ -15,6 +15,8 @@
 #include "pt/lock.hpp"
 #include "pt/pci.hpp"
 #include "pt/system.hpp"
+#include "pt/target.hpp"
+#include "pt/try.hpp"
 #include "pt/vgaarb.hpp"
 
 namespace pt::vgaarb {
@@ -161,34 +163,9 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
 
 // The one VGA-class function DEV names; a slot must hold exactly one.
 Result<Device> resolve_vga(Context& ctx, const std::string& input, bool allow_display) {
-  auto spec = parse_device_spec(input);
-  if (!spec) return std::unexpected(spec.error());
-  auto all = scan_devices(ctx.root, ScanOptions{.class_names = false});
-  if (!all) return std::unexpected(all.error());
-  std::vector<const Device*> matched, vga;
-  for (const auto& d : *all)
-    if (spec->matches(d.addr)) {
-      matched.push_back(&d);
-      if (is_vga_class(d) || (allow_display && d.is_display())) vga.push_back(&d);
-    }
-  if (matched.empty())
-    return fail("'" + input + "'", "no such PCI device; list VGA devices with 'pt-vgaarb list'",
-                ENODEV);
-  if (vga.size() == 1) return *vga.front();
-  if (vga.size() > 1)
-    return usage_error("'" + input + "'", "names " + std::to_string(vga.size()) +
-                                              " VGA functions; name one function, such as " +
-                                              vga.front()->addr.str());
-  const Device& d = *matched.front();
-  std::string what = d.is_display() ? "is a display device of class " + class_hex(d) +
-                                          ", which the VGA arbiter does not manage"
-                                    : "is not a VGA device (class " + class_hex(d) + ")";
-  return fail(
-      d.addr.str(),
-      what +
-          "; the arbiter manages VGA class 0300 (and 0001) only: name the GPU's VGA function "
-          "(see 'pt-vgaarb list')",
-      EINVAL);
+  const auto spec = PT_TRY(parse_device_spec(input));
+  const auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.class_names = false}));
+  return PT_TRY(target::resolve(all, spec, target::vga(allow_display))).front();
 }
 
 struct Bridge {

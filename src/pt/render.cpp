@@ -1,0 +1,28 @@
+#include "pt/render.hpp"
+
+#include <cstdio>
+
+namespace pt::render {
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+std::string class_hex(uint16_t class_id) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04x", class_id);
+  return buf;
+}
+
+void emit(std::ostream& out, const json& doc) { out << doc.dump(2) << "\n"; }
+
+void Table::row(const std::vector<std::string>& cells) {
+  std::string line;
+  for (size_t i = 0; i < cells.size(); ++i)
+    line += i + 1 < cells.size() && i < widths_.size() ? pad(cells[i], widths_[i]) : cells[i];
+  text_ += line + "\n";
+}
+
+}  // namespace pt::render

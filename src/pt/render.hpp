@@ -1,0 +1,53 @@
+// What every command prints through: padded text columns and JSON values.
+// Commands build rows and documents from engine results; nothing else in
+// libpt formats output.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pt::render {
+
+using json = nlohmann::json;
+
+// null for an empty string: "no driver" is null in JSON, not "".
+inline json nullable(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+template <class T>
+json opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+// S padded with spaces to WIDTH; never cut, so a long value shifts its row.
+inline std::string pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep);
+
+// "0300": a PCI class as lspci prints it.
+std::string class_hex(uint16_t class_id);
+
+// A document as every tool prints it: two-space indent, one trailing newline.
+void emit(std::ostream& out, const json& doc);
+
+// Rows of text under fixed column widths (the last column is not padded).
+class Table {
+ public:
+  explicit Table(std::vector<size_t> widths) : widths_(std::move(widths)) {}
+  void row(const std::vector<std::string>& cells);
+  void write(std::ostream& out) const { out << text_; }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::vector<size_t> widths_;
+  std::string text_;
+};
+
+}  // namespace pt::render

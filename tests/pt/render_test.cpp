@@ -1,0 +1,50 @@
+#include "pt/render.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+#include "pt/try.hpp"
+#include "pt/error.hpp"
+
+using namespace pt;
+
+TEST_CASE("a table pads every column but the last") {
+  render::Table t({6, 4});
+  t.row({"BDF", "DRV", "rest"});
+  t.row({"0000:01:00.0", "x", "y"});
+  CHECK(t.text() == "BDF   DRV rest\n0000:01:00.0x   y\n");
+}
+
+TEST_CASE("empty strings are null in JSON, and documents end with one newline") {
+  CHECK(render::nullable("").is_null());
+  CHECK(render::nullable("vfio-pci") == "vfio-pci");
+  CHECK(render::opt(std::optional<int>{}).is_null());
+  std::ostringstream out;
+  render::emit(out, {{"a", 1}});
+  CHECK(out.str() == "{\n  \"a\": 1\n}\n");
+  CHECK(render::class_hex(0x0300) == "0300");
+  CHECK(render::join({"a", "b"}, ", ") == "a, b");
+}
+
+namespace {
+Result<int> twice(Result<int> r) { return 2 * PT_TRY(std::move(r)); }
+Status check(Status s, int& reached) {
+  PT_TRY(std::move(s));
+  ++reached;
+  return {};
+}
+}  // namespace
+
+TEST_CASE("PT_TRY yields the value or returns the error") {
+  CHECK(*twice(21) == 42);
+  auto e = twice(fail("x", "broken", 5));
+  REQUIRE_FALSE(e);
+  CHECK(e.error().subject == "x");
+  CHECK(e.error().err == 5);
+  int reached = 0;
+  CHECK(check({}, reached));
+  CHECK(reached == 1);
+  CHECK_FALSE(check(fail("y", "no"), reached));
+  CHECK(reached == 1);
+}

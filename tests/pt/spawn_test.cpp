@@ -1,0 +1,90 @@
+#include "pt/spawn.hpp"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+using namespace pt;
+using namespace std::chrono_literals;
+
+TEST_CASE("call returns the child's exit status and what it wrote") {
+  auto r = spawn::call(
+      Root{},
+      [](int out) {
+        const char msg[] = "from the child";
+        return ::write(out, msg, sizeof msg - 1) == sizeof msg - 1 ? 7 : 1;
+      },
+      {.timeout = 5s, .capture = true});
+  REQUIRE(r);
+  CHECK(r->finished);
+  CHECK(r->code == 7);
+  CHECK(r->out == "from the child");
+}
+
+TEST_CASE("a child past its timeout is abandoned, still running, with its wait channel") {
+  auto start = std::chrono::steady_clock::now();
+  auto r = spawn::call(Root{}, [](int) { ::pause(); return 0; }, {.timeout = 100ms});
+  auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE(r);
+  CHECK_FALSE(r->finished);
+  CHECK_FALSE(r->killed);
+  CHECK(took >= 100ms);
+  CHECK(took < 3s);
+  CHECK_FALSE(r->wchan.empty());
+  // Abandoned means alive: signal 0 reaches it.
+  CHECK(::kill(r->pid, 0) == 0);
+  ::kill(r->pid, SIGKILL);
+  int st = 0;
+  CHECK(::waitpid(r->pid, &st, 0) == r->pid);
+}
+
+TEST_CASE("OnTimeout::kill kills and reaps the child") {
+  auto r = spawn::call(Root{}, [](int) { ::pause(); return 0; },
+                       {.timeout = 50ms, .on_timeout = spawn::OnTimeout::kill});
+  REQUIRE(r);
+  CHECK_FALSE(r->finished);
+  CHECK(r->killed);
+  CHECK(::kill(r->pid, 0) != 0);  // reaped: the pid is gone
+}
+
+TEST_CASE("exec runs a program with extra environment and captures stdout") {
+  auto r = spawn::exec(Root{}, {"/bin/sh", "-c", "printf '%s' \"$PT_SPAWN_TEST\"; exit 3"},
+                       {.timeout = 5s, .capture = true, .env = {{"PT_SPAWN_TEST", "hello"}}});
+  REQUIRE(r);
+  CHECK(r->finished);
+  CHECK(r->code == 3);
+  CHECK(r->out == "hello");
+}
+
+TEST_CASE("exec of a missing program is exit 127, a signal is 128 + its number") {
+  auto missing = spawn::exec(Root{}, {"/no/such/program"}, {});
+  REQUIRE(missing);
+  CHECK(missing->code == 127);
+  auto killed = spawn::exec(Root{}, {"/bin/sh", "-c", "kill -TERM $$"}, {});
+  REQUIRE(killed);
+  CHECK(killed->code == 128 + SIGTERM);
+}
+
+TEST_CASE("the child keeps only keep_fd of the inherited descriptors") {
+  int a = ::open("/dev/null", O_RDONLY);  // not close-on-exec: would leak without close_fds
+  int keep = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(a >= 0);
+  REQUIRE(keep >= 0);
+  const std::string script = "test -e /proc/self/fd/" + std::to_string(keep) + " || exit 1; test -e /proc/self/fd/" +
+                             std::to_string(a) + " && exit 2; exit 0";
+  auto r = spawn::exec(Root{}, {"/bin/sh", "-c", script}, {.keep_fd = keep});
+  REQUIRE(r);
+  CHECK(r->code == 0);
+  ::close(a);
+  ::close(keep);
+}
+
+TEST_CASE("seconds_text prints seconds the way messages do") {
+  CHECK(spawn::seconds_text(1500ms) == "1.5");
+  CHECK(spawn::seconds_text(10000ms) == "10");
+}
