@@ -339,8 +339,8 @@ Fixture& Fixture::add_mount(const std::string& devno, const std::string& source,
 
 Fixture& Fixture::add_swap(const std::string& filename) {
   const std::string swaps = "/proc/swaps";
-  std::string text = exists(swaps) ? read(swaps)
-                                   : "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority";
+  std::string text =
+      exists(swaps) ? read(swaps) : "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority";
   put(dir_ + swaps, text + "\n" + filename + "\t\t\t\tpartition\t1048572\t\t0\t\t-2\n");
   return *this;
 }

@@ -86,17 +86,17 @@ struct FakeDrmCard {
 // interfaces of a function, present while it is bound to its native driver.
 struct FakeBlock {
   std::string bdf;
-  std::string name = "vda";              // the disk: /sys/class/block/vda, /dev/vda
+  std::string name = "vda";  // the disk: /sys/class/block/vda, /dev/vda
   int major = 254;
-  int minor = 0;                         // partitions take the minors after it
-  std::vector<std::string> partitions;   // {"vda1", "vda2"}
-  std::string sub = "virtio2";           // bus child it hangs under; "" for none (nvme: "nvme/nvme0")
+  int minor = 0;                        // partitions take the minors after it
+  std::vector<std::string> partitions;  // {"vda1", "vda2"}
+  std::string sub = "virtio2";  // bus child it hangs under; "" for none (nvme: "nvme/nvme0")
 };
 
 struct FakeNet {
   std::string bdf;
   std::string name = "eth0";
-  bool up = true;                        // IFF_UP in flags
+  bool up = true;  // IFF_UP in flags
   std::string operstate = "up";
   std::string sub = "virtio3";
 };
@@ -160,7 +160,8 @@ class Fixture {
   Fixture& add_block(const FakeBlock& block);
   // A dm/md device NAME (MAJOR:MINOR) stacked on block device LOWER: LOWER's
   // holders/NAME and NAME's slaves/LOWER, under /sys/devices/virtual/block.
-  Fixture& add_stacked_block(const std::string& lower, const std::string& name, int major, int minor);
+  Fixture& add_stacked_block(const std::string& lower, const std::string& name, int major,
+                             int minor);
   Fixture& add_net(const FakeNet& net);
   // A line of /proc/self/mountinfo (and /proc/mounts) for DEVNO ("254:1").
   Fixture& add_mount(const std::string& devno, const std::string& source, const std::string& target,

@@ -64,8 +64,8 @@ GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, c
 }
 
 bool unbinds(const Move& m) {
-  return !m.already &&
-         std::any_of(m.writes.begin(), m.writes.end(), [](const Write& w) { return w.path.ends_with("/unbind"); });
+  return !m.already && std::any_of(m.writes.begin(), m.writes.end(),
+                                   [](const Write& w) { return w.path.ends_with("/unbind"); });
 }
 
 // The kernel does not refuse an unbind under a mounted filesystem, a swap
@@ -94,7 +94,8 @@ Status check_kernel_users(const Root& root, const std::vector<Move>& moves) {
   std::string what = std::string(mounts ? "unmount it, " : "") + (swaps ? "swapoff it, " : "");
   if (!links.empty()) {
     what += "take the interface down (";
-    for (size_t i = 0; i < links.size(); ++i) what += (i ? "; " : "") + std::string("ip link set ") + links[i] + " down";
+    for (size_t i = 0; i < links.size(); ++i)
+      what += (i ? "; " : "") + std::string("ip link set ") + links[i] + " down";
     what += "), ";
   }
   return fail(subject, msg + "; " + what + "or pass --force to unbind anyway", EBUSY);

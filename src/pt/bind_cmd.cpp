@@ -148,7 +148,8 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     for (const auto& u : ku) {
       static const char* kinds[] = {"mount", "swap", "net"};
       json ju = {{"kind", kinds[int(u.kind)]}, {"device", u.device}, {"via", nullable(u.via)}};
-      if (u.kind == KernelUser::Kind::mount) ju.update({{"target", u.target}, {"fstype", u.fstype}});
+      if (u.kind == KernelUser::Kind::mount)
+        ju.update({{"target", u.target}, {"fstype", u.fstype}});
       if (u.kind == KernelUser::Kind::net) ju["operstate"] = u.operstate;
       users.push_back(ju);
     }

@@ -3,10 +3,8 @@
 // on any backend's calls (make_bounded_backend).
 #include <fcntl.h>
 #include <linux/fb.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xf86drm.h>
@@ -14,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -23,6 +20,7 @@
 #include <sstream>
 
 #include "pt/drm.hpp"
+#include "pt/spawn.hpp"
 #include "pt/sysfs.hpp"
 
 namespace pt::drm {
@@ -227,7 +225,9 @@ class LibdrmBackend final : public Backend {
 // ---------------------------------------------------------------- bound
 using nlohmann::json;
 
-json opt_json(const std::optional<bool>& b) { return b ? json(*b) : json(nullptr); }
+json opt_json(const std::optional<bool>& b) {
+  return b ? json(*b) : json(nullptr);
+}
 std::optional<bool> opt_bool(const json& j) {
   return j.is_null() ? std::nullopt : std::optional<bool>(j.get<bool>());
 }
@@ -288,19 +288,10 @@ Result<T> from_reply(const json& j, const std::function<T(const json&)>& value) 
   return value(j.at("ok"));
 }
 
-void close_all_but(int keep) {
-  // glibc 2.36 declares close_range only with _GNU_SOURCE headers we avoid;
-  // the syscall works on 5.9+.
-  bool ok = (keep <= 3 || ::syscall(SYS_close_range, 3u, unsigned(keep - 1), 0u) == 0) &&
-            ::syscall(SYS_close_range, unsigned(keep + 1), ~0u, 0u) == 0;
-  if (!ok)
-    for (int fd = 3; fd < 1024; ++fd)
-      if (fd != keep) ::close(fd);
-}
-
 class BoundedBackend final : public Backend {
  public:
-  BoundedBackend(std::unique_ptr<Backend> inner, const Root& root, std::chrono::milliseconds timeout)
+  BoundedBackend(std::unique_ptr<Backend> inner, const Root& root,
+                 std::chrono::milliseconds timeout)
       : inner_(std::move(inner)),
         root_(root),
         timeout_(timeout),
@@ -350,95 +341,77 @@ class BoundedBackend final : public Backend {
   // FN's JSON from a child process, or Exit::timeout once the budget is
   // spent. The child only has the pipe open: one that is stuck must not
   // keep the pt lock (PT_LOCK_FD of pt-bind recover) or a caller's pipe.
-  Result<json> run(const std::string& subject, const std::string& what, const std::function<json()>& fn) {
+  // FN does more than async-signal-safe calls (libdrm, JSON), which is
+  // sound because pt-drm runs no other thread when it forks.
+  Result<json> run(const std::string& subject, const std::string& what,
+                   const std::function<json()>& fn) {
     using namespace std::chrono;
     const auto start = steady_clock::now();
     const auto until = std::max(deadline_, start + milliseconds(250));
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return fail(subject, "cannot create a pipe for the reader", errno);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      int e = errno;
-      ::close(p[0]);
-      ::close(p[1]);
-      return fail(subject, "cannot fork a reader process", e);
-    }
-    if (pid == 0) {
-      ::signal(SIGPIPE, SIG_DFL);
-      close_all_but(p[1]);
-      std::string data;
-      try {
-        data = fn().dump();
-      } catch (const std::exception& ex) {
-        data = error_json(Error{0, subject, std::string("the reader failed: ") + ex.what(), Exit::failed}).dump();
-      }
-      for (size_t off = 0; off < data.size();) {
-        ssize_t n = ::write(p[1], data.data() + off, data.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        off += size_t(n);
-      }
-      ::_exit(0);
-    }
-    ::close(p[1]);
-    std::string data;
-    bool eof = false;
-    while (!eof) {
-      auto left = ceil<milliseconds>(until - steady_clock::now()).count();
-      if (left <= 0) break;
-      pollfd fd{p[0], POLLIN, 0};
-      int r = ::poll(&fd, 1, int(std::min<int64_t>(left, INT32_MAX)));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-      char buf[8192];
-      ssize_t n = ::read(p[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0)
-        eof = true;
-      else
-        data.append(buf, size_t(n));
-    }
-    ::close(p[0]);
-    if (!eof) {
-      const std::string proc = "/proc/" + std::to_string(pid);
-      auto [wchan, source] = where_waits(proc);
+    spawn::Options opt;
+    opt.capture = true;
+    opt.timeout = ceil<milliseconds>(until - start);
+    // Not kill: reaping a child in uninterruptible sleep would block here.
+    opt.on_timeout = spawn::OnTimeout::abandon;
+    auto oc = spawn::call(
+        root_,
+        [&](int out_fd) {
+          ::signal(SIGPIPE, SIG_DFL);
+          std::string data;
+          try {
+            data = fn().dump();
+          } catch (const std::exception& ex) {
+            data = error_json(Error{0, subject, std::string("the reader failed: ") + ex.what(),
+                                    Exit::failed})
+                       .dump();
+          }
+          for (size_t off = 0; off < data.size();) {
+            ssize_t n = ::write(out_fd, data.data() + off, data.size() - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return 1;
+            off += size_t(n);
+          }
+          return 0;
+        },
+        opt);
+    if (!oc) return fail(subject, what + " failed: " + oc.error().describe());
+    if (!oc->finished) {
+      const std::string proc = "/proc/" + std::to_string(oc->pid);
+      std::pair<std::string, std::string> where{oc->wchan, proc + "/wchan"};
+      if (oc->wchan == "unknown") where = where_waits(proc);
       // Gone once the kernel lets go; until then it shows where it waits.
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, WNOHANG);
+      ::kill(oc->pid, SIGKILL);
+      ::waitpid(oc->pid, nullptr, WNOHANG);
       auto secs = [](auto d) {
-        char buf[32];
         // Tenths: the call started a moment after the command's clock did.
-        std::snprintf(buf, sizeof buf, "%g", std::round(double(duration_cast<milliseconds>(d).count()) / 100.0) / 10.0);
-        return std::string(buf);
+        return spawn::seconds_text(
+            milliseconds(100 * ((duration_cast<milliseconds>(d).count() + 50) / 100)));
       };
       return fail(subject,
                   what + " did not return within --timeout (" + secs(timeout_) +
                       " s for all of the command's reads; this one waited " + secs(until - start) +
-                      " s); the reader process, pid " +
-                      std::to_string(pid) + ", waits in the kernel in " + wchan + " (" + source +
-                      "). The GPU or its driver may be wedged; pt-drm gave up "
-                      "on the reader, which exits once the kernel lets it go",
+                      " s); the reader process, pid " + std::to_string(oc->pid) +
+                      ", waits in the kernel in " + where.first + " (" + where.second +
+                      "). The GPU or its driver may be wedged; pt-drm gave up on the reader, which "
+                      "exits once "
+                      "the kernel lets it go",
                   0, Exit::timeout);
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (data.empty())
-      return fail(subject, what + " failed: the reader process " +
-                               (WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
-                                                    : "exited with status " + std::to_string(WEXITSTATUS(status))) +
-                               " before it answered");
-    auto j = json::parse(data, nullptr, false);
+    if (oc->out.empty())
+      return fail(subject,
+                  what + " failed: the reader process " +
+                      (oc->code > 128 ? "was killed by signal " + std::to_string(oc->code - 128)
+                                      : "exited with status " + std::to_string(oc->code)) +
+                      " before it answered");
+    auto j = json::parse(oc->out, nullptr, false);
     if (j.is_discarded()) return fail(subject, what + " failed: the reader's answer is not JSON");
     return j;
   }
 
-  // The kernel function the child PROC waits in, and the file that said so.
   // wchan reads 0 on x86 kernels before 5.16 for a sleeping task; the
-  // stack (root only) then names it: its first frame past the scheduler.
+  // stack (root only) then names where PROC waits: its first frame past the
+  // scheduler. With the file that said so.
   std::pair<std::string, std::string> where_waits(const std::string& proc) const {
-    auto wchan = read_attr(root_.path(proc + "/wchan")).value_or("");
-    if (!wchan.empty() && wchan != "0") return {wchan, proc + "/wchan"};
     std::istringstream stack(read_attr(root_.path(proc + "/stack")).value_or(""));
     for (std::string line; std::getline(stack, line);) {
       // "[<0>] wait_for_partner+0x55/0xa0"

@@ -635,7 +635,8 @@ Result<Exit> run_in(const Options& o, Context& ctx, Backend& backend, std::ostre
 Result<Exit> run(const Options& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
   auto sys = open_system(o.common, on_write);
   if (!sys) return std::unexpected(sys.error());
-  auto backend = make_bounded_backend(make_backend((*sys)->ctx.root), (*sys)->ctx.root, (*sys)->ctx.timeout);
+  auto backend =
+      make_bounded_backend(make_backend((*sys)->ctx.root), (*sys)->ctx.root, (*sys)->ctx.timeout);
   return run_in(o, (*sys)->ctx, *backend, out);
 }
 

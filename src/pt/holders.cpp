@@ -119,7 +119,8 @@ void mounts_on(const Root& root, const std::vector<Block>& blocks, std::vector<K
     }
     for (const auto& b : blocks) {
       if (info ? devno != b.devno : unescape(source) != "/dev/" + b.name) continue;
-      out.push_back({KernelUser::Kind::mount, "/dev/" + b.name, b.via, unescape(target), fstype, ""});
+      out.push_back(
+          {KernelUser::Kind::mount, "/dev/" + b.name, b.via, unescape(target), fstype, ""});
       break;
     }
   }
@@ -228,7 +229,8 @@ std::vector<KernelUser> find_kernel_users(const Root& root, const Device& dev) {
     // followed, and a link that is up without one is still configured.
     auto flags = read_attr(cls + "/" + n + "/flags");
     if (!flags || !(std::strtoul(flags->c_str(), nullptr, 0) & 0x1)) continue;
-    out.push_back({KernelUser::Kind::net, n, "", "", "", read_attr(cls + "/" + n + "/operstate").value_or("unknown")});
+    out.push_back({KernelUser::Kind::net, n, "", "", "",
+                   read_attr(cls + "/" + n + "/operstate").value_or("unknown")});
   }
   return out;
 }

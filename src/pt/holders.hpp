@@ -36,7 +36,8 @@ struct KernelUser {
   enum class Kind { mount, swap, net };
   Kind kind = Kind::mount;
   std::string device;  // "/dev/vda1", "/dev/dm-0", or the interface: "eth0"
-  std::string via;     // the function's own block device below DEVICE ("vda1"), when DEVICE is a dm/md on it
+  std::string
+      via;  // the function's own block device below DEVICE ("vda1"), when DEVICE is a dm/md on it
   std::string target;     // mount point
   std::string fstype;     // "ext4"
   std::string operstate;  // an interface's: "up", "down" (no carrier), "unknown"

@@ -105,20 +105,26 @@ TEST_CASE("show lists the kernel's own users of a function: mounts, swaps, inter
   REQUIRE(run(fx, o, out));
   auto j = json::parse(out);
   REQUIRE(j["kernel_users"].size() == 2);
-  CHECK(j["kernel_users"][0] == json{{"kind", "mount"}, {"device", "/dev/vda1"}, {"via", nullptr},
-                                     {"target", "/srv"}, {"fstype", "ext4"}});
+  CHECK(j["kernel_users"][0] == json{{"kind", "mount"},
+                                     {"device", "/dev/vda1"},
+                                     {"via", nullptr},
+                                     {"target", "/srv"},
+                                     {"fstype", "ext4"}});
   CHECK(j["kernel_users"][1] == json{{"kind", "swap"}, {"device", "/dev/vda2"}, {"via", nullptr}});
   o.devices = {"00:05.0"};
   REQUIRE(run(fx, o, out));
   j = json::parse(out);
-  CHECK(j["kernel_users"] == json::array({json{{"kind", "net"}, {"device", "eth0"}, {"via", nullptr},
-                                               {"operstate", "up"}}}));
+  CHECK(j["kernel_users"] ==
+        json::array(
+            {json{{"kind", "net"}, {"device", "eth0"}, {"via", nullptr}, {"operstate", "up"}}}));
 
   o.common.json = false;
   o.devices = {"00:04.0"};
   REQUIRE(run(fx, o, out));
-  CHECK(out.find("kernel users:     backs /dev/vda1 mounted on /srv (ext4), backs swap on /dev/vda2\n") !=
-        std::string::npos);
+  CHECK(
+      out.find(
+          "kernel users:     backs /dev/vda1 mounted on /srv (ext4), backs swap on /dev/vda2\n") !=
+      std::string::npos);
   o.devices = {"01:00.0"};
   REQUIRE(run(fx, o, out));
   CHECK(out.find("kernel users:     none\n") != std::string::npos);

@@ -344,7 +344,9 @@ TEST_CASE("refusals change nothing") {
   }
 }
 
-TEST_CASE("a function the kernel uses (mount, swap, up link) is refused, naming the use; --force moves it") {
+TEST_CASE(
+    "a function the kernel uses (mount, swap, up link) is refused, naming the use; --force moves "
+    "it") {
   const char* kDisk = "0000:00:04.0";
   const char* kNic = "0000:00:05.0";
   SUBCASE("a mounted filesystem") {
@@ -356,7 +358,8 @@ TEST_CASE("a function the kernel uses (mount, swap, up link) is refused, naming 
     CHECK(r.error().exit == Exit::failed);
     CHECK(r.error().err == EBUSY);
     CHECK(r.error().describe() ==
-          "0000:00:04.0: backs /dev/vda1 mounted on / (ext4); unmount it, or pass --force to unbind anyway "
+          "0000:00:04.0: backs /dev/vda1 mounted on / (ext4); unmount it, or pass --force to "
+          "unbind anyway "
           "(Device or resource busy)");
     CHECK(e.fx.kernel().log.empty());
     CHECK(e.fx.snapshot() == before);
@@ -377,7 +380,8 @@ TEST_CASE("a function the kernel uses (mount, swap, up link) is refused, naming 
     // the disk's finding carries its address.
     CHECK(r.error().subject == kNic);
     const auto& m = r.error().message;
-    CHECK(m.starts_with("has network interface eth0 up (operstate up); 0000:00:04.0 backs swap on /dev/vda2; "));
+    CHECK(m.starts_with(
+        "has network interface eth0 up (operstate up); 0000:00:04.0 backs swap on /dev/vda2; "));
     CHECK(m.find("swapoff it") != std::string::npos);
     CHECK(m.find("ip link set eth0 down") != std::string::npos);
     CHECK(e.fx.kernel().log.empty());

@@ -70,8 +70,10 @@ TEST_CASE("a bounded read brings the whole KMS state back from its child") {
   k.date = "0";
   k.desc = "virtio GPU";
   k.kms = true;
-  k.connectors = {{35, "Virtual-1", "connected", 36, 37, 4}, {38, "Virtual-2", "disconnected", 0, 0, 0}};
-  k.crtcs = {{37, true, true, drm::Mode{"1280x800", 1280, 800, 60}, 42}, {39, false, std::nullopt, {}, 0}};
+  k.connectors = {{35, "Virtual-1", "connected", 36, 37, 4},
+                  {38, "Virtual-2", "disconnected", 0, 0, 0}};
+  k.crtcs = {{37, true, true, drm::Mode{"1280x800", 1280, 800, 60}, 42},
+             {39, false, std::nullopt, {}, 0}};
   k.planes = {{31, 37, 42}};
   k.master = drm::Master{false, "", "pt-drm's open made it master"};
   const drm::Kms want = k;
@@ -141,8 +143,9 @@ TEST_CASE("a read that blocks is abandoned at --timeout with exit 5, naming node
   CHECK(took < 3000ms);
   const auto& m = r.error().message;
   CAPTURE(m);
-  CHECK(m.find("reading its KMS state did not return within --timeout (0.4 s for all of the command's reads; "
-                "this one waited 0.4 s); the reader process, pid ") != std::string::npos);
+  CHECK(m.find("reading its KMS state did not return within --timeout (0.4 s for all of the "
+               "command's reads; "
+               "this one waited 0.4 s); the reader process, pid ") != std::string::npos);
   pid_t pid = pid_in(m);
   // wchan, or its stack on kernels whose wchan reads 0 (x86 before 5.16).
   CHECK((m.find("(/proc/" + std::to_string(pid) + "/wchan)") != std::string::npos ||

@@ -66,7 +66,8 @@ TEST_CASE("DRM nodes under a child device count (virtio-pci on 5.10)") {
   CHECK(h[0].node == "/dev/dri/card1");
 }
 
-TEST_CASE("kernel users: mounts and swaps on a function's block devices, its interfaces that are up") {
+TEST_CASE(
+    "kernel users: mounts and swaps on a function's block devices, its interfaces that are up") {
   test::Fixture fx;
   test::Fixture::kernel_held(fx);
   auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
@@ -97,11 +98,20 @@ TEST_CASE("kernel users: mounts and swaps on a function's block devices, its int
 TEST_CASE("kernel users: an interface that is down is none; a link up without carrier is one") {
   test::Fixture fx;
   test::Fixture::kernel_held(fx);
-  fx.add_device(test::FakeDevice{.bdf = "0000:00:06.0", .vendor = 0x1af4, .device = 0x1041,
-                                 .class_code = 0x020000, .driver = "virtio-pci", .group = 5});
-  fx.add_net(test::FakeNet{.bdf = "0000:00:06.0", .name = "eth1", .up = false, .operstate = "down"});
-  fx.add_device(test::FakeDevice{.bdf = "0000:00:07.0", .vendor = 0x1af4, .device = 0x1041,
-                                 .class_code = 0x020000, .driver = "virtio-pci", .group = 6});
+  fx.add_device(test::FakeDevice{.bdf = "0000:00:06.0",
+                                 .vendor = 0x1af4,
+                                 .device = 0x1041,
+                                 .class_code = 0x020000,
+                                 .driver = "virtio-pci",
+                                 .group = 5});
+  fx.add_net(
+      test::FakeNet{.bdf = "0000:00:06.0", .name = "eth1", .up = false, .operstate = "down"});
+  fx.add_device(test::FakeDevice{.bdf = "0000:00:07.0",
+                                 .vendor = 0x1af4,
+                                 .device = 0x1041,
+                                 .class_code = 0x020000,
+                                 .driver = "virtio-pci",
+                                 .group = 6});
   fx.add_net(test::FakeNet{.bdf = "0000:00:07.0", .name = "eth2", .up = true, .operstate = "down"});
   auto down = read_device(fx.root(), PciAddress{0, 0, 6, 0});
   auto nocarrier = read_device(fx.root(), PciAddress{0, 0, 7, 0});
@@ -111,7 +121,8 @@ TEST_CASE("kernel users: an interface that is down is none; a link up without ca
   CHECK(u[0].device == "eth2");
 }
 
-TEST_CASE("kernel users: a dm device stacked on a partition, by major:minor, and /proc/mounts alone") {
+TEST_CASE(
+    "kernel users: a dm device stacked on a partition, by major:minor, and /proc/mounts alone") {
   test::Fixture fx;
   test::Fixture::kernel_held(fx);
   fx.add_stacked_block("vda1", "dm-0", 253, 0);
@@ -135,7 +146,8 @@ TEST_CASE("kernel users go with the driver: none once the function left it") {
   test::Fixture fx;
   test::Fixture::kernel_held(fx);
   fx.add_mount("254:1", "/dev/vda1", "/", "ext4");
-  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/virtio-pci/unbind", "0000:00:04.0", WriteKind::blocking));
+  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/virtio-pci/unbind", "0000:00:04.0",
+                            WriteKind::blocking));
   auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
   CHECK(find_kernel_users(fx.root(), *disk).empty());
 }
