@@ -17,14 +17,16 @@ mkfifo /tmp/wedge
 mount --bind /tmp/wedge "$card" || fail "bind-mount a FIFO over $card" "mounted" "failed"
 [ -p "$card" ] || fail "$card" "a FIFO now" "$(ls -l "$card")"
 
-# expect_bounded CMD...: exit 5 after 3 s (+2 s at most), naming the node,
-# a reader pid and where the kernel holds it.
+# expect_bounded CMD...: exit 5 after 3 s, naming the node, a reader pid
+# and where the kernel holds it. The upper bound leaves room for a TCG guest
+# on a loaded host (starting pt-drm and forking its readers took 2.5 s
+# there); a hang would run into the 60 s of timeout(1).
 expect_bounded() {
   _t0=$(now_ns)
   expect_rc 5 timeout 60 "$@"
   _ms=$(elapsed_ms "$_t0")
-  awk -v m="$_ms" 'BEGIN{exit !(m >= 2900 && m < 5000)}' ||
-    fail "time '$*' took" "3000 ms (+2000 at most)" "$_ms ms"
+  awk -v m="$_ms" 'BEGIN{exit !(m >= 2900 && m < 9000)}' ||
+    fail "time '$*' took" "3000 ms (+6000 at most)" "$_ms ms"
   assert_out_has "$card: "
   assert_out_has "did not return within --timeout (3 s for all of the command's reads"
   _pid=$(printf '%s\n' "$OUT" | sed -n 's/.*reader process, pid \([0-9]*\), waits.*/\1/p' | head -n1)
