@@ -393,8 +393,7 @@ class BoundedBackend final : public Backend {
                       " s); the reader process, pid " + std::to_string(oc->pid) +
                       ", waits in the kernel in " + where.first + " (" + where.second +
                       "). The GPU or its driver may be wedged; pt-drm gave up on the reader, which "
-                      "exits once "
-                      "the kernel lets it go",
+                      "exits once the kernel lets it go",
                   0, Exit::timeout);
     }
     if (oc->out.empty())
