@@ -200,7 +200,18 @@ Result<Outcome> run(const Root& root, const Options& options, bool forward_signa
 
 Result<Outcome> call(const Root& root, const std::function<int(int out_fd)>& fn,
                      const Options& options) {
-  return run(root, options, false, [&](int out_fd) { ::_exit(fn(out_fd)); });
+  return run(root, options, false, [&](int out_fd) {
+    // Nor the caller's stdin, stdout and stderr: a script capturing pt's
+    // output (out=$(pt-bind ...)) would wait for the pipe's end as long as an
+    // abandoned child is stuck, long after pt itself exited.
+    if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      if (null > 2) ::close(null);
+    }
+    ::_exit(fn(out_fd));
+  });
 }
 
 Result<Outcome> exec(const Root& root, const std::vector<std::string>& argv,

@@ -88,3 +88,24 @@ TEST_CASE("seconds_text prints seconds the way messages do") {
   CHECK(spawn::seconds_text(1500ms) == "1.5");
   CHECK(spawn::seconds_text(10000ms) == "10");
 }
+
+TEST_CASE("a function child holds none of the caller's stdio, so a capturing shell is not kept waiting") {
+  // The caller's stdout is a pipe, as in out=$(pt-bind ...): it must see end
+  // of file while an abandoned child still runs.
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  int saved = ::dup(1);
+  REQUIRE(::dup2(fds[1], 1) == 1);
+  ::close(fds[1]);
+  auto r = spawn::call(Root{}, [](int) { ::pause(); return 0; }, {.timeout = 50ms});
+  ::dup2(saved, 1);
+  ::close(saved);
+  REQUIRE(r);
+  CHECK_FALSE(r->finished);
+  char c;
+  CHECK(::read(fds[0], &c, 1) == 0);  // end of file: nobody else holds the write end
+  ::close(fds[0]);
+  ::kill(r->pid, SIGKILL);
+  int st = 0;
+  ::waitpid(r->pid, &st, 0);
+}
