@@ -350,7 +350,15 @@ void Fixture::kernel_users_create(const std::string& bdf) {
   const std::string real = dir_ + dev_dir(bdf);
   for (const auto& b : blocks_) {
     if (b.bdf != bdf) continue;
-    const std::string disk = real + (b.sub.empty() ? "" : "/" + b.sub) + "/block/" + b.name;
+    std::string disk = real + (b.sub.empty() ? "" : "/" + b.sub) + "/block/" + b.name;
+    if (!b.subsystem.empty()) {
+      const std::string ctrl = real + "/" + b.sub;
+      const std::string subsys = dir_ + "/sys/devices/virtual/nvme-subsystem/" + b.subsystem;
+      fs::create_directories(ctrl);
+      link(ctrl, subsys + "/" + fs::path(b.sub).filename().string());
+      link(subsys, dir_ + "/sys/class/nvme-subsystem/" + b.subsystem);
+      disk = subsys + "/" + b.name;
+    }
     put(disk + "/dev", std::to_string(b.major) + ":" + std::to_string(b.minor) + "\n");
     fs::create_directories(disk + "/holders");
     link(disk, dir_ + "/sys/class/block/" + b.name);
@@ -384,6 +392,11 @@ void Fixture::kernel_users_remove(const std::string& bdf) {
     fs::remove(dir_ + "/sys/class/block/" + b.name);
     fs::remove(dir_ + "/dev/" + b.name);
     fs::remove_all(real + (b.sub.empty() ? "" : "/" + b.sub) + "/block");
+    if (!b.subsystem.empty()) {
+      fs::remove(dir_ + "/sys/class/nvme-subsystem/" + b.subsystem);
+      fs::remove_all(dir_ + "/sys/devices/virtual/nvme-subsystem/" + b.subsystem);
+      fs::remove_all(real + "/" + b.sub);
+    }
   }
   for (const auto& n : nets_) {
     if (n.bdf != bdf) continue;

@@ -91,6 +91,9 @@ struct FakeBlock {
   int minor = 0;                        // partitions take the minors after it
   std::vector<std::string> partitions;  // {"vda1", "vda2"}
   std::string sub = "virtio2";  // bus child it hangs under; "" for none (nvme: "nvme/nvme0")
+  // NVMe multipath: the disk hangs under /sys/devices/virtual/nvme-subsystem/
+  // SUBSYSTEM, which links the controller (BDF/SUB) by its name.
+  std::string subsystem;
 };
 
 struct FakeNet {

@@ -71,11 +71,29 @@ std::vector<Block> blocks_of(const Root& root, const Device& dev) {
   std::vector<Block> out;
   auto base = canonical(root.path(dev.sysfs()));
   if (!base) return out;
+  // With native NVMe multipath (Debian's default) the namespace's disk
+  // hangs under its subsystem in /sys/devices/virtual, which links the
+  // controllers it goes through: a subsystem with a controller of DEV
+  // counts as DEV's.
+  std::vector<std::string> under{*base + "/"};
+  const std::string subsystems = root.path("/sys/class/nvme-subsystem");
+  for (const auto& sub : list_dir(subsystems)) {
+    auto dir = canonical(subsystems + "/" + sub);
+    if (!dir) continue;
+    bool ours = false;
+    for (const auto& e : list_dir(*dir)) {
+      auto c = read_link(*dir + "/" + e) ? canonical(*dir + "/" + e) : std::nullopt;
+      ours |= c && c->starts_with(*base + "/");
+    }
+    if (ours) under.push_back(*dir + "/");
+  }
   const std::string cls = root.path("/sys/class/block");
   std::set<std::string> seen;
   for (const auto& n : list_dir(cls)) {
     auto c = canonical(cls + "/" + n);
-    if (!c || !c->starts_with(*base + "/")) continue;
+    if (!c || std::none_of(under.begin(), under.end(),
+                           [&](const std::string& u) { return c->starts_with(u); }))
+      continue;
     seen.insert(n);
     out.push_back({n, read_attr(cls + "/" + n + "/dev").value_or(""), ""});
   }

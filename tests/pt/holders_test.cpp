@@ -151,3 +151,40 @@ TEST_CASE("kernel users go with the driver: none once the function left it") {
   auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
   CHECK(find_kernel_users(fx.root(), *disk).empty());
 }
+
+TEST_CASE(
+    "kernel users: an NVMe disk under its subsystem (native multipath), and one under the "
+    "controller") {
+  test::Fixture fx;
+  test::Fixture::kernel_held(fx);
+  fx.add_driver("nvme", "nvme");
+  for (const char* bdf : {"0000:00:06.0", "0000:00:07.0"})
+    fx.add_device(test::FakeDevice{.bdf = bdf,
+                                   .vendor = 0x144d,
+                                   .device = 0xa808,
+                                   .class_code = 0x010802,
+                                   .driver = "nvme",
+                                   .group = bdf[9] == '6' ? 5 : 6});
+  fx.add_block(test::FakeBlock{.bdf = "0000:00:06.0",
+                               .name = "nvme0n1",
+                               .major = 259,
+                               .minor = 0,
+                               .partitions = {"nvme0n1p1"},
+                               .sub = "nvme/nvme0",
+                               .subsystem = "nvme-subsys0"});
+  fx.add_block(test::FakeBlock{
+      .bdf = "0000:00:07.0", .name = "nvme1n1", .major = 259, .minor = 4, .sub = "nvme/nvme1"});
+  fx.add_mount("259:1", "/dev/nvme0n1p1", "/", "ext4");
+  fx.add_mount("259:4", "/dev/nvme1n1", "/srv", "xfs");
+  auto first = read_device(fx.root(), PciAddress{0, 0, 6, 0});
+  auto second = read_device(fx.root(), PciAddress{0, 0, 7, 0});
+  auto u = find_kernel_users(fx.root(), *first);
+  REQUIRE(u.size() == 1);
+  CHECK(describe(u[0]) == "backs /dev/nvme0n1p1 mounted on / (ext4)");
+  u = find_kernel_users(fx.root(), *second);
+  REQUIRE(u.size() == 1);
+  CHECK(describe(u[0]) == "backs /dev/nvme1n1 mounted on /srv (xfs)");
+  // The virtio disk's function is not the NVMe controller's.
+  auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
+  CHECK(find_kernel_users(fx.root(), *disk).empty());
+}
