@@ -112,16 +112,24 @@ step "detach GPU+audio to vfio-pci" pt-bind detach "$SLOT"
 step "the VM runs: it opened /dev/vfio/$(group_of "$gpu") and left the GPU dirty" vm_start
 step "the VM stops (killed, no cleanup)" vm_stop
 echo
-echo "[$(elapsed)] recovery: the recipe of pt(7), each step stops it with its exit status:"
-echo "           pt-reset --method bus DEV && pt-bind attach DEV && pt-drm wait DEV &&"
-echo "           pt-vgaarb restore DEV && pt-console restore DEV && pt-drm check DEV"
+echo "[$(elapsed)] recovery: the recipe of pt(7), as 'pt-bind recover --recipe $gpu' prints it;"
+echo "           each step stops it with its exit status:"
+pt-bind recover --recipe "$gpu" >/tmp/recipe || exit $?
+sed 's/^/           /' /tmp/recipe
 SUM_MS=0
-step "reset GPU+audio while still on vfio-pci" pt-reset --method bus "$gpu"
-step "attach: back to the host drivers" pt-bind attach "$gpu"
-step "wait for the DRM card" pt-drm wait "$gpu"
-step "restore the VGA arbiter's decodes" pt-vgaarb restore "$gpu"
-step "restore the console" pt-console restore "$gpu"
-step "check the display" pt-drm check "$gpu"
+while read -r _cmd; do
+  case $_cmd in
+    "pt-reset "*) _title="reset GPU+audio while still on vfio-pci" ;;
+    "pt-bind attach "*) _title="attach: back to the host drivers" ;;
+    "pt-drm wait "*) _title="wait for the DRM card" ;;
+    "pt-vgaarb restore "*) _title="restore the VGA arbiter's decodes" ;;
+    "pt-console restore "*) _title="restore the console" ;;
+    "pt-drm check "*) _title="check the display" ;;
+    *) _title=$_cmd ;;
+  esac
+  # shellcheck disable=SC2086 # the recipe's words: tool, arguments, BDF
+  step "$_title" $_cmd </dev/null
+done </tmp/recipe
 echo
 echo "[$(elapsed)] the recipe's six steps took $SUM_MS ms together (the tables not counted)"
 echo "           journal: $(jq -c . "$PT_JOURNAL")"

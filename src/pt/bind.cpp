@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <ctime>
 #include <set>
 
 #include "pt/holders.hpp"
+#include "pt/try.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/target.hpp"
 #include "pt/vgaarb.hpp"
@@ -125,11 +127,9 @@ struct Scope {
 };
 
 Result<Scope> scan_and_resolve(const Context& ctx, const std::vector<DeviceSpec>& specs) {
-  auto all = scan_devices(ctx.root, ScanOptions{.class_names = false});
-  if (!all) return std::unexpected(all.error());
-  auto named = target::resolve(*all, specs, target::endpoints());
-  if (!named) return std::unexpected(named.error());
-  return Scope{std::move(*all), std::move(*named)};
+  auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.class_names = false}));
+  auto named = PT_TRY(target::resolve(all, specs, target::endpoints()));
+  return Scope{std::move(all), std::move(named)};
 }
 
 // Whether an existing journal entry still describes how DEV left its host
@@ -173,14 +173,13 @@ Status perform(Context& ctx, const Move& m, bool& touched) {
 
 // Takes DEV back to BEFORE's driver and override, from whatever sysfs says now.
 Status restore(Context& ctx, const Device& before) {
-  auto now = read_device(ctx.root, before.addr);
-  if (!now) return std::unexpected(now.error());
+  auto now = PT_TRY(read_device(ctx.root, before.addr));
   Move back;
-  back.before = *now;
+  back.before = now;
   back.to_driver = before.driver;
   back.to_override = before.driver_override;
   back.probe = !before.driver.empty();
-  back.writes = writes_for(*now, back.to_driver, back.to_override, back.probe);
+  back.writes = writes_for(now, back.to_driver, back.to_override, back.probe);
   bool touched = false;
   auto r = perform(ctx, back, touched);
   if (r || before.driver.empty() || r.error().exit == Exit::timeout) return r;
@@ -226,10 +225,9 @@ std::vector<Write> writes_for(const Device& before, const std::string& to_driver
 
 Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& specs, const DetachOptions& options,
                          const Journal& journal) {
-  auto scope = scan_and_resolve(ctx, specs);
-  if (!scope) return std::unexpected(scope.error());
-  const auto& all = scope->all;
-  const std::vector<Device>* named = &scope->named;
+  auto scope = PT_TRY(scan_and_resolve(ctx, specs));
+  const auto& all = scope.all;
+  const std::vector<Device>* named = &scope.named;
   if (options.to.empty() || options.to.find('/') != std::string::npos)
     return usage_error("--to", "needs a driver name such as vfio-pci");
   if (!ctx.modules->knows(options.to))
@@ -292,16 +290,15 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
     }
     plan.moves.push_back(std::move(m));
   }
-  if (auto r = check_holders(ctx.root, plan.moves, options.force); !r) return std::unexpected(r.error());
+  PT_TRY(check_holders(ctx.root, plan.moves, options.force));
   return finish_plan(std::move(plan));
 }
 
 Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& specs, const AttachOptions& options,
                          const Journal& journal) {
-  auto scope = scan_and_resolve(ctx, specs);
-  if (!scope) return std::unexpected(scope.error());
-  const auto& all = scope->all;
-  const std::vector<Device>* named = &scope->named;
+  auto scope = PT_TRY(scan_and_resolve(ctx, specs));
+  const auto& all = scope.all;
+  const std::vector<Device>* named = &scope.named;
 
   // Companions detached with the named functions come back with them.
   std::vector<Device> functions = *named;
@@ -361,15 +358,14 @@ Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& spec
     }
     plan.moves.push_back(std::move(m));
   }
-  if (auto r = check_holders(ctx.root, plan.moves, options.force); !r) return std::unexpected(r.error());
+  PT_TRY(check_holders(ctx.root, plan.moves, options.force));
   return finish_plan(std::move(plan));
 }
 
 Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, const std::string& driver,
                       bool force, const Journal& journal) {
-  auto scope = scan_and_resolve(ctx, specs);
-  if (!scope) return std::unexpected(scope.error());
-  const std::vector<Device>* named = &scope->named;
+  auto scope = PT_TRY(scan_and_resolve(ctx, specs));
+  const std::vector<Device>* named = &scope.named;
   if (driver.empty() || driver.find('/') != std::string::npos)
     return usage_error("'" + driver + "'", "not a driver name");
   if (!ctx.modules->knows(driver))
@@ -397,15 +393,14 @@ Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, 
     }
     plan.moves.push_back(std::move(m));
   }
-  if (auto r = check_holders(ctx.root, plan.moves, force); !r) return std::unexpected(r.error());
+  PT_TRY(check_holders(ctx.root, plan.moves, force));
   return finish_plan(std::move(plan));
 }
 
 Result<Plan> plan_unset(const Context& ctx, const std::vector<DeviceSpec>& specs, bool force,
                         const Journal& journal) {
-  auto scope = scan_and_resolve(ctx, specs);
-  if (!scope) return std::unexpected(scope.error());
-  const std::vector<Device>* named = &scope->named;
+  auto scope = PT_TRY(scan_and_resolve(ctx, specs));
+  const std::vector<Device>* named = &scope.named;
   Plan plan;
   plan.op = "unset";
   for (const auto& d : *named) {
@@ -427,13 +422,20 @@ Result<Plan> plan_unset(const Context& ctx, const std::vector<DeviceSpec>& specs
     }
     plan.moves.push_back(std::move(m));
   }
-  if (auto r = check_holders(ctx.root, plan.moves, force); !r) return std::unexpected(r.error());
+  PT_TRY(check_holders(ctx.root, plan.moves, force));
   return finish_plan(std::move(plan));
 }
 
-std::string state_report(const Root& root, const std::vector<std::string>& devices) {
+std::string state_report(const Root& root, const std::vector<std::string>& devices,
+                         const std::string& locked) {
   std::string out;
   for (const auto& bdf : devices) {
+    if (bdf == locked) {
+      auto drv = link_basename(root.path("/sys/bus/pci/devices/" + bdf + "/driver")).value_or("");
+      out += "  " + bdf + ": driver=" + (drv.empty() ? "none" : drv) +
+             " (driver_override not read: the stuck write holds the device's lock)\n";
+      continue;
+    }
     auto a = parse_sysfs_name(bdf);
     auto d = a ? read_device(root, *a) : Result<Device>(fail(bdf, "bad address"));
     if (!d) {
@@ -446,12 +448,34 @@ std::string state_report(const Root& root, const std::vector<std::string>& devic
   return out;
 }
 
+namespace {
+
+// The writer's pid from a timed-out write's message (KernelWriter::write:
+// "... (writer pid N)"); 0 when it names none.
+int writer_pid_of(const Error& e) {
+  const std::string key = "writer pid ";
+  auto pos = e.message.find(key);
+  if (pos == std::string::npos) return 0;
+  return std::atoi(e.message.c_str() + pos + key.size());
+}
+
+void record_stuck_write(Journal& journal, const Error& failure, const Move* m) {
+  if (!journal.job) return;
+  journal.job->writer = writer_pid_of(failure);
+  journal.job->write_path = failure.subject;
+  if (m)
+    for (const auto& w : m->writes)
+      if (w.path == failure.subject) journal.job->write_value = w.value;
+}
+
+}  // namespace
+
 Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   Outcome out;
   out.notes = plan.notes;
   // Making drivers available changes nothing a rollback would need to undo.
   for (const auto& [drv, mod] : plan.driver_modules)
-    if (auto r = ctx.modules->ensure_driver(drv, mod); !r) return std::unexpected(r.error());
+    PT_TRY(ctx.modules->ensure_driver(drv, mod));
 
   std::vector<std::string> devices;
   for (const auto& m : plan.moves) devices.push_back(m.before.addr.str());
@@ -474,7 +498,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
                                    m.before.boot_vga.value_or(false), m.before.driver, now_seconds(ctx)};
     }
   }
-  journal.job = Job{plan.op, int(::getpid()), now_seconds(ctx), devices};
+  journal.job = Job{plan.op, int(::getpid()), now_seconds(ctx), devices, 0, {}, {}};
   if (auto r = save_journal(ctx.root, journal); !r) {
     for (const auto& bdf : recorded_now) journal.devices.erase(bdf);
     journal.job.reset();
@@ -484,6 +508,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   std::vector<const Move*> changed;
   Error failure;
   bool failed = false;
+  const Move* failed_move = nullptr;
   for (const auto& m : plan.moves) {
     MoveResult res{m.before.addr.str(), m.before.driver, m.before.driver, m.already, m.note, {}};
     if (m.already) {
@@ -497,6 +522,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
     if (!r) {
       failure = r.error();
       failed = true;
+      failed_move = &m;
       break;
     }
     res.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
@@ -512,14 +538,19 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
     for (const auto& m : plan.moves)
       if (m.drop_record) journal.devices.erase(m.before.addr.str());
     journal.job.reset();
-    if (auto r = save_journal(ctx.root, journal); !r) return std::unexpected(r.error());
+    PT_TRY(save_journal(ctx.root, journal));
     return out;
   }
 
   if (failure.exit == Exit::timeout) {
     // The write is still in the kernel; another write to the device would
-    // likely block too. The job stays journaled for the next run.
-    failure.message += ".\nState now:\n" + state_report(ctx.root, devices);
+    // likely block too, and so would reading its driver_override (the kernel
+    // takes the device lock the stuck write holds). The job stays journaled
+    // with the writer, so that the next run reports it instead of blocking.
+    const std::string locked = failed_move ? failed_move->before.addr.str() : "";
+    record_stuck_write(journal, failure, failed_move);
+    failure.message += ".\nState now:\n" + state_report(ctx.root, devices, locked) +
+                       "The journal keeps the job; pt-bind refuses to run until the write returns";
     save_journal(ctx.root, journal);
     return std::unexpected(failure);
   }
@@ -556,6 +587,25 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   return std::unexpected(failure);
 }
 
+Status check_stuck_write(const Root& root, const Journal& journal) {
+  if (!journal.job || journal.job->writer <= 0) return {};
+  const Job& job = *journal.job;
+  const std::string proc = "/proc/" + std::to_string(job.writer);
+  if (!path_exists(root.path(proc))) return {};  // it returned; recover_job takes the job on
+  std::string wchan = read_attr(root.path(proc + "/wchan")).value_or("");
+  if (wchan.empty() || wchan == "0") wchan = "unknown";
+  return fail(job.write_path,
+              "a " + job.op + " by pid " + std::to_string(job.pid) + " gave up on writing " +
+                  show_value(job.write_value) + " here, and that write is still blocked in the kernel " +
+                  "(writer pid " + std::to_string(job.writer) + ", waiting in " + wchan +
+                  "). Until it returns the device's lock is held and pt-bind would block on it too, "
+                  "so it does nothing. The write completes when the driver lets go: find what holds "
+                  "the device (for nvidia, the processes with /dev/nvidia* open) and stop it, then run "
+                  "pt-bind again to finish or undo the " +
+                  job.op,
+              0, Exit::timeout);
+}
+
 Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
                                                const std::vector<std::string>& covered, bool force) {
   if (!journal.job) return std::optional<std::string>();
@@ -573,9 +623,8 @@ Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
   for (const auto& d : job.devices)
     if (auto s = parse_device_spec(d)) specs.push_back(*s);
   journal.job.reset();
-  auto plan = plan_attach(ctx, specs, AttachOptions{force}, journal);
-  if (!plan) return std::unexpected(plan.error());
-  if (auto r = execute(ctx, *plan, journal); !r) {
+  auto plan = PT_TRY(plan_attach(ctx, specs, AttachOptions{force}, journal));
+  if (auto r = execute(ctx, plan, journal); !r) {
     Error e = r.error();
     e.message = "undoing " + what + " failed: " + e.message;
     return std::unexpected(e);

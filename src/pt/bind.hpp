@@ -87,10 +87,17 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal);
 // Finishes or undoes an interrupted job found in the journal: a job not
 // covered by COVERED is undone (its functions go back to their recorded
 // drivers). Returns a note for the user, or nothing when there was no job.
+// Refuses (exit 5) while the writer of an earlier run's timed-out write is
+// still in the kernel: scanning the device would block on its lock.
+Status check_stuck_write(const Root& root, const Journal& journal);
+
 Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
                                                const std::vector<std::string>& covered, bool force = false);
 
 // "0000:01:00.0 driver=vfio-pci override=vfio-pci" lines for every function.
-std::string state_report(const Root& root, const std::vector<std::string>& devices);
+// LOCKED: a device whose sysfs write is stuck in the kernel; only its driver
+// link is read (its driver_override would block on the device lock).
+std::string state_report(const Root& root, const std::vector<std::string>& devices,
+                         const std::string& locked = "");
 
 }  // namespace pt::bind

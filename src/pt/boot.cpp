@@ -3,8 +3,9 @@
 #include <cstdio>
 
 #include "pt/pci.hpp"
+#include "pt/try.hpp"
 
-namespace pt::bind {
+namespace pt::boot {
 
 namespace {
 
@@ -16,15 +17,14 @@ std::string hex4(uint16_t v) {
 
 }  // namespace
 
-Result<Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal, bool force,
-                       std::vector<std::string>& skipped) {
-  auto all = scan_devices(ctx.root);
-  if (!all) return std::unexpected(all.error());
+Result<bind::Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal,
+                             bool force, std::vector<std::string>& skipped) {
+  auto all = PT_TRY(scan_devices(ctx.root));
   std::vector<DeviceSpec> specs;
   for (const auto& d : conf.devices) {
     if (d.boot != BootAction::vfio) continue;
     const Device* main = nullptr;
-    for (const auto& dev : *all)
+    for (const auto& dev : all)
       if (dev.addr == d.bdf) main = &dev;
     if (!main) {
       skipped.push_back(d.bdf.str() + " ([device." + d.name + "]) is not present; not claimed");
@@ -42,7 +42,7 @@ Result<Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& jour
     functions.insert(functions.end(), d.companions.begin(), d.companions.end());
     for (const auto& f : functions) {
       bool present = false;
-      for (const auto& dev : *all) present = present || dev.addr == f;
+      for (const auto& dev : all) present = present || dev.addr == f;
       if (!present) {
         skipped.push_back(f.str() + " ([device." + d.name + "]) is not present; not claimed");
         continue;
@@ -51,11 +51,11 @@ Result<Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& jour
     }
   }
   if (specs.empty()) {
-    Plan empty;
+    bind::Plan empty;
     empty.op = "boot";
     return empty;
   }
-  auto plan = plan_set(ctx, specs, "vfio-pci", force, journal);
+  auto plan = bind::plan_set(ctx, specs, "vfio-pci", force, journal);
   if (!plan) return plan;
   plan->op = "boot";
   for (auto& m : plan->moves) {
@@ -109,45 +109,4 @@ std::string udev_match(const Conf& conf, const PciAddress& addr, uint16_t vendor
   return out;
 }
 
-std::vector<std::string> step_argv(const RecoverStep& step, const PciAddress& dev,
-                                   const std::string& tool_dir, const std::string& root) {
-  auto opt = [&](const char* key) {
-    auto it = step.options.find(key);
-    return it == step.options.end() ? std::string() : it->second;
-  };
-  std::vector<std::string> argv;
-  auto tool = [&](const char* name, std::initializer_list<const char*> words) {
-    argv.push_back(tool_dir + "/" + name);
-    if (root != "/" && !root.empty()) {
-      argv.push_back("--root");
-      argv.push_back(root);
-    }
-    for (const char* w : words) argv.push_back(w);
-  };
-  const std::string bdf = dev.str();
-  if (step.name == "reset") {
-    tool("pt-reset", {});
-    if (auto m = opt("method"); !m.empty()) argv.insert(argv.end(), {"--method", m});
-    if (opt("force") == "true") argv.push_back("--force");
-    argv.push_back(bdf);
-  } else if (step.name == "attach") {
-    tool("pt-bind", {"attach"});
-    argv.push_back(bdf);
-  } else if (step.name == "drm-wait") {
-    tool("pt-drm", {"wait"});
-    argv.push_back(bdf);
-    if (auto t = opt("timeout"); !t.empty()) argv.insert(argv.end(), {"--timeout", t});
-  } else if (step.name == "vgaarb") {
-    tool("pt-vgaarb", {"restore"});
-    argv.push_back(bdf);
-  } else if (step.name == "console") {
-    tool("pt-console", {"restore"});
-    argv.push_back(bdf);
-  } else if (step.name == "drm-check") {
-    tool("pt-drm", {"check"});
-    argv.push_back(bdf);
-  }
-  return argv;
-}
-
-}  // namespace pt::bind
+}  // namespace pt::boot

@@ -1,5 +1,5 @@
 // pt.conf applied: the boot-time claim (pt-bind boot), the udev rules that
-// pt-bind udev-rules generates, and the recovery steps as tool invocations.
+// pt-bind udev-rules generates. The recovery steps are recover.hpp's.
 #pragma once
 
 #include <string>
@@ -10,7 +10,7 @@
 #include "pt/journal.hpp"
 #include "pt/ptconf.hpp"
 
-namespace pt::bind {
+namespace pt::boot {
 
 // The moves that put every function of every `boot = "vfio"` device on
 // vfio-pci through driver_override. A device whose configured ID does not
@@ -18,8 +18,8 @@ namespace pt::bind {
 // is absent. Each claim is journaled as made at boot: such a function has no
 // host driver to go back to, so attach lets the kernel choose one, and the
 // companions come back with the named function.
-Result<Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal, bool force,
-                       std::vector<std::string>& skipped);
+Result<bind::Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal,
+                             bool force, std::vector<std::string>& skipped);
 
 // The rules file for /etc/udev/rules.d/ (pt-bind(8), pt.conf(5)). Every
 // value in it comes from the validated configuration, never from a device.
@@ -30,9 +30,4 @@ std::string udev_rules(const Conf& conf, const std::string& systemd_unit = "pt-r
 // not name it. The ID guard of pt.conf applies with VENDOR and DEVICE.
 std::string udev_match(const Conf& conf, const PciAddress& addr, uint16_t vendor, uint16_t device);
 
-// One recovery step as the command line of the tool that performs it.
-// TOOL_DIR holds the pt tools; ROOT is passed on as --root when not "/".
-std::vector<std::string> step_argv(const RecoverStep& step, const PciAddress& dev,
-                                   const std::string& tool_dir, const std::string& root);
-
-}  // namespace pt::bind
+}  // namespace pt::boot

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <set>
 
 #include "pt/address.hpp"
@@ -101,17 +102,10 @@ std::string drm_driver_of(const Root& root, const std::string& device) {
 }  // namespace
 
 const char* attribution_name(Attribution a) {
-  switch (a) {
-    case Attribution::parent:
-      return "parent";
-    case Attribution::iomem:
-      return "iomem";
-    case Attribution::boot_vga:
-      return "boot_vga";
-    case Attribution::none:
-      break;
-  }
-  return "none";
+  // In the enum's order.
+  static constexpr const char* names[] = {"none", "parent", "iomem", "boot_vga"};
+  static_assert(std::size(names) == size_t(Attribution::boot_vga) + 1);
+  return names[size_t(a)];
 }
 
 bool is_firmware_fb_name(const std::string& name) {

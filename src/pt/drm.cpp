@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <sstream>
 
+#include "pt/lock.hpp"
 #include "pt/sysfs.hpp"
+#include "pt/try.hpp"
 
 namespace fs = std::filesystem;
 
@@ -235,6 +237,83 @@ Fbcon fbcon_state(const Root& root, Backend& backend, const Card& card) {
             (root.is_real() ? "" : " under --root");
   }
   return f;
+}
+
+// ---------------------------------------------------------------- the commands' engine
+std::optional<Card> card_of(const Root& root, const PciAddress& addr) {
+  auto cards = cards_of(scan_cards(root), addr);
+  if (cards.empty()) return std::nullopt;
+  return cards.front();
+}
+
+const SysfsConnector* connector_of(const Card& c, const std::string& name) {
+  for (const auto& k : c.connectors)
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+Status check_connector(const Card& c, const std::string& name) {
+  if (name.empty() || connector_of(c, name)) return {};
+  std::string names;
+  for (const auto& k : c.connectors) names += (names.empty() ? "" : ", ") + k.name;
+  return fail("connector '" + name + "'",
+              "no such connector on " + c.name +
+                  "; its connectors are: " + (names.empty() ? "none" : names));
+}
+
+Health examine(const Root& root, Backend& backend, const Device& dev) {
+  Health h;
+  VerdictInput& in = h.input;
+  h.card = card_of(root, dev.addr);
+  in.device = dev.addr.str();
+  in.driver = dev.driver;
+  in.card = h.card.has_value();
+  if (!h.card) return h;
+  const Card& card = *h.card;
+  in.node = card.node_exists;
+  if (!in.node) return h;
+  auto k = backend.read(card);
+  if (!k) {
+    if (k.error().exit == Exit::timeout) h.stuck = k.error();
+    in.kms = false;
+    in.kms_error = k.error().describe();
+    return h;
+  }
+  in.kms = k->kms;
+  in.master_exists = k->master.exists;
+  for (const auto& s : card.connectors) {
+    ConnectorState cs{s.name, s.status, s.enabled, s.dpms, std::nullopt, std::nullopt};
+    if (!k->from_sysfs) {
+      cs.crtc_id = 0;
+      for (const auto& kc : k->connectors)
+        if (kc.name == s.name) {
+          cs.crtc_id = kc.crtc_id;
+          if (const KmsCrtc* c = k->crtc(kc.crtc_id)) cs.crtc_lit = c->lit();
+        }
+    }
+    in.connectors.push_back(cs);
+  }
+  h.fbcon = fbcon_state(root, backend, card);
+  in.fbcon_on_card = h.fbcon->on_card;
+  h.kms = std::move(*k);
+  return h;
+}
+
+Result<std::vector<Probed>> probe(Context& ctx, const PciAddress& addr,
+                                  const std::vector<SysfsConnector>& targets) {
+  auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
+  std::vector<Probed> out;
+  for (const auto& c : targets) {
+    // detect clears a forced on/off and asks the driver to detect again;
+    // the kernel sends a hotplug event when the status changes.
+    PT_TRY(ctx.writer->write(c.path + "/status", "detect", WriteKind::blocking));
+    auto after_card = card_of(ctx.root, addr);
+    const SysfsConnector* now = after_card ? connector_of(*after_card, c.name) : nullptr;
+    Probed p{c, now ? now->status : "", now ? now->modes : 0, false};
+    p.changed = !now || p.status != c.status || p.modes != c.modes;
+    out.push_back(p);
+  }
+  return out;
 }
 
 }  // namespace pt::drm

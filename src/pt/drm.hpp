@@ -14,7 +14,10 @@
 #include <vector>
 
 #include "pt/address.hpp"
+#include "pt/context.hpp"
+#include "pt/drm_verdict.hpp"
 #include "pt/error.hpp"
+#include "pt/pci.hpp"
 #include "pt/root.hpp"
 
 namespace pt::drm {
@@ -162,5 +165,35 @@ struct Fbcon {
 };
 
 Fbcon fbcon_state(const Root& root, Backend& backend, const Card& card);
+
+// ---------------------------------------------------------------- the commands' engine
+// The card of ADDR (the lowest minor), or nullopt when it has none.
+std::optional<Card> card_of(const Root& root, const PciAddress& addr);
+// CARD's connector NAME, or nullptr.
+const SysfsConnector* connector_of(const Card& card, const std::string& name);
+// NAME must be "" (every connector) or one of CARD's; the error lists them.
+Status check_connector(const Card& card, const std::string& name);
+
+// What pt-drm check judges DEV by, and what it read on the way.
+struct Health {
+  VerdictInput input;
+  std::optional<Card> card;
+  std::optional<Kms> kms;      // when the card's node exists and KMS could be read
+  std::optional<Fbcon> fbcon;  // likewise
+  std::optional<Error> stuck;  // the KMS read did not return within --timeout
+};
+Health examine(const Root& root, Backend& backend, const Device& dev);
+
+// One connector pt-drm probe asked to detect again.
+struct Probed {
+  SysfsConnector before;
+  std::string status;  // after; "" when unreadable or gone
+  int modes = 0;       // after
+  bool changed = false;
+};
+// Writes "detect" to each of TARGETS' status (connectors of ADDR's card),
+// under the pt lock, and reads each back.
+Result<std::vector<Probed>> probe(Context& ctx, const PciAddress& addr,
+                                  const std::vector<SysfsConnector>& targets);
 
 }  // namespace pt::drm

@@ -75,6 +75,10 @@ std::string journal_to_text(const Journal& journal) {
                 {"pid", journal.job->pid},
                 {"started", journal.job->started},
                 {"devices", journal.job->devices}};
+    if (journal.job->writer > 0)
+      j["job"]["stuck_write"] = {{"writer", journal.job->writer},
+                                 {"path", journal.job->write_path},
+                                 {"value", journal.job->write_value}};
   } else {
     j["job"] = nullptr;
   }
@@ -137,6 +141,11 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
       job.pid = it->value("pid", 0);
       job.started = it->value("started", int64_t(0));
       job.devices = it->at("devices").get<std::vector<std::string>>();
+      if (auto sw = it->find("stuck_write"); sw != it->end() && sw->is_object()) {
+        job.writer = sw->value("writer", 0);
+        job.write_path = str(*sw, "path");
+        job.write_value = str(*sw, "value");
+      }
       out.job = job;
     }
     if (auto it = j.find("vga"); it != j.end() && !it->is_null()) {

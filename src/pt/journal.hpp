@@ -35,6 +35,12 @@ struct Job {
   int pid = 0;
   int64_t started = 0;
   std::vector<std::string> devices;
+  // A blocking write that outlived --timeout: the forked writer still in the
+  // kernel, and what it writes. While it lives the device's lock is held, and
+  // reading the device's driver_override would block the next run too.
+  int writer = 0;
+  std::string write_path;
+  std::string write_value;
 };
 
 // The arbiter's view of a VGA device when pt-bind detached it, so that

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "pt/target.hpp"
+#include "pt/try.hpp"
 #include "pt/holders.hpp"
 #include "pt/sysfs.hpp"
 
@@ -210,22 +211,19 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
     for (const auto& m : kMethods) list += (list.empty() ? "" : ", ") + m;
     return usage_error("--method '" + *options.method + "'", "is not a reset method; use one of " + list);
   }
-  auto all = scan_near(ctx.root, specs);
-  if (!all) return std::unexpected(all.error());
-  auto named = target::resolve(*all, specs, target::endpoints());
-  if (!named) return std::unexpected(named.error());
-  bool kernel_knows = kernel_has_reset_method(ctx.root, *all);
+  auto all = PT_TRY(scan_near(ctx.root, specs));
+  auto named = PT_TRY(target::resolve(all, specs, target::endpoints()));
+  bool kernel_knows = kernel_has_reset_method(ctx.root, all);
   std::set<PciAddress> named_set;
-  for (const auto& d : *named) named_set.insert(d.addr);
+  for (const auto& d : named) named_set.insert(d.addr);
 
   std::vector<Job> jobs;
   std::set<PciAddress> covered;
-  for (const auto& d : *named) {
+  for (const auto& d : named) {
     if (covered.count(d.addr)) continue;
-    auto cfg = load_config(ctx.root, d.addr);
-    if (!cfg) return std::unexpected(cfg.error());
-    auto dm = detect(ctx.root, d, *cfg, *all, kernel_knows);
-    if (auto r = refuse_busy(ctx.root, d, options.force); !r) return std::unexpected(r.error());
+    auto cfg = PT_TRY(load_config(ctx.root, d.addr));
+    auto dm = detect(ctx.root, d, cfg, all, kernel_knows);
+    PT_TRY(refuse_busy(ctx.root, d, options.force));
 
     std::string method;
     if (options.method) {
@@ -252,8 +250,8 @@ Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>&
       // A bus reset reaches every function on the bus: allowed as one unit
       // when each is named (or a companion of a named one) and parked.
       std::string blockers;
-      for (auto* s : bus_siblings(*all, d)) {
-        bool implied = std::any_of(named->begin(), named->end(), [&](const Device& n) { return n.addr.same_slot(s->addr); });
+      for (auto* s : bus_siblings(all, d)) {
+        bool implied = std::any_of(named.begin(), named.end(), [&](const Device& n) { return n.addr.same_slot(s->addr); });
         if (s->is_bridge())
           blockers += "\n  " + s->addr.str() + ": a bridge; its whole hierarchy would be reset";
         else if (!named_set.count(s->addr) && !implied)
@@ -408,26 +406,25 @@ Status wait_ready(Context& ctx, const Device& d) {
 
 Status verify(Context& ctx, const Saved& s, bool bars) {
   const Device& d = s.dev;
-  auto now = load_config(ctx.root, d.addr);
-  if (!now) return std::unexpected(now.error());
+  auto now = PT_TRY(load_config(ctx.root, d.addr));
   auto mismatch = [&](const std::string& reg_name, uint32_t got, uint32_t want, int width) {
     return fail(d.addr.str(), "after the reset " + reg_name + " reads " + hex16(got, width) + ", expected " +
                                   hex16(want, width),
                 EIO, Exit::not_rolled_back);
   };
-  if (now->vendor() != s.config.vendor() || now->device() != s.config.device())
-    return mismatch("the vendor:device ID", uint32_t(now->vendor()) << 16 | now->device(),
+  if (now.vendor() != s.config.vendor() || now.device() != s.config.device())
+    return mismatch("the vendor:device ID", uint32_t(now.vendor()) << 16 | now.device(),
                     uint32_t(s.config.vendor()) << 16 | s.config.device(), 8);
   if (bars) {
     for (uint16_t off = reg::kBar0; off <= 0x24; off += 4)
-      if (now->u32(off) != s.config.u32(off))
-        return mismatch("BAR" + std::to_string((off - reg::kBar0) / 4), now->u32(off), s.config.u32(off), 8);
-    if ((now->command() & 0x0547) != (s.config.command() & 0x0547))
-      return mismatch("the command register", now->command(), s.config.command(), 4);
+      if (now.u32(off) != s.config.u32(off))
+        return mismatch("BAR" + std::to_string((off - reg::kBar0) / 4), now.u32(off), s.config.u32(off), 8);
+    if ((now.command() & 0x0547) != (s.config.command() & 0x0547))
+      return mismatch("the command register", now.command(), s.config.command(), 4);
   }
   // D3hot under runtime PM or vfio-pci's idle D3 is a healthy idle function.
   auto current = read_device(ctx.root, d.addr);
-  if (auto st = now->power_state(); st && *st != 0 && !(current && idled(ctx.root, *current)))
+  if (auto st = now.power_state(); st && *st != 0 && !(current && idled(ctx.root, *current)))
     return fail(d.addr.str(), "after the reset the function is in D" + std::to_string(*st) + ", not D0", EIO,
                 Exit::not_rolled_back);
   // Only a link that was up before is expected up after: emulated and some
@@ -469,9 +466,8 @@ Status pt_reset(Context& ctx, const Job& job, const std::vector<Saved>& saved) {
   const std::string bdf = d.addr.str();
   if (job.whole_bus) {
     if (job.via_kernel) return ctx.writer->write(job.bridge->sysfs("reset_subordinate"), "1", WriteKind::blocking);
-    auto br = load_config(ctx.root, job.bridge->addr, 64);
-    if (!br) return std::unexpected(br.error());
-    uint16_t ctl = br->u16(reg::kBridgeControl);
+    auto br = PT_TRY(load_config(ctx.root, job.bridge->addr, 64));
+    uint16_t ctl = br.u16(reg::kBridgeControl);
     const std::string b = job.bridge->addr.str();
     if (auto r = ctx.writer->write_config(b, reg::kBridgeControl, ctl | reg::kBridgeCtlBusReset); !r) return r;
     std::this_thread::sleep_for(2ms);  // Trst: hold for at least 1 ms
@@ -574,9 +570,8 @@ Result<Outcome> perform_one(Context& ctx, const Job& job) {
   auto t = Clock::now();
   std::vector<Saved> saved;
   for (const auto& d : job.devices) {
-    auto c = load_config(ctx.root, d.addr, 4096);
-    if (!c) return std::unexpected(c.error());
-    saved.push_back(Saved{d, *c, parent_link(ctx.root, d)});
+    auto c = PT_TRY(load_config(ctx.root, d.addr, 4096));
+    saved.push_back(Saved{d, c, parent_link(ctx.root, d)});
   }
   out.phases.prepare = ms_since(t);
 
@@ -593,7 +588,7 @@ Result<Outcome> perform_one(Context& ctx, const Job& job) {
 
   t = Clock::now();
   for (const auto& s : saved) {
-    if (auto w = wait_ready(ctx, s.dev); !w) return std::unexpected(w.error());
+    PT_TRY(wait_ready(ctx, s.dev));
     // A link retrains after a bus reset; give it time before verify judges it.
     if (s.link_before.value_or(false))
       wait_until([&] { return parent_link(ctx.root, s.dev).value_or(true); }, ctx.timeout);
@@ -614,7 +609,7 @@ Result<Outcome> perform_one(Context& ctx, const Job& job) {
 
   t = Clock::now();
   for (const auto& s : saved)
-    if (auto v = verify(ctx, s, job.method != "rescan"); !v) return std::unexpected(v.error());
+    PT_TRY(verify(ctx, s, job.method != "rescan"));
   out.phases.verify = ms_since(t);
   out.total_ms = ms_since(start);
   return out;

@@ -33,7 +33,8 @@ Result<Exit> cmd_methods(const CliOptions& o, Context& ctx, std::ostream& out) {
     const auto cfg = PT_TRY(load_config(ctx.root, d.addr));
     auto dm = detect(ctx.root, d, cfg, all, kernel_knows);
     json ms = json::array();
-    text += d.addr.str() + "  " + id_string(d) + "  " + (d.driver.empty() ? "no driver" : d.driver) + "\n";
+    text += d.addr.str() + "  " + id_string(d) + "  " +
+            (d.driver.empty() ? "no driver" : d.driver) + "\n";
     text += "  " + pad("METHOD", 17) + pad("OURS", 6) + pad("KERNEL", 8) + "REASON\n";
     for (const auto& m : dm.methods) {
       ms.push_back({{"name", m.name},
@@ -46,7 +47,9 @@ Result<Exit> cmd_methods(const CliOptions& o, Context& ctx, std::ostream& out) {
     }
     arr.push_back({{"device", d.addr.str()}, {"methods", ms}});
   }
-  if (!kernel_knows) text += "note: this kernel has no reset_method attribute (before 5.15): the kernel column is '-'\n";
+  if (!kernel_knows)
+    text +=
+        "note: this kernel has no reset_method attribute (before 5.15): the kernel column is '-'\n";
   if (o.common.json)
     render::emit(out, arr);
   else
@@ -67,13 +70,18 @@ Result<Exit> cmd_reset(const CliOptions& o, Context& ctx, std::ostream& out) {
   if (ctx.dry_run) {
     const auto jobs = PT_TRY(plan(ctx, specs, options));
     json arr = json::array();
-    std::string text = "dry run: " + std::to_string(jobs.size()) + " reset(s); nothing is changed\n";
+    std::string text =
+        "dry run: " + std::to_string(jobs.size()) + " reset(s); nothing is changed\n";
     for (const auto& j : jobs) {
       std::vector<std::string> devs;
       for (const auto& d : j.devices) devs.push_back(d.addr.str());
       auto writes = describe(j, ctx.root);
-      arr.push_back({{"devices", devs}, {"method", j.method}, {"via", j.via_kernel ? "kernel" : "pt"}, {"steps", writes}});
-      text += "  " + render::join(devs, " ") + "  " + j.method + " (via " + (j.via_kernel ? "the kernel" : "pt") + ")\n";
+      arr.push_back({{"devices", devs},
+                     {"method", j.method},
+                     {"via", j.via_kernel ? "kernel" : "pt"},
+                     {"steps", writes}});
+      text += "  " + render::join(devs, " ") + "  " + j.method + " (via " +
+              (j.via_kernel ? "the kernel" : "pt") + ")\n";
       for (const auto& w : writes) text += "    " + w + "\n";
     }
     if (o.common.json)
@@ -94,13 +102,17 @@ Result<Exit> cmd_reset(const CliOptions& o, Context& ctx, std::ostream& out) {
                      {"wait_ready", oc.phases.wait_ready},
                      {"restore", oc.phases.restore},
                      {"verify", oc.phases.verify}};
-      arr.push_back({{"device", d}, {"method", oc.method}, {"via", oc.via}, {"result", "ok"},
-                     {"total_ms", oc.total_ms}, {"phases_ms", phases}});
+      arr.push_back({{"device", d},
+                     {"method", oc.method},
+                     {"via", oc.via},
+                     {"result", "ok"},
+                     {"total_ms", oc.total_ms},
+                     {"phases_ms", phases}});
       text += d + "  " + oc.method + "  ok  " + ms(oc.total_ms) + " ms";
       if (o.common.verbose)
-        text += " (prepare " + ms(oc.phases.prepare) + ", reset " + ms(oc.phases.reset) + ", wait-ready " +
-                ms(oc.phases.wait_ready) + ", restore " + ms(oc.phases.restore) + ", verify " + ms(oc.phases.verify) +
-                ")";
+        text += " (prepare " + ms(oc.phases.prepare) + ", reset " + ms(oc.phases.reset) +
+                ", wait-ready " + ms(oc.phases.wait_ready) + ", restore " + ms(oc.phases.restore) +
+                ", verify " + ms(oc.phases.verify) + ")";
       text += "\n";
     }
   }

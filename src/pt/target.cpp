@@ -94,6 +94,21 @@ Result<Device> read_one(const Root& root, std::string_view input, const Rules& r
   return d;
 }
 
+Result<std::vector<PciAddress>> present(const Root& root, const std::vector<DeviceSpec>& specs,
+                                        const Rules& rules) {
+  std::vector<PciAddress> there;
+  for (const auto& name : list_dir(root, "/sys/bus/pci/devices"))
+    if (auto a = parse_sysfs_name(name)) there.push_back(*a);
+  std::set<PciAddress> out;
+  for (const auto& spec : specs) {
+    bool any = false;
+    for (const auto& a : there)
+      if (spec.matches(a)) any = out.insert(a).second || true;
+    if (!any) return missing(spec, rules);
+  }
+  return std::vector<PciAddress>(out.begin(), out.end());
+}
+
 Result<std::vector<DeviceSpec>> parse_all(const std::vector<std::string>& inputs) {
   std::vector<DeviceSpec> specs;
   for (const auto& s : inputs) specs.push_back(PT_TRY(parse_device_spec(s)));

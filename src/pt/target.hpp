@@ -55,6 +55,12 @@ Result<std::vector<Device>> resolve(const std::vector<Device>& all,
 // without scanning the bus (Slot::refuse or Slot::function0).
 Result<Device> read_one(const Root& root, std::string_view input, const Rules& rules);
 
+// The functions SPECS name as sysfs lists them now, each once in address
+// order, without reading them (Slot::every; a spec naming nothing is the
+// missing-device error of RULES).
+Result<std::vector<PciAddress>> present(const Root& root, const std::vector<DeviceSpec>& specs,
+                                        const Rules& rules);
+
 // Every argument parsed; the first bad one is the error.
 Result<std::vector<DeviceSpec>> parse_all(const std::vector<std::string>& inputs);
 

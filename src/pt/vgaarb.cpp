@@ -1,6 +1,7 @@
 #include "pt/vgaarb.hpp"
 
 #include "pt/spawn.hpp"
+#include "pt/try.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -22,13 +23,12 @@ bool has_decode_callback(const std::string& driver) {
 }
 
 Result<vga::Status> Arbiter::status(const PciAddress& dev) {
-  auto line = status_line(dev);
-  if (!line) return std::unexpected(line.error());
-  auto st = vga::parse_status(*line);
+  auto line = PT_TRY(status_line(dev));
+  auto st = vga::parse_status(line);
   if (!st)
     return fail(
         kArbiterPath,
-        "unexpected status line " + show_value(*line) +
+        "unexpected status line " + show_value(line) +
             " (expected count:N,PCI:...,decodes=...,owns=...,locks=...(N:N)); please report it",
         EPROTO);
   return *st;
@@ -149,8 +149,8 @@ Status KernelArbiter::write_timed(std::string_view text) {
 }
 
 Result<std::string> KernelArbiter::status_line(const PciAddress& dev) {
-  if (auto r = open(); !r) return std::unexpected(r.error());
-  if (auto r = write(target_of(dev), false); !r) return std::unexpected(r.error());
+  PT_TRY(open());
+  PT_TRY(write(target_of(dev), false));
   // One read: every read() returns the line from its start, so a loop of
   // reads (or cat) never ends. The kernel formats it into 1024 bytes.
   char buf[1024];

@@ -1,12 +1,15 @@
 #!/bin/bash
-# hooks.sh SRCDIR: the hypervisor hooks of contrib/ on a fake tree (PT_ROOT)
-# with recording stand-ins for the pt tools (PT_BINDIR): which tools each
+# hooks.sh SRCDIR PT_BIND: the hypervisor hooks of contrib/ on a fake tree
+# (PT_ROOT) with recording stand-ins for the pt tools (PT_BINDIR), except
+# that `pt-bind recover --recipe` is the real PT_BIND's, unrecorded (the
+# recipe's one definition; printing it is no step): which tools each
 # call runs, in which order, with which devices, whether the pt lock is held
 # and passed down (PT_LOCK_FD) while they run, and the refusals. What the
 # tools then do to a real kernel is the VM scenarios' part (vm.hook-proxmox,
 # vm.hook-libvirt).
 set -u
-src=${1:?usage: hooks.sh SRCDIR}
+src=${1:?usage: hooks.sh SRCDIR PT_BIND}
+export PT_REAL_BIND=${2:?usage: hooks.sh SRCDIR PT_BIND}
 PROXMOX=$src/contrib/proxmox/pt-hookscript
 LIBVIRT=$src/contrib/libvirt/qemu
 T=$(mktemp -d)
@@ -38,6 +41,8 @@ for tool in pt-bind pt-reset pt-console pt-drm pt-vgaarb; do
   cat >"$T/bin/$tool" <<'EOF'
 #!/bin/bash
 name=$(basename "$0")
+# The recipe is the kit's own definition; printing it is no step.
+[[ $name == pt-bind && ${1:-} == recover && " $* " == *" --recipe "* ]] && exec "$PT_REAL_BIND" "$@"
 lock=free
 if [[ -n ${PT_LOCK_FD:-} && $(stat -Lc %i "/proc/self/fd/$PT_LOCK_FD" 2>/dev/null) == "$(stat -c %i "$PT_ROOT/run/pt/lock")" ]] &&
   ! flock -n "$PT_ROOT/run/pt/lock" true; then

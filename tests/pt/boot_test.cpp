@@ -187,7 +187,7 @@ TEST_CASE(
     "udev-rules: driver_override on add, the recovery unit on bind, values only from pt.conf") {
   auto conf = parse_conf(kClaim, "/etc/pt/pt.conf");
   REQUIRE(conf);
-  const std::string rules = bind::udev_rules(*conf);
+  const std::string rules = boot::udev_rules(*conf);
   CHECK(rules.find("ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:01:00.0\", "
                    "ATTR{vendor}==\"0x10de\", "
                    "ATTR{device}==\"0x2484\", ATTR{driver_override}=\"vfio-pci\"\n") !=
@@ -207,26 +207,7 @@ TEST_CASE(
   auto host =
       parse_conf("[device.h]\nbdf = \"0000:02:00.0\"\nboot = \"host\"\n", "/etc/pt/pt.conf");
   REQUIRE(host);
-  CHECK(bind::udev_rules(*host).find("ACTION==") == std::string::npos);
-}
-
-TEST_CASE("each recovery step is its tool's command line") {
-  auto conf = parse_conf(kClaim, "/etc/pt/pt.conf");
-  REQUIRE(conf);
-  const auto& d = conf->devices[0];
-  using V = std::vector<std::string>;
-  CHECK(bind::step_argv(d.recover[0], d.bdf, "/usr/sbin", "/") ==
-        V{"/usr/sbin/pt-reset", "--method", "bus", "--force", "0000:01:00.0"});
-  CHECK(bind::step_argv(d.recover[1], d.bdf, "/usr/sbin", "/t") ==
-        V{"/usr/sbin/pt-bind", "--root", "/t", "attach", "0000:01:00.0"});
-  CHECK(bind::step_argv(d.recover[2], d.bdf, "/b", "/")[0] == "/b/pt-drm");
-  CHECK(bind::step_argv(d.recover[2], d.bdf, "/b", "/") ==
-        V{"/b/pt-drm", "wait", "0000:01:00.0", "--timeout", "20"});
-  CHECK(bind::step_argv(d.recover[3], d.bdf, "/b", "/") ==
-        V{"/b/pt-vgaarb", "restore", "0000:01:00.0"});
-  CHECK(bind::step_argv(d.recover[4], d.bdf, "/b", "/") ==
-        V{"/b/pt-console", "restore", "0000:01:00.0"});
-  CHECK(bind::step_argv(d.recover[5], d.bdf, "/b", "/") == V{"/b/pt-drm", "check", "0000:01:00.0"});
+  CHECK(boot::udev_rules(*host).find("ACTION==") == std::string::npos);
 }
 
 TEST_CASE(
@@ -263,13 +244,13 @@ TEST_CASE("udev-match gives the packaged rules pt.conf's view of one function") 
   auto conf = parse_conf(kClaim, "/etc/pt/pt.conf");
   REQUIRE(conf);
   const PciAddress gpu{0, 1, 0, 0}, audio{0, 1, 0, 1}, other{0, 2, 0, 0};
-  CHECK(bind::udev_match(*conf, gpu, 0x10de, 0x2484) ==
+  CHECK(boot::udev_match(*conf, gpu, 0x10de, 0x2484) ==
         "PT_DEVICE=guest\nPT_BOOT=vfio\nPT_RECOVER=1\n");
   // The recovery follows the named function's bind; its companions only move.
-  CHECK(bind::udev_match(*conf, audio, 0x10de, 0x228b) == "PT_DEVICE=guest\nPT_BOOT=vfio\n");
-  CHECK(bind::udev_match(*conf, gpu, 0x10de, 0x1b80) == "");
-  CHECK(bind::udev_match(*conf, audio, 0x1002, 0xab28) == "");
-  CHECK(bind::udev_match(*conf, other, 0x10de, 0x2484) == "");
+  CHECK(boot::udev_match(*conf, audio, 0x10de, 0x228b) == "PT_DEVICE=guest\nPT_BOOT=vfio\n");
+  CHECK(boot::udev_match(*conf, gpu, 0x10de, 0x1b80) == "");
+  CHECK(boot::udev_match(*conf, audio, 0x1002, 0xab28) == "");
+  CHECK(boot::udev_match(*conf, other, 0x10de, 0x2484) == "");
 }
 
 TEST_CASE("pt-bind udev-match reads the function's IDs from sysfs") {

@@ -236,3 +236,79 @@ TEST_CASE("fbcon: bound, this card's framebuffer, and the console map") {
     CHECK(f.how.find("under --root") != std::string::npos);
   }
 }
+
+TEST_CASE("card_of and check_connector: the card of a device, and connectors by name") {
+  Fixture fx;
+  two_cards(fx);
+  auto card = drm::card_of(fx.root(), PciAddress{0, 1, 0, 0});
+  REQUIRE(card);
+  CHECK(card->name == "card0");
+  CHECK_FALSE(drm::card_of(fx.root(), PciAddress{0, 1, 0, 1}));
+  REQUIRE(drm::connector_of(*card, "DP-1"));
+  CHECK(drm::connector_of(*card, "DP-1")->status == "disconnected");
+  CHECK_FALSE(drm::connector_of(*card, "DP-9"));
+  CHECK(drm::check_connector(*card, ""));
+  CHECK(drm::check_connector(*card, "HDMI-A-1"));
+  auto bad = drm::check_connector(*card, "DP-9");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message == "no such connector on card0; its connectors are: DP-1, HDMI-A-1");
+}
+
+TEST_CASE("examine: the verdict's input, with KMS and fbcon when the card can be read") {
+  Fixture fx;
+  two_cards(fx);
+  auto b = drm::make_root_backend(fx.root());
+  auto dev = read_device(fx.root(), PciAddress{0, 1, 0, 0});
+  REQUIRE(dev);
+  auto h = drm::examine(fx.root(), *b, *dev);
+  CHECK(h.input.device == "0000:01:00.0");
+  CHECK(h.input.driver == "nvidia");
+  CHECK(h.input.card);
+  CHECK(h.input.node);
+  CHECK(h.input.kms == true);
+  REQUIRE(h.input.connectors.size() == 2);
+  CHECK(h.input.connectors[0].name == "DP-1");
+  CHECK_FALSE(h.input.connectors[0].crtc_id);  // from sysfs: no CRTC state
+  REQUIRE(h.card);
+  REQUIRE(h.kms);
+  CHECK(h.kms->from_sysfs);
+  CHECK(h.fbcon);
+
+  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", "0000:01:00.0",
+                            WriteKind::blocking));
+  dev = read_device(fx.root(), PciAddress{0, 1, 0, 0});
+  REQUIRE(dev);
+  h = drm::examine(fx.root(), *b, *dev);
+  CHECK(h.input.driver.empty());
+  CHECK_FALSE(h.input.card);
+  CHECK_FALSE(h.card);
+  CHECK_FALSE(h.kms);
+  CHECK_FALSE(h.fbcon);
+}
+
+TEST_CASE("probe writes detect under the lock and reads each connector back") {
+  Fixture fx;
+  two_cards(fx);
+  fx.on_detect("card0-HDMI-A-1", "disconnected", 0);
+  Context ctx;
+  ctx.root = fx.root();
+  ctx.writer = &fx.kernel();
+  ctx.lock_timeout = std::chrono::milliseconds(1000);
+  auto card = drm::card_of(fx.root(), PciAddress{0, 1, 0, 0});
+  REQUIRE(card);
+  auto p = drm::probe(ctx, PciAddress{0, 1, 0, 0}, card->connectors);
+  REQUIRE(p);
+  REQUIRE(p->size() == 2);
+  // In the card's order: DP-1 (unchanged), then HDMI-A-1.
+  CHECK((*p)[0].before.name == "DP-1");
+  CHECK((*p)[0].status == "disconnected");
+  CHECK_FALSE((*p)[0].changed);
+  CHECK((*p)[1].before.name == "HDMI-A-1");
+  CHECK((*p)[1].before.status == "connected");
+  CHECK((*p)[1].status == "disconnected");
+  CHECK((*p)[1].modes == 0);
+  CHECK((*p)[1].changed);
+  REQUIRE(fx.kernel().log.size() == 2);
+  CHECK(fx.kernel().log[0].first == "/sys/class/drm/card0-DP-1/status");
+  CHECK(fx.kernel().log[1].first == "/sys/class/drm/card0-HDMI-A-1/status");
+}

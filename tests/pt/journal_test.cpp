@@ -15,7 +15,7 @@ Journal sample() {
   j.devices["0000:01:00.0"] = JournalEntry{"nvidia", "nvidia", "", "vfio-pci", 0, 1700000000};
   j.devices["0000:01:00.1"] =
       JournalEntry{"snd_hda_intel", "snd_hda_intel", "", "vfio-pci", 2, 1700000000};
-  j.job = Job{"detach", 123, 1700000001, {"0000:01:00.1", "0000:01:00.0"}};
+  j.job = Job{"detach", 123, 1700000001, {"0000:01:00.1", "0000:01:00.0"}, 0, {}, {}};
   return j;
 }
 }  // namespace
@@ -32,6 +32,20 @@ TEST_CASE("the journal round-trips through its JSON form") {
   CHECK(back->job->pid == 123);
   CHECK(back->job->devices == std::vector<std::string>{"0000:01:00.1", "0000:01:00.0"});
   CHECK(text.find("\"driver_override\": null") != std::string::npos);
+}
+
+TEST_CASE("a job's stuck write round-trips and is absent when there is none") {
+  CHECK(journal_to_text(sample()).find("stuck_write") == std::string::npos);
+  Journal j = sample();
+  j.job->writer = 4242;
+  j.job->write_path = "/sys/bus/pci/drivers/nvidia/unbind";
+  j.job->write_value = "0000:01:00.0";
+  auto back = journal_from_text(journal_to_text(j), "j");
+  REQUIRE(back);
+  REQUIRE(back->job);
+  CHECK(back->job->writer == 4242);
+  CHECK(back->job->write_path == "/sys/bus/pci/drivers/nvidia/unbind");
+  CHECK(back->job->write_value == "0000:01:00.0");
 }
 
 TEST_CASE("arbiter and console records round-trip and stay out of bind-only journals") {

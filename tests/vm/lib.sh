@@ -992,12 +992,18 @@ vm_dirty() {
   return 0
 }
 
-# recipe BDF: the recovery recipe of pt(7), RECOVERY, for the GPU BDF; each
-# step stops it with its own exit status.
+# recipe BDF: the recovery recipe of pt(7), RECOVERY, for the GPU BDF, as
+# `pt-bind recover --recipe` prints it (its one definition); each step
+# stops it with its own exit status.
 recipe() {
   _r=$(full_bdf "$1")
-  pt-reset --method bus "$_r" && pt-bind attach "$_r" && pt-drm wait "$_r" &&
-    pt-vgaarb restore "$_r" && pt-console restore "$_r" && pt-drm check "$_r"
+  _steps=$(pt-bind recover --recipe "$_r") || return
+  while read -r _c; do
+    # shellcheck disable=SC2086 # the recipe's words: tool, arguments, BDF
+    $_c </dev/null || return
+  done <<EOF
+$_steps
+EOF
 }
 
 # journal_leftovers: what the journal still records ("" when nothing):
@@ -1064,5 +1070,155 @@ assert_recipe_logged() {
   for step in "pt-reset --method bus $1" "pt-bind attach $1 $2" "pt-drm wait $1" \
     "pt-vgaarb restore $1" "pt-console restore $1" "pt-drm check $1"; do
     assert_out_has "$step -> exit 0"
+  done
+}
+
+# ------------------------------------------------------------ driver doubles
+# The doubles topology (`# pt-vm: topology=doubles`) ships the modules of
+# tests/vm/doubles to /pt-vm/doubles: ptd_nvidia (pci driver "nvidia"),
+# ptd_amdgpu ("amdgpu") and ptd_hda ("ptd_hda_intel"). See README.md,
+# "Driver doubles". The helpers below read the doubles' own state; each
+# fails with what it expected when the function is not on the double.
+DOUBLES_DIR=/pt-vm/doubles
+NV_DRIVER=nvidia
+AMD_DRIVER=amdgpu
+HDA_DRIVER=ptd_hda_intel
+
+# load_doubles: insmod the three doubles (once).
+load_doubles() {
+  [ -d "$DOUBLES_DIR" ] || fail "driver doubles in $DOUBLES_DIR" "the .ko files (use '# pt-vm: topology=doubles')" "no such directory"
+  for _m in ptd_nvidia ptd_amdgpu ptd_hda; do
+    grep -q "^$_m " /proc/modules && continue
+    _o=$(insmod "$DOUBLES_DIR/$_m.ko" 2>&1) || fail "insmod $_m.ko" "loaded" "$_o; $(dmesg | tail -n 3)"
+  done
+}
+
+# need_pci BDF WHAT: fails unless BDF names a PCI function.
+need_pci() {
+  [ -n "$1" ] && [ -e "/sys/bus/pci/devices/$(full_bdf "$1")" ] ||
+    fail "$2: PCI function '$1'" "an existing function (e.g. 0000:01:00.0)" "no /sys/bus/pci/devices/$(full_bdf "$1")"
+}
+
+# need_driver BDF DRIVER WHAT: fails unless BDF is bound to DRIVER.
+need_driver() {
+  need_pci "$1" "$3"
+  [ "$(driver_of "$1")" = "$2" ] ||
+    fail "$3: driver of $(full_bdf "$1")" "$2" "$(driver_of "$1")"
+}
+
+# rebind BDF DRIVER: driver_override DRIVER ("" clears it), unbind, probe;
+# what the admin's gpu_ptd_w / gpu_pta_w did by hand. The probe's failure is
+# the kernel's (the driver refused the device); this does not check it.
+rebind() {
+  _b=$(full_bdf "$1")
+  need_pci "$_b" "rebind"
+  if [ -n "$2" ]; then echo "$2" >"/sys/bus/pci/devices/$_b/driver_override"; else echo >"/sys/bus/pci/devices/$_b/driver_override"; fi
+  [ -e "/sys/bus/pci/devices/$_b/driver" ] && echo "$_b" >"/sys/bus/pci/devices/$_b/driver/unbind"
+  echo "$_b" >/sys/bus/pci/drivers_probe 2>/dev/null
+  return 0
+}
+
+# doubles_setup: the host as it boots with nvidia and snd_hda_intel. Both
+# functions leave the guest's real drivers (snd_hda_intel is unloaded), the
+# slot gets a bus reset (power-on state: virtio-pci and snd_hda_intel left
+# their registers programmed), then 01:00.0 goes to the nvidia double by
+# driver_override and 01:00.1 to the audio double by its ID table. Sets
+# GPU_DRIVER and AUD_DRIVER for assert_attached and friends.
+doubles_setup() {
+  load_doubles
+  for _b in $GPU $AUD; do
+    [ -e "/sys/bus/pci/devices/$_b/driver" ] && echo "$_b" >"/sys/bus/pci/devices/$_b/driver/unbind"
+  done
+  grep -q "^snd_hda_intel " /proc/modules && rmmod snd_hda_intel
+  grep -q '^snd_hda_intel ' /proc/modules && fail "unloading snd_hda_intel" "gone" "still loaded"
+  _o=$(pt-reset --method bus "$GPU" 2>&1) || fail "power-on state: pt-reset --method bus $GPU" "exit 0" "$_o"
+  rebind "$GPU" "$NV_DRIVER"
+  echo "$AUD" >/sys/bus/pci/drivers_probe 2>/dev/null
+  GPU_DRIVER=$NV_DRIVER AUD_DRIVER=$HDA_DRIVER
+  need_driver "$GPU" "$NV_DRIVER" "doubles_setup"
+  need_driver "$AUD" "$HDA_DRIVER" "doubles_setup"
+}
+
+# nv_dirty BDF: 1 while the GPU holds a VM's state, 0 when clean (the
+# nvidia double's ptd_dirty attribute: virtio device_status != 0).
+nv_dirty() {
+  need_driver "$1" "$NV_DRIVER" "nv_dirty"
+  cat "/sys/bus/pci/devices/$(full_bdf "$1")/ptd_dirty"
+}
+
+# nv_fan BDF: "pwm1=N fan1=N" from the double's hwmon (255/3300 dirty,
+# 100/1290 clean).
+nv_fan() {
+  need_driver "$1" "$NV_DRIVER" "nv_fan"
+  for _h in "/sys/bus/pci/devices/$(full_bdf "$1")"/hwmon/hwmon*; do
+    [ -r "$_h/pwm1" ] || continue
+    echo "pwm1=$(cat "$_h/pwm1") fan1=$(cat "$_h/fan1_input")"
+    return 0
+  done
+  fail "nv_fan: hwmon of $1" "a hwmon device with pwm1" "$(ls "/sys/bus/pci/devices/$(full_bdf "$1")/hwmon" 2>&1)"
+}
+
+# nv_node BDF: /dev/nvidiaN, from the "Device Minor:" line of
+# /proc/driver/nvidia/gpus/BDF/information (what pt reads too).
+nv_node() {
+  need_driver "$1" "$NV_DRIVER" "nv_node"
+  _i=/proc/driver/nvidia/gpus/$(full_bdf "$1")/information
+  [ -r "$_i" ] || fail "nv_node: $_i" "readable" "missing"
+  _n=$(sed -n 's/^Device Minor:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$_i")
+  [ -n "$_n" ] || fail "nv_node: Device Minor in $_i" "a number" "$(cat "$_i")"
+  echo "/dev/nvidia$_n"
+}
+
+# nv_query BDF SECONDS: the nvidia-smi stand-in under `timeout SECONDS`;
+# sets NVQ_RC (0 answered; 124 or 143: still blocked when the time ran out)
+# and NVQ_OUT.
+nv_query() {
+  case $2 in '' | *[!0-9]*) fail "nv_query: seconds" "a whole number" "'$2'" ;; esac
+  _node=$(nv_node "$1")
+  if NVQ_OUT=$(timeout "$2" pt-vm-nvquery "$_node" 2>&1); then NVQ_RC=0; else NVQ_RC=$?; fi
+  echo "   pt-vm-nvquery $_node (timeout $2 s) -> $NVQ_RC ${NVQ_OUT}"
+}
+
+# assert_query_hangs BDF / assert_query_answers BDF: the query ioctl blocks
+# for 3 s (killed by timeout) / answers within 10 s with dirty=0.
+assert_query_hangs() {
+  nv_query "$1" 3
+  case $NVQ_RC in 124 | 143) ;; *) fail "query ioctl on a dirty GPU" "blocked until timeout (124/143)" "exit $NVQ_RC: $NVQ_OUT" ;; esac
+}
+assert_query_answers() {
+  nv_query "$1" 10
+  [ "$NVQ_RC" = 0 ] || fail "query ioctl on $1" "an answer (exit 0)" "exit $NVQ_RC: $NVQ_OUT"
+  assert_contains "query answer" "dirty=0" "$NVQ_OUT"
+}
+
+# hda_failed_probes: probes the audio double refused (a controller a VM left).
+hda_failed_probes() {
+  _f=/sys/module/ptd_hda/parameters/failed_probes
+  [ -r "$_f" ] || fail "hda_failed_probes: $_f" "readable (ptd_hda loaded)" "missing"
+  cat "$_f"
+}
+
+# doubles_state: one line of what the origin story is about.
+doubles_state() {
+  _g=$(full_bdf "$GPU")
+  _d=-
+  _f=-
+  if [ "$(driver_of "$_g")" = "$NV_DRIVER" ]; then
+    _d=$(nv_dirty "$_g")
+    _f=$(nv_fan "$_g" | tr ' ' ',')
+  fi
+  echo "gpu=$(driver_of "$_g") dirty=$_d fan=$_f decodes=$(arb_field "$_g" decodes) audio=$(driver_of "$AUD") hda_failed_probes=$(hda_failed_probes)"
+}
+
+# vm_uses BDF...: the VM stand-in uses each function through VFIO in turn and
+# leaves its device state dirty (pt-vm-standin --dirty), killed like the
+# origin story's `qm stop` (--no-d3: no D3hot); the function must be on
+# vfio-pci.
+vm_uses() {
+  for _b in "$@"; do
+    _b=$(full_bdf "$_b")
+    need_driver "$_b" vfio-pci "vm_uses"
+    _o=$(pt-vm-standin "$_b" --dirty --no-d3 2>&1) || fail "VM stand-in on $_b" "exit 0" "$_o"
+    echo "   VM stand-in on $_b: $_o"
   done
 }

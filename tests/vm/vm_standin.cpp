@@ -3,9 +3,18 @@
 // and, through the config region, turns bus mastering on, turns memory decode
 // off and puts the function into D3hot, then exits without undoing anything.
 //
-//   pt-vm-standin 0000:01:00.0 [--hold SECONDS]
+//   pt-vm-standin 0000:01:00.0 [--hold SECONDS] [--dirty] [--no-d3]
 //
-// --hold keeps the fd open (a running VM) before exiting. It prints the config
+// --no-d3 leaves the power state alone: a VM that is killed (qm stop) never
+// puts its devices into D3hot. (On 5.10 vfio-pci's release cannot pm-reset a
+// function it finds in D3hot and resets the whole slot instead.)
+// --hold keeps the fd open (a running VM) before exiting. --dirty also leaves
+// device state behind, as a guest driver would, through the function's BAR
+// (a VFIO region): for virtio (1af4:*) device_status 0x03 in the modern
+// common configuration (the vendor capability with cfg_type 1, offset 0x14),
+// for an Intel HDA controller (8086:*, class 0x0403) CORBLBASE (BAR0 + 0x40)
+// 0x12345680. Only a function reset (FLR, bus) clears either in QEMU; the
+// driver doubles (tests/vm/doubles) read them as "a VM used this". It prints the config
 // state it left, "command=0x.... pmcsr=0x....", for the scenario to compare.
 #include <fcntl.h>
 #include <linux/pci_regs.h>
@@ -51,16 +60,91 @@ uint8_t find_pm_cap(const Config& cfg) {
   return 0;
 }
 
+bool write_region(int dev, uint32_t index, off_t off, const void* buf, size_t n) {
+  vfio_region_info r{};
+  r.argsz = sizeof r;
+  r.index = index;
+  if (::ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &r) != 0) return false;
+  if (!(r.flags & VFIO_REGION_INFO_FLAG_WRITE) || uint64_t(off) + n > r.size) {
+    errno = EINVAL;
+    return false;
+  }
+  return ::pwrite(dev, buf, n, off_t(r.offset) + off) == ssize_t(n);
+}
+
+// Leaves the state only a reset clears (see the header). Memory decoding must
+// be on for VFIO to pass BAR accesses through.
+int dirty(const Config& cfg, int dev, const std::string& bdf) {
+  uint16_t vendor = 0, cmd = 0;
+  uint8_t cls[3] = {};
+  if (!cfg.read(PCI_VENDOR_ID, &vendor, 2) || !cfg.read(PCI_CLASS_PROG, cls, 3) || !cfg.read(PCI_COMMAND, &cmd, 2))
+    return die("config read");
+  cmd = uint16_t(cmd | PCI_COMMAND_MEMORY);
+  if (!cfg.write(PCI_COMMAND, &cmd, 2)) return die("config write of the command register");
+  if (vendor == 0x1af4) {
+    uint8_t pos = 0;
+    cfg.read(PCI_CAPABILITY_LIST, &pos, 1);
+    for (int guard = 0; pos >= 0x40 && guard < 48; ++guard) {
+      uint8_t id = 0, next = 0, type = 0, bar = 0;
+      uint32_t offset = 0;
+      cfg.read(pos, &id, 1);
+      cfg.read(pos + 1, &next, 1);
+      if (id == PCI_CAP_ID_VNDR && cfg.read(pos + 3, &type, 1) && type == 1) {
+        cfg.read(pos + 4, &bar, 1);
+        cfg.read(pos + 8, &offset, 4);
+        const uint8_t status = 0x03;  // ACKNOWLEDGE | DRIVER
+        if (!write_region(dev, bar, off_t(offset) + 0x14, &status, 1))
+          return die("writing device_status of " + bdf + " through BAR" + std::to_string(bar));
+        std::printf("dirty: device_status=0x03 (BAR%u+0x%x) ", bar, offset + 0x14);
+        return 0;
+      }
+      pos = next & 0xfc;
+    }
+    errno = ENODEV;
+    return die(bdf + " has no virtio common configuration capability");
+  }
+  if (vendor == 0x8086 && cls[2] == 0x04 && cls[1] == 0x03) {
+    const uint32_t corb = 0x12345680;
+    if (!write_region(dev, VFIO_PCI_BAR0_REGION_INDEX, 0x40, &corb, 4))
+      return die("writing CORBLBASE of " + bdf + " through BAR0");
+    std::printf("dirty: CORBLBASE=0x%08x ", corb);
+    return 0;
+  }
+  errno = ENOTSUP;
+  return die(bdf + ": --dirty knows virtio (1af4) and Intel HDA (8086, class 0403) functions only");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: pt-vm-standin BDF [--hold SECONDS]\n");
+  auto usage = [] {
+    std::fprintf(stderr, "usage: pt-vm-standin BDF [--hold SECONDS] [--dirty] [--no-d3]\n");
     return 2;
-  }
+  };
+  if (argc < 2) return usage();
   const std::string bdf = argv[1];
   int hold = 0;
-  if (argc == 4 && std::string(argv[2]) == "--hold") hold = std::atoi(argv[3]);
+  bool make_dirty = false;
+  bool d3 = true;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--dirty") {
+      make_dirty = true;
+    } else if (a == "--no-d3") {
+      d3 = false;
+    } else if (a == "--hold" && i + 1 < argc) {
+      char* end = nullptr;
+      long v = std::strtol(argv[++i], &end, 10);
+      if (!*argv[i] || *end || v < 0 || v > 86400) {
+        std::fprintf(stderr, "pt-vm-standin: --hold wants whole seconds (0-86400), not '%s'\n", argv[i]);
+        return 2;
+      }
+      hold = int(v);
+    } else {
+      std::fprintf(stderr, "pt-vm-standin: unknown argument '%s'\n", a.c_str());
+      return usage();
+    }
+  }
 
   char link[512];
   const std::string group_link = "/sys/bus/pci/devices/" + bdf + "/iommu_group";
@@ -95,6 +179,8 @@ int main(int argc, char** argv) {
   if (::ioctl(dev, VFIO_DEVICE_GET_REGION_INFO, &region) != 0)
     return die("VFIO_DEVICE_GET_REGION_INFO");
   Config cfg{dev, off_t(region.offset)};
+  if (make_dirty)
+    if (int rc = dirty(cfg, dev, bdf)) return rc;
 
   uint16_t cmd = 0;
   if (!cfg.read(PCI_COMMAND, &cmd, 2)) return die("config read");
@@ -102,7 +188,7 @@ int main(int argc, char** argv) {
   if (!cfg.write(PCI_COMMAND, &cmd, 2)) return die("config write of the command register");
 
   uint16_t pmcsr = 0;
-  if (uint8_t pm = find_pm_cap(cfg)) {
+  if (uint8_t pm = d3 ? find_pm_cap(cfg) : 0) {
     if (!cfg.read(pm + PCI_PM_CTRL, &pmcsr, 2)) return die("config read of PMCSR");
     pmcsr = uint16_t((pmcsr & ~PCI_PM_CTRL_STATE_MASK) | 3);
     if (!cfg.write(pm + PCI_PM_CTRL, &pmcsr, 2)) return die("config write of PMCSR");

@@ -1,0 +1,172 @@
+#include "pt/boot_cmd.hpp"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "pt/bind.hpp"
+#include "pt/boot.hpp"
+#include "pt/initramfs.hpp"
+#include "pt/lock.hpp"
+#include "pt/recover.hpp"
+#include "pt/render.hpp"
+#include "pt/target.hpp"
+#include "pt/try.hpp"
+
+namespace pt::bind {
+
+using nlohmann::json;
+
+namespace {
+
+using render::join;
+using render::nullable;
+
+// pt-bind boot: driver_override=vfio-pci on every function pt.conf claims,
+// vfio-pci loaded, each function verified on it.
+Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
+  auto conf = PT_TRY(load_conf(ctx.root));
+  auto finish = [&](const Plan& plan, const std::vector<std::string>& skipped,
+                    const Outcome* oc) -> Exit {
+    if (o.common.json) {
+      json j;
+      j["op"] = "boot";
+      j["dry_run"] = oc == nullptr;
+      j["skipped"] = skipped;
+      json fs = json::array();
+      if (oc)
+        for (const auto& m : oc->moves)
+          fs.push_back({{"device", m.device},
+                        {"from", nullable(m.from)},
+                        {"to", nullable(m.to)},
+                        {"result", m.already ? "already" : "moved"}});
+      else
+        for (const auto& m : plan.moves)
+          fs.push_back({{"device", m.before.addr.str()},
+                        {"from", nullable(m.before.driver)},
+                        {"to", "vfio-pci"},
+                        {"result", m.already ? "already" : "planned"}});
+      j["functions"] = fs;
+      out << j.dump(2) << "\n";
+    } else {
+      for (const auto& s : skipped) out << "skipped: " << s << "\n";
+      if (plan.moves.empty())
+        out << "boot: " << conf.path << " claims no present function for vfio-pci\n";
+      if (oc)
+        print_outcome("boot", *oc, false, out);
+      else
+        print_plan(plan, false, out);
+    }
+    return skipped.empty() ? Exit::ok : Exit::failed;
+  };
+  auto lock = PT_TRY(lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout));
+  auto journal = PT_TRY(load_journal(ctx.root));
+  std::vector<std::string> skipped;
+  auto plan = PT_TRY(boot::plan_boot(ctx, conf, journal, o.force, skipped));
+  if (ctx.dry_run) return finish(plan, skipped, nullptr);
+  Outcome none;
+  if (plan.moves.empty()) return finish(plan, skipped, &none);
+  auto outcome = PT_TRY(execute(ctx, plan, journal));
+  return finish(plan, skipped, &outcome);
+}
+
+Result<Exit> cmd_udev_rules(const Options&, Context& ctx, std::ostream& out) {
+  auto conf = PT_TRY(load_conf(ctx.root));
+  out << boot::udev_rules(conf);
+  return Exit::ok;
+}
+
+// pt-bind udev-match BDF: udev's IMPORT{program} of the packaged rules. It
+// reads pt.conf and the function's IDs and nothing else, to stay fast.
+Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.devices.size() != 1) return usage_error("udev-match", "takes exactly one device");
+  auto addr = parse_sysfs_name(o.devices[0]);
+  if (!addr)
+    return usage_error("'" + o.devices[0] + "'",
+                       "udev-match takes the kernel's name, like 0000:3b:00.0");
+  auto conf = PT_TRY(load_conf(ctx.root));
+  auto dev = read_device(ctx.root, *addr);
+  if (!dev) return Exit::ok;  // a function already gone has nothing to match
+  out << boot::udev_match(conf, *addr, dev->vendor, dev->device);
+  return Exit::ok;
+}
+
+// pt-bind boot-check: is pt, its configuration and vfio-pci in the initramfs,
+// and is the configuration there current?
+Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
+  std::string image = o.initramfs;
+  if (!image.empty() && !path_exists(ctx.root.path(image)))
+    return usage_error(
+        "--initramfs " + image,
+        "no such file; name an initramfs image, such as /boot/initrd.img-$(uname -r)");
+  if (image.empty()) {
+    auto found = PT_TRY(default_initramfs(ctx.root));
+    image = found;
+  }
+  auto reader = make_initramfs_reader(ctx.root);
+  auto bc = PT_TRY(boot_check(ctx.root, *reader, image, PT_SBINDIR));
+  if (o.common.json) {
+    json j{{"initramfs", bc.image},
+           {"builder", reader->flavor()},
+           {"ok", bc.ok},
+           {"problems", bc.problems},
+           {"verdict", bc.problems.empty() ? "ok" : "problems"}};
+    out << j.dump(2) << "\n";
+  } else {
+    out << bc.image << " (" << reader->flavor() << ")\n";
+    for (const auto& s : bc.ok) out << "  ok: " << s << "\n";
+    for (const auto& s : bc.problems) out << "  problem: " << s << "\n";
+  }
+  return bc.problems.empty() ? Exit::ok : Exit::failed;
+}
+
+// The directory of the running tool: the other tools of the kit sit beside it.
+std::string tool_dir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "/usr/sbin";
+  std::string self(buf, size_t(n));
+  return self.substr(0, self.rfind('/'));
+}
+
+// pt-bind recover DEV: the steps pt.conf lists for DEV, each as its own tool,
+// stopping at the first that fails with that step's exit status.
+Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.devices.size() != 1) return usage_error("recover", "takes exactly one device");
+  const auto spec = PT_TRY(parse_device_spec(o.devices[0]));
+  if (!spec.func)
+    return usage_error("'" + spec.input + "'", "recover takes one function, like 0000:3b:00.0");
+  return recover::run(ctx, PciAddress{spec.domain, spec.bus, spec.dev, *spec.func}, tool_dir(),
+                      out);
+}
+
+// pt-bind recover --recipe DEV...: the recovery recipe of pt(7) for the functions DEV
+// names, one command a line, for the shell users of the kit to run.
+Result<Exit> cmd_recipe(const Options& o, Context& ctx, std::ostream& out) {
+  const auto specs = PT_TRY(target::parse_all(o.devices));
+  if (specs.empty()) return usage_error("recover --recipe", "needs at least one device");
+  const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
+  const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
+  if (o.common.json) {
+    json arr = json::array();
+    for (const auto& c : steps)
+      arr.push_back({{"step", c.step}, {"device", c.device.str()}, {"argv", c.argv}});
+    render::emit(out, arr);
+    return Exit::ok;
+  }
+  for (const auto& c : steps) out << join(c.argv, " ") << "\n";
+  return Exit::ok;
+}
+
+}  // namespace
+
+std::optional<Result<Exit>> run_conf_command(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.command == "boot") return cmd_boot(o, ctx, out);
+  if (o.command == "udev-rules") return cmd_udev_rules(o, ctx, out);
+  if (o.command == "udev-match") return cmd_udev_match(o, ctx, out);
+  if (o.command == "boot-check") return cmd_boot_check(o, ctx, out);
+  if (o.command == "recover") return o.recipe ? cmd_recipe(o, ctx, out) : cmd_recover(o, ctx, out);
+  return std::nullopt;
+}
+
+}  // namespace pt::bind
