@@ -268,6 +268,7 @@ void Fixture::bind(const std::string& bdf, const std::string& driver) {
       put(dir_ + "/dev/dri/" + n, "");
     }
     drm_create(bdf);
+    kernel_users_create(bdf);
     for (const auto& s : dev.sound) {
       fs::create_directories(real + "/sound/" + s);
       put(dir_ + "/dev/snd/" + s.substr(s.find('/') + 1), "");
@@ -295,6 +296,112 @@ void Fixture::unbind(const std::string& bdf) {
     for (const auto& s : dev.sound) fs::remove(dir_ + "/dev/snd/" + s.substr(s.find('/') + 1));
     fs::remove_all(real + "/drm");
     fs::remove_all(real + "/sound");
+    kernel_users_remove(bdf);
+  }
+}
+
+Fixture& Fixture::add_block(const FakeBlock& block) {
+  blocks_.push_back(block);
+  if (driver_of(block.bdf) == devices_.at(block.bdf).native_driver) kernel_users_create(block.bdf);
+  return *this;
+}
+
+Fixture& Fixture::add_stacked_block(const std::string& lower, const std::string& name, int major,
+                                    int minor) {
+  const std::string real = dir_ + "/sys/devices/virtual/block/" + name;
+  put(real + "/dev", std::to_string(major) + ":" + std::to_string(minor) + "\n");
+  link(real, dir_ + "/sys/class/block/" + name);
+  const std::string low = fs::canonical(dir_ + "/sys/class/block/" + lower).string();
+  link(low, real + "/slaves/" + lower);
+  link(real, low + "/holders/" + name);
+  put(dir_ + "/dev/" + name, "");
+  return *this;
+}
+
+Fixture& Fixture::add_net(const FakeNet& net) {
+  nets_.push_back(net);
+  if (driver_of(net.bdf) == devices_.at(net.bdf).native_driver) kernel_users_create(net.bdf);
+  return *this;
+}
+
+Fixture& Fixture::add_mount(const std::string& devno, const std::string& source,
+                            const std::string& target, const std::string& fstype) {
+  auto append = [&](const std::string& abs, const std::string& line) {
+    put(dir_ + abs, (exists(abs) ? read(abs) + "\n" : "") + line + "\n");
+  };
+  const int id = mount_id_++;
+  append("/proc/self/mountinfo", std::to_string(id) + " 1 " + devno + " / " + target +
+                                     " rw,relatime shared:" + std::to_string(id) + " - " + fstype +
+                                     " " + source + " rw");
+  append("/proc/mounts", source + " " + target + " " + fstype + " rw,relatime 0 0");
+  return *this;
+}
+
+Fixture& Fixture::add_swap(const std::string& filename) {
+  const std::string swaps = "/proc/swaps";
+  std::string text =
+      exists(swaps) ? read(swaps) : "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority";
+  put(dir_ + swaps, text + "\n" + filename + "\t\t\t\tpartition\t1048572\t\t0\t\t-2\n");
+  return *this;
+}
+
+// The block devices and interfaces a driver creates on probe.
+void Fixture::kernel_users_create(const std::string& bdf) {
+  const std::string real = dir_ + dev_dir(bdf);
+  for (const auto& b : blocks_) {
+    if (b.bdf != bdf) continue;
+    std::string disk = real + (b.sub.empty() ? "" : "/" + b.sub) + "/block/" + b.name;
+    if (!b.subsystem.empty()) {
+      const std::string ctrl = real + "/" + b.sub;
+      const std::string subsys = dir_ + "/sys/devices/virtual/nvme-subsystem/" + b.subsystem;
+      fs::create_directories(ctrl);
+      link(ctrl, subsys + "/" + fs::path(b.sub).filename().string());
+      link(subsys, dir_ + "/sys/class/nvme-subsystem/" + b.subsystem);
+      disk = subsys + "/" + b.name;
+    }
+    put(disk + "/dev", std::to_string(b.major) + ":" + std::to_string(b.minor) + "\n");
+    fs::create_directories(disk + "/holders");
+    link(disk, dir_ + "/sys/class/block/" + b.name);
+    put(dir_ + "/dev/" + b.name, "");
+    int minor = b.minor;
+    for (const auto& p : b.partitions) {
+      put(disk + "/" + p + "/dev", std::to_string(b.major) + ":" + std::to_string(++minor) + "\n");
+      put(disk + "/" + p + "/partition", std::to_string(minor - b.minor) + "\n");
+      fs::create_directories(disk + "/" + p + "/holders");
+      link(disk + "/" + p, dir_ + "/sys/class/block/" + p);
+      put(dir_ + "/dev/" + p, "");
+    }
+  }
+  for (const auto& n : nets_) {
+    if (n.bdf != bdf) continue;
+    const std::string dev = real + (n.sub.empty() ? "" : "/" + n.sub) + "/net/" + n.name;
+    put(dev + "/flags", n.up ? "0x1003\n" : "0x1002\n");
+    put(dev + "/operstate", n.operstate + "\n");
+    link(dev, dir_ + "/sys/class/net/" + n.name);
+  }
+}
+
+void Fixture::kernel_users_remove(const std::string& bdf) {
+  const std::string real = dir_ + dev_dir(bdf);
+  for (const auto& b : blocks_) {
+    if (b.bdf != bdf) continue;
+    for (const auto& p : b.partitions) {
+      fs::remove(dir_ + "/sys/class/block/" + p);
+      fs::remove(dir_ + "/dev/" + p);
+    }
+    fs::remove(dir_ + "/sys/class/block/" + b.name);
+    fs::remove(dir_ + "/dev/" + b.name);
+    fs::remove_all(real + (b.sub.empty() ? "" : "/" + b.sub) + "/block");
+    if (!b.subsystem.empty()) {
+      fs::remove(dir_ + "/sys/class/nvme-subsystem/" + b.subsystem);
+      fs::remove_all(dir_ + "/sys/devices/virtual/nvme-subsystem/" + b.subsystem);
+      fs::remove_all(real + "/" + b.sub);
+    }
+  }
+  for (const auto& n : nets_) {
+    if (n.bdf != bdf) continue;
+    fs::remove(dir_ + "/sys/class/net/" + n.name);
+    fs::remove_all(real + (n.sub.empty() ? "" : "/" + n.sub) + "/net");
   }
 }
 
@@ -605,6 +712,25 @@ Status FakeModules::ensure_driver(const std::string& driver, const std::string& 
 
 bool FakeModules::knows(const std::string& driver) {
   return driver_registered(fx_.root(), driver) || available.count(driver);
+}
+
+void Fixture::kernel_held(Fixture& fx) {
+  gpu_with_audio(fx);
+  fx.add_driver("virtio-pci", "virtio_pci");
+  fx.add_device(FakeDevice{.bdf = "0000:00:04.0",
+                           .vendor = 0x1af4,
+                           .device = 0x1042,
+                           .class_code = 0x010000,
+                           .driver = "virtio-pci",
+                           .group = 3});
+  fx.add_device(FakeDevice{.bdf = "0000:00:05.0",
+                           .vendor = 0x1af4,
+                           .device = 0x1041,
+                           .class_code = 0x020000,
+                           .driver = "virtio-pci",
+                           .group = 4});
+  fx.add_block(FakeBlock{.bdf = "0000:00:04.0", .partitions = {"vda1", "vda2"}});
+  fx.add_net(FakeNet{.bdf = "0000:00:05.0"});
 }
 
 void Fixture::gpu_with_audio(Fixture& fx) {

@@ -82,6 +82,28 @@ struct FakeDrmCard {
   bool under_virtio = false;          // 5.10's virtio-gpu: BDF/virtio0/drm/cardN
 };
 
+// ---- Kernel users (pt-bind's refusals): block devices and network
+// interfaces of a function, present while it is bound to its native driver.
+struct FakeBlock {
+  std::string bdf;
+  std::string name = "vda";  // the disk: /sys/class/block/vda, /dev/vda
+  int major = 254;
+  int minor = 0;                        // partitions take the minors after it
+  std::vector<std::string> partitions;  // {"vda1", "vda2"}
+  std::string sub = "virtio2";  // bus child it hangs under; "" for none (nvme: "nvme/nvme0")
+  // NVMe multipath: the disk hangs under /sys/devices/virtual/nvme-subsystem/
+  // SUBSYSTEM, which links the controller (BDF/SUB) by its name.
+  std::string subsystem;
+};
+
+struct FakeNet {
+  std::string bdf;
+  std::string name = "eth0";
+  bool up = true;  // IFF_UP in flags
+  std::string operstate = "up";
+  std::string sub = "virtio3";
+};
+
 class Fixture;
 
 // The simulated kernel behind a fixture.
@@ -125,6 +147,10 @@ class Fixture {
   static void group_with_unrelated(
       Fixture& fx);  // gpu_with_audio + 01:00.2 USB-C + 02:00.0 NIC in group 1
   static void many_devices(Fixture& fx, int n);  // N endpoints behind root ports
+  // gpu_with_audio + a virtio disk at 00:04.0 (vda: vda1 254:1, vda2 254:2,
+  // group 3) and a virtio NIC at 00:05.0 (eth0, up, group 4), both on
+  // virtio-pci; nothing mounted, no swap.
+  static void kernel_held(Fixture& fx);
 
   Fixture& add_driver(const std::string& name, const std::string& module = "");
   Fixture& add_bridge(const std::string& bdf, const std::string& parent = "");
@@ -132,6 +158,19 @@ class Fixture {
   // A process holding NODE open (as /proc/PID/fd/3 -> NODE).
   Fixture& add_holder(int pid, const std::string& comm, const std::string& node);
   Fixture& no_iommu();
+  // Kernel users. A block device or interface exists while its function is
+  // on its native driver, as the driver creates them on probe.
+  Fixture& add_block(const FakeBlock& block);
+  // A dm/md device NAME (MAJOR:MINOR) stacked on block device LOWER: LOWER's
+  // holders/NAME and NAME's slaves/LOWER, under /sys/devices/virtual/block.
+  Fixture& add_stacked_block(const std::string& lower, const std::string& name, int major,
+                             int minor);
+  Fixture& add_net(const FakeNet& net);
+  // A line of /proc/self/mountinfo (and /proc/mounts) for DEVNO ("254:1").
+  Fixture& add_mount(const std::string& devno, const std::string& source, const std::string& target,
+                     const std::string& fstype);
+  // An active swap area in /proc/swaps.
+  Fixture& add_swap(const std::string& filename);
 
   // A write whose path ends with SUFFIX and whose value starts with PREFIX
   // fails with ERR on its NTH occurrence.
@@ -212,6 +251,8 @@ class Fixture {
   Status probe(const std::string& bdf);
   Status rescan();
   void drm_create(const std::string& bdf);
+  void kernel_users_create(const std::string& bdf);
+  void kernel_users_remove(const std::string& bdf);
   Status drm_detect(const std::string& path);
 
   std::string dir_;
@@ -233,6 +274,9 @@ class Fixture {
   Status write_vtconsole(const std::string& node, const std::string& value);
   std::set<std::string> removed_;
   std::vector<FakeDrmCard> drm_cards_;
+  std::vector<FakeBlock> blocks_;
+  std::vector<FakeNet> nets_;
+  int mount_id_ = 20;
   std::map<std::string, std::pair<std::string, int>> detect_;
   FakeKernel kernel_{*this};
   FakeModules modules_{*this};

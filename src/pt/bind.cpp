@@ -65,14 +65,50 @@ GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, c
   return out;
 }
 
+bool unbinds(const Move& m) {
+  return !m.already && std::any_of(m.writes.begin(), m.writes.end(),
+                                   [](const Write& w) { return w.path.ends_with("/unbind"); });
+}
+
+// The kernel does not refuse an unbind under a mounted filesystem, a swap
+// area or an up link: it tears the disk or interface down, so the refusal
+// has to come from here.
+Status check_kernel_users(const Root& root, const std::vector<Move>& moves) {
+  std::string msg, subject;
+  bool mounts = false, swaps = false;
+  std::vector<std::string> links;
+  for (const auto& m : moves) {
+    if (!unbinds(m)) continue;
+    auto users = find_kernel_users(root, m.before);
+    if (users.empty()) continue;
+    const std::string bdf = m.before.addr.str();
+    if (subject.empty()) subject = bdf;
+    std::string items;
+    for (const auto& u : users) {
+      items += (items.empty() ? "" : ", ") + describe(u);
+      mounts |= u.kind == KernelUser::Kind::mount;
+      swaps |= u.kind == KernelUser::Kind::swap;
+      if (u.kind == KernelUser::Kind::net) links.push_back(u.device);
+    }
+    msg += (msg.empty() ? "" : "; ") + (bdf == subject ? "" : bdf + " ") + items;
+  }
+  if (msg.empty()) return {};
+  std::string what = std::string(mounts ? "unmount it, " : "") + (swaps ? "swapoff it, " : "");
+  if (!links.empty()) {
+    what += "take the interface down (";
+    for (size_t i = 0; i < links.size(); ++i)
+      what += (i ? "; " : "") + std::string("ip link set ") + links[i] + " down";
+    what += "), ";
+  }
+  return fail(subject, msg + "; " + what + "or pass --force to unbind anyway", EBUSY);
+}
+
 Status check_holders(const Root& root, const std::vector<Move>& moves, bool force) {
   if (force) return {};
+  if (auto r = check_kernel_users(root, moves); !r) return r;
   std::string msg, subject;
   for (const auto& m : moves) {
-    if (m.already) continue;
-    bool unbinds = std::any_of(m.writes.begin(), m.writes.end(),
-                               [](const Write& w) { return w.path.ends_with("/unbind"); });
-    if (!unbinds) continue;
+    if (!unbinds(m)) continue;
     auto holders = find_holders(root, m.before);
     if (holders.empty()) continue;
     if (!msg.empty()) msg += "; ";

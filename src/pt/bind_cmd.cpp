@@ -118,6 +118,17 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     for (const auto& h : hs)
       holders.push_back({{"pid", h.pid}, {"command", h.command}, {"node", h.node}});
     j["holders"] = holders;
+    json users = json::array();
+    auto ku = find_kernel_users(ctx.root, d);
+    for (const auto& u : ku) {
+      static const char* kinds[] = {"mount", "swap", "net"};
+      json ju = {{"kind", kinds[int(u.kind)]}, {"device", u.device}, {"via", nullable(u.via)}};
+      if (u.kind == KernelUser::Kind::mount)
+        ju.update({{"target", u.target}, {"fstype", u.fstype}});
+      if (u.kind == KernelUser::Kind::net) ju["operstate"] = u.operstate;
+      users.push_back(ju);
+    }
+    j["kernel_users"] = users;
     json je = nullptr;
     if (journal) {
       if (auto it = journal->devices.find(d.addr.str()); it != journal->devices.end())
@@ -154,6 +165,9 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     text +=
         "  device nodes:     " + (nodes.empty() ? std::string("none") : join(nodes, " ")) + "\n";
     text += "  holders:          " + (hs.empty() ? std::string("none") : describe(hs)) + "\n";
+    std::string kus;
+    for (const auto& u : ku) kus += (kus.empty() ? "" : ", ") + describe(u);
+    text += "  kernel users:     " + (kus.empty() ? std::string("none") : kus) + "\n";
     if (!je.is_null())
       text +=
           "  journal:          detached from " +

@@ -274,6 +274,7 @@ Health examine(const Root& root, Backend& backend, const Device& dev) {
   if (!in.node) return h;
   auto k = backend.read(card);
   if (!k) {
+    if (k.error().exit == Exit::timeout) h.stuck = k.error();
     in.kms = false;
     in.kms_error = k.error().describe();
     return h;

@@ -6,6 +6,7 @@
 // opening a primary node does in the kernel and how the backend undoes it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -137,6 +138,18 @@ std::unique_ptr<Backend> make_root_backend(const Root& root);
 // The one a Root calls for.
 std::unique_ptr<Backend> make_backend(const Root& root);
 
+// INNER with every call made in a child process that the caller abandons
+// once TIMEOUT (counted from here, shared by all calls; a call that starts
+// later still gets a quarter of a second) has passed: a wedged GPU can block
+// open(2) or an ioctl inside its driver for ever, and a blocked system call
+// cannot be taken back. The result comes back over a pipe as JSON. A call
+// that runs out of time returns Exit::timeout naming the card node, the
+// child's pid and the kernel function it waits in (/proc/PID/wchan, read
+// under ROOT); the child is sent SIGKILL, which takes effect once the kernel
+// lets go of it. console_fb and devices, which cannot fail, answer nothing.
+std::unique_ptr<Backend> make_bounded_backend(std::unique_ptr<Backend> inner, const Root& root,
+                                              std::chrono::milliseconds timeout);
+
 // Master from debugfs (ROOT/sys/kernel/debug/dri/MINOR/clients), nullopt
 // when the file is absent or unreadable.
 std::optional<Master> master_from_debugfs(const Root& root, int minor);
@@ -167,6 +180,7 @@ struct Health {
   std::optional<Card> card;
   std::optional<Kms> kms;      // when the card's node exists and KMS could be read
   std::optional<Fbcon> fbcon;  // likewise
+  std::optional<Error> stuck;  // the KMS read did not return within --timeout
 };
 Health examine(const Root& root, Backend& backend, const Device& dev);
 

@@ -1,17 +1,26 @@
 // The libdrm backend: the running system only (libdrm hard-codes /dev/dri
-// and /sys), chosen by make_backend when no --root is given.
+// and /sys), chosen by make_backend when no --root is given. And the bound
+// on any backend's calls (make_bounded_backend).
 #include <fcntl.h>
 #include <linux/fb.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <xf86drm.h>
 #include <xf86drmMode.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "pt/drm.hpp"
+#include "pt/spawn.hpp"
 #include "pt/sysfs.hpp"
 
 namespace pt::drm {
@@ -213,10 +222,222 @@ class LibdrmBackend final : public Backend {
   }
 };
 
+// ---------------------------------------------------------------- bound
+using nlohmann::json;
+
+json opt_json(const std::optional<bool>& b) {
+  return b ? json(*b) : json(nullptr);
+}
+std::optional<bool> opt_bool(const json& j) {
+  return j.is_null() ? std::nullopt : std::optional<bool>(j.get<bool>());
+}
+
+json kms_json(const Kms& k) {
+  json conns = json::array(), crtcs = json::array(), planes = json::array();
+  for (const auto& c : k.connectors)
+    conns.push_back({c.id, c.name, c.status, c.encoder_id, c.crtc_id, c.modes});
+  for (const auto& c : k.crtcs)
+    crtcs.push_back({c.id, c.enabled, opt_json(c.active),
+                     c.mode ? json{c.mode->name, c.mode->width, c.mode->height, c.mode->refresh}
+                            : json(nullptr),
+                     c.fb_id});
+  for (const auto& p : k.planes) planes.push_back({p.id, p.crtc_id, p.fb_id});
+  return {{"driver", k.driver},
+          {"version", k.version},
+          {"date", k.date},
+          {"desc", k.desc},
+          {"kms", opt_json(k.kms)},
+          {"from_sysfs", k.from_sysfs},
+          {"connectors", conns},
+          {"crtcs", crtcs},
+          {"planes", planes},
+          {"master", {opt_json(k.master.exists), k.master.holder, k.master.how}}};
+}
+
+Kms kms_from_json(const json& j) {
+  Kms k;
+  k.driver = j.at("driver");
+  k.version = j.at("version");
+  k.date = j.at("date");
+  k.desc = j.at("desc");
+  k.kms = opt_bool(j.at("kms"));
+  k.from_sysfs = j.at("from_sysfs");
+  for (const auto& c : j.at("connectors"))
+    k.connectors.push_back({c[0], c[1], c[2], c[3], c[4], c[5]});
+  for (const auto& c : j.at("crtcs")) {
+    KmsCrtc kc{c[0], c[1], opt_bool(c[2]), std::nullopt, c[4]};
+    if (!c[3].is_null()) kc.mode = Mode{c[3][0], c[3][1], c[3][2], c[3][3]};
+    k.crtcs.push_back(kc);
+  }
+  for (const auto& p : j.at("planes")) k.planes.push_back({p[0], p[1], p[2]});
+  const auto& m = j.at("master");
+  k.master = Master{opt_bool(m[0]), m[1], m[2]};
+  return k;
+}
+
+json error_json(const Error& e) {
+  return {{"error", {e.err, e.subject, e.message, int(e.exit)}}};
+}
+
+template <class T>
+Result<T> from_reply(const json& j, const std::function<T(const json&)>& value) {
+  if (j.contains("error")) {
+    const auto& e = j["error"];
+    return std::unexpected(Error{e[0], e[1], e[2], Exit(e[3].get<int>())});
+  }
+  return value(j.at("ok"));
+}
+
+class BoundedBackend final : public Backend {
+ public:
+  BoundedBackend(std::unique_ptr<Backend> inner, const Root& root,
+                 std::chrono::milliseconds timeout)
+      : inner_(std::move(inner)),
+        root_(root),
+        timeout_(timeout),
+        deadline_(std::chrono::steady_clock::now() + timeout) {}
+
+  Result<Kms> read(const Card& card) override {
+    auto r = run(card.node, "reading its KMS state", [&] {
+      auto k = inner_->read(card);
+      return k ? json{{"ok", kms_json(*k)}} : error_json(k.error());
+    });
+    if (!r) return std::unexpected(r.error());
+    return from_reply<Kms>(*r, kms_from_json);
+  }
+
+  Result<bool> kms_readable(const Card& card) override {
+    auto r = run(card.node, "reading its KMS resources", [&] {
+      auto k = inner_->kms_readable(card);
+      return k ? json{{"ok", *k}} : error_json(k.error());
+    });
+    if (!r) return std::unexpected(r.error());
+    return from_reply<bool>(*r, [](const json& j) { return j.get<bool>(); });
+  }
+
+  std::vector<std::pair<std::string, PciAddress>> devices() override {
+    auto r = run("/dev/dri", "enumerating the DRM devices", [&] {
+      json arr = json::array();
+      for (const auto& [node, a] : inner_->devices()) arr.push_back({node, a.str()});
+      return json{{"ok", arr}};
+    });
+    std::vector<std::pair<std::string, PciAddress>> out;
+    if (!r) return out;
+    for (const auto& d : (*r)["ok"])
+      if (auto a = parse_sysfs_name(d[1].get<std::string>())) out.emplace_back(d[0], *a);
+    return out;
+  }
+
+  std::optional<int> console_fb(int console) override {
+    auto r = run("/dev/fb*", "reading the console map", [&] {
+      auto fb = inner_->console_fb(console);
+      return json{{"ok", fb ? json(*fb) : json(nullptr)}};
+    });
+    if (!r || (*r)["ok"].is_null()) return std::nullopt;
+    return (*r)["ok"].get<int>();
+  }
+
+ private:
+  // FN's JSON from a child process, or Exit::timeout once the budget is
+  // spent. The child only has the pipe open: one that is stuck must not
+  // keep the pt lock (PT_LOCK_FD of pt-bind recover) or a caller's pipe.
+  // FN does more than async-signal-safe calls (libdrm, JSON), which is
+  // sound because pt-drm runs no other thread when it forks.
+  Result<json> run(const std::string& subject, const std::string& what,
+                   const std::function<json()>& fn) {
+    using namespace std::chrono;
+    const auto start = steady_clock::now();
+    const auto until = std::max(deadline_, start + milliseconds(250));
+    spawn::Options opt;
+    opt.capture = true;
+    opt.timeout = ceil<milliseconds>(until - start);
+    // Not kill: reaping a child in uninterruptible sleep would block here.
+    opt.on_timeout = spawn::OnTimeout::abandon;
+    auto oc = spawn::call(
+        root_,
+        [&](int out_fd) {
+          ::signal(SIGPIPE, SIG_DFL);
+          std::string data;
+          try {
+            data = fn().dump();
+          } catch (const std::exception& ex) {
+            data = error_json(Error{0, subject, std::string("the reader failed: ") + ex.what(),
+                                    Exit::failed})
+                       .dump();
+          }
+          for (size_t off = 0; off < data.size();) {
+            ssize_t n = ::write(out_fd, data.data() + off, data.size() - off);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return 1;
+            off += size_t(n);
+          }
+          return 0;
+        },
+        opt);
+    if (!oc) return fail(subject, what + " failed: " + oc.error().describe());
+    if (!oc->finished) {
+      const std::string proc = "/proc/" + std::to_string(oc->pid);
+      std::pair<std::string, std::string> where{oc->wchan, proc + "/wchan"};
+      if (oc->wchan == "unknown") where = where_waits(proc);
+      // Gone once the kernel lets go; until then it shows where it waits.
+      ::kill(oc->pid, SIGKILL);
+      ::waitpid(oc->pid, nullptr, WNOHANG);
+      auto secs = [](auto d) {
+        // Tenths: the call started a moment after the command's clock did.
+        return spawn::seconds_text(
+            milliseconds(100 * ((duration_cast<milliseconds>(d).count() + 50) / 100)));
+      };
+      return fail(subject,
+                  what + " did not return within --timeout (" + secs(timeout_) +
+                      " s for all of the command's reads; this one waited " + secs(until - start) +
+                      " s); the reader process, pid " + std::to_string(oc->pid) +
+                      ", waits in the kernel in " + where.first + " (" + where.second +
+                      "). The GPU or its driver may be wedged; pt-drm gave up on the reader, which "
+                      "exits once the kernel lets it go",
+                  0, Exit::timeout);
+    }
+    if (oc->out.empty())
+      return fail(subject,
+                  what + " failed: the reader process " +
+                      (oc->code > 128 ? "was killed by signal " + std::to_string(oc->code - 128)
+                                      : "exited with status " + std::to_string(oc->code)) +
+                      " before it answered");
+    auto j = json::parse(oc->out, nullptr, false);
+    if (j.is_discarded()) return fail(subject, what + " failed: the reader's answer is not JSON");
+    return j;
+  }
+
+  // wchan reads 0 on x86 kernels before 5.16 for a sleeping task; the
+  // stack (root only) then names where PROC waits: its first frame past the
+  // scheduler. With the file that said so.
+  std::pair<std::string, std::string> where_waits(const std::string& proc) const {
+    std::istringstream stack(read_attr(root_.path(proc + "/stack")).value_or(""));
+    for (std::string line; std::getline(stack, line);) {
+      // "[<0>] wait_for_partner+0x55/0xa0"
+      auto sp = line.find("] ");
+      if (sp == std::string::npos) continue;
+      std::string fn = line.substr(sp + 2, line.find('+', sp) - sp - 2);
+      if (fn.empty() || fn.find("schedule") != std::string::npos) continue;
+      return {fn, proc + "/stack"};
+    }
+    return {"unknown", proc + "/wchan"};
+  }
+
+  std::unique_ptr<Backend> inner_;
+  Root root_;
+  std::chrono::milliseconds timeout_;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
 }  // namespace
 
 std::unique_ptr<Backend> make_libdrm_backend() {
   return std::make_unique<LibdrmBackend>();
+}
+
+std::unique_ptr<Backend> make_bounded_backend(std::unique_ptr<Backend> inner, const Root& root,
+                                              std::chrono::milliseconds timeout) {
+  return std::make_unique<BoundedBackend>(std::move(inner), root, timeout);
 }
 
 }  // namespace pt::drm

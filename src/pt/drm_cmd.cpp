@@ -73,6 +73,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, Backend& backend, std::ost
                      pad("DRM DRIVER", 22) + pad("KMS", 4) + "CONNECTORS\n";
   for (const auto& c : cards) {
     auto k = backend.read(c);
+    if (!k && k.error().exit == Exit::timeout) return std::unexpected(k.error());
     json conns = json::array();
     std::string ctext;
     for (const auto& s : c.connectors) {
@@ -230,6 +231,8 @@ Result<Exit> cmd_check(const Options& o, Context& ctx, Backend& backend, std::os
   const auto& card = h.card;
   const auto& k = h.kms;
   const auto& fb = h.fbcon;
+  // A read that never returned is no verdict on the display: exit 5, not 6.
+  if (h.stuck) return std::unexpected(*h.stuck);
   auto v = judge(in);
   if (o.common.json) {
     json conns = json::array();
@@ -335,7 +338,7 @@ Result<Exit> run_in(const Options& o, Context& ctx, Backend& backend, std::ostre
 
 Result<Exit> run(const Options& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
   auto sys = PT_TRY(open_system(o.common, on_write));
-  auto backend = make_backend(sys->ctx.root);
+  auto backend = make_bounded_backend(make_backend(sys->ctx.root), sys->ctx.root, sys->ctx.timeout);
   return run_in(o, sys->ctx, *backend, out);
 }
 

@@ -27,4 +27,30 @@ std::vector<Holder> find_holders(const Root& root, const Device& dev);
 
 std::string describe(const std::vector<Holder>& holders);
 
+// A use of a function inside the kernel, with no process to show for it: a
+// mounted filesystem or an active swap area on one of its block devices, or
+// a network interface of it that is up. Unbinding the driver pulls the
+// device from under them: the filesystem or swap loses its disk, the link
+// drops.
+struct KernelUser {
+  enum class Kind { mount, swap, net };
+  Kind kind = Kind::mount;
+  std::string device;  // "/dev/vda1", "/dev/dm-0", or the interface: "eth0"
+  std::string
+      via;  // the function's own block device below DEVICE ("vda1"), when DEVICE is a dm/md on it
+  std::string target;     // mount point
+  std::string fstype;     // "ext4"
+  std::string operstate;  // an interface's: "up", "down" (no carrier), "unknown"
+};
+
+// Mounts (/proc/self/mountinfo, by major:minor), swaps (/proc/swaps) and
+// up interfaces (IFF_UP in /sys/class/net/NAME/flags) that sit on DEV: its
+// block devices are the /sys/class/block entries below its sysfs directory,
+// their partitions, and the dm/md devices stacked on them (holders/).
+std::vector<KernelUser> find_kernel_users(const Root& root, const Device& dev);
+
+// "backs /dev/vda1 mounted on / (ext4)", "backs swap on /dev/vda2",
+// "has network interface eth0 up".
+std::string describe(const KernelUser& user);
+
 }  // namespace pt

@@ -92,6 +92,44 @@ TEST_CASE("show gives group, slot, override, module, holders and journal") {
   CHECK(out.find("iommu group:      1: 0000:01:00.0 0000:01:00.1") != std::string::npos);
 }
 
+TEST_CASE("show lists the kernel's own users of a function: mounts, swaps, interfaces up") {
+  test::Fixture fx;
+  test::Fixture::kernel_held(fx);
+  fx.add_mount("254:1", "/dev/vda1", "/srv", "ext4");
+  fx.add_swap("/dev/vda2");
+  bind::Options o;
+  o.command = "show";
+  o.devices = {"00:04.0"};
+  o.common.json = true;
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  auto j = json::parse(out);
+  REQUIRE(j["kernel_users"].size() == 2);
+  CHECK(j["kernel_users"][0] == json{{"kind", "mount"},
+                                     {"device", "/dev/vda1"},
+                                     {"via", nullptr},
+                                     {"target", "/srv"},
+                                     {"fstype", "ext4"}});
+  CHECK(j["kernel_users"][1] == json{{"kind", "swap"}, {"device", "/dev/vda2"}, {"via", nullptr}});
+  o.devices = {"00:05.0"};
+  REQUIRE(run(fx, o, out));
+  j = json::parse(out);
+  CHECK(j["kernel_users"] ==
+        json::array(
+            {json{{"kind", "net"}, {"device", "eth0"}, {"via", nullptr}, {"operstate", "up"}}}));
+
+  o.common.json = false;
+  o.devices = {"00:04.0"};
+  REQUIRE(run(fx, o, out));
+  CHECK(
+      out.find(
+          "kernel users:     backs /dev/vda1 mounted on /srv (ext4), backs swap on /dev/vda2\n") !=
+      std::string::npos);
+  o.devices = {"01:00.0"};
+  REQUIRE(run(fx, o, out));
+  CHECK(out.find("kernel users:     none\n") != std::string::npos);
+}
+
 TEST_CASE("detach --json reports each function's move") {
   test::Fixture fx;
   test::Fixture::gpu_with_audio(fx);

@@ -344,6 +344,83 @@ TEST_CASE("refusals change nothing") {
   }
 }
 
+TEST_CASE(
+    "a function the kernel uses (mount, swap, up link) is refused, naming the use; --force moves "
+    "it") {
+  const char* kDisk = "0000:00:04.0";
+  const char* kNic = "0000:00:05.0";
+  SUBCASE("a mounted filesystem") {
+    Env e(test::Fixture::kernel_held);
+    e.fx.add_mount("254:1", "/dev/vda1", "/", "ext4");
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"00:04.0"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == Exit::failed);
+    CHECK(r.error().err == EBUSY);
+    CHECK(r.error().describe() ==
+          "0000:00:04.0: backs /dev/vda1 mounted on / (ext4); unmount it, or pass --force to "
+          "unbind anyway "
+          "(Device or resource busy)");
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+    // A dry run plans nothing either.
+    bind::Options dry;
+    dry.common.dry_run = true;
+    e.ctx.dry_run = true;
+    CHECK_FALSE(e.run("detach", {"00:04.0"}, dry));
+  }
+  SUBCASE("swap, and an interface that is up, in one message") {
+    Env e(test::Fixture::kernel_held);
+    e.fx.add_swap("/dev/vda2");
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"00:04.0", "00:05.0"});
+    REQUIRE_FALSE(r);
+    // Detach runs from the highest address down: the NIC is the subject,
+    // the disk's finding carries its address.
+    CHECK(r.error().subject == kNic);
+    const auto& m = r.error().message;
+    CHECK(m.starts_with(
+        "has network interface eth0 up (operstate up); 0000:00:04.0 backs swap on /dev/vda2; "));
+    CHECK(m.find("swapoff it") != std::string::npos);
+    CHECK(m.find("ip link set eth0 down") != std::string::npos);
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    // set and unset apply the same check.
+    CHECK_FALSE(e.run("set", {"00:05.0", "vfio-pci"}));
+    CHECK(e.fx.kernel().log.empty());
+  }
+  SUBCASE("once unmounted, swapped off and down, detach and attach go through") {
+    Env e(test::Fixture::kernel_held);
+    e.fx.add_mount("254:1", "/dev/vda1", "/mnt", "ext2");
+    REQUIRE_FALSE(e.run("detach", {"00:04.0"}));
+    e.fx.write_file("/proc/self/mountinfo", "");
+    e.fx.write_file("/proc/mounts", "");
+    e.fx.write_file("/sys/class/net/eth0/flags", "0x1002\n");
+    auto before = e.fx.snapshot();
+    REQUIRE(e.run("detach", {"00:04.0", "00:05.0"}));
+    CHECK(e.fx.driver_of(kDisk) == "vfio-pci");
+    CHECK(e.fx.driver_of(kNic) == "vfio-pci");
+    CHECK_FALSE(e.fx.exists("/sys/class/block/vda1"));
+    REQUIRE(e.run("attach", {"00:04.0", "00:05.0"}));
+    CHECK(e.fx.driver_of(kDisk) == "virtio-pci");
+    CHECK(e.fx.exists("/sys/class/block/vda1"));
+    CHECK(e.fx.read("/sys/class/block/vda1/dev") == "254:1");
+  }
+  SUBCASE("--force unbinds anyway") {
+    Env e(test::Fixture::kernel_held);
+    e.fx.add_mount("254:1", "/dev/vda1", "/mnt", "ext2");
+    bind::Options o;
+    o.force = true;
+    REQUIRE(e.run("detach", {"00:04.0", "00:05.0"}, o));
+    CHECK(e.fx.driver_of(kDisk) == "vfio-pci");
+    CHECK(e.fx.driver_of(kNic) == "vfio-pci");
+    REQUIRE(e.run("attach", {"00:04.0", "00:05.0"}));
+    CHECK(e.fx.driver_of(kDisk) == "virtio-pci");
+    CHECK(e.fx.driver_of(kNic) == "virtio-pci");
+  }
+}
+
 TEST_CASE("the target driver's module is loaded first, and a failed load changes nothing") {
   Env e;
   std::filesystem::remove_all(e.fx.dir() + "/sys/bus/pci/drivers/vfio-pci");

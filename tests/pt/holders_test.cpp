@@ -65,3 +65,126 @@ TEST_CASE("DRM nodes under a child device count (virtio-pci on 5.10)") {
   REQUIRE(h.size() == 1);
   CHECK(h[0].node == "/dev/dri/card1");
 }
+
+TEST_CASE(
+    "kernel users: mounts and swaps on a function's block devices, its interfaces that are up") {
+  test::Fixture fx;
+  test::Fixture::kernel_held(fx);
+  auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
+  auto nic = read_device(fx.root(), PciAddress{0, 0, 5, 0});
+  auto gpu = read_device(fx.root(), PciAddress{0, 1, 0, 0});
+  REQUIRE(disk);
+  REQUIRE(nic);
+  REQUIRE(gpu);
+  CHECK(find_kernel_users(fx.root(), *disk).empty());
+
+  fx.add_mount("254:1", "/dev/vda1", "/mnt/data\\040dir", "ext4");
+  fx.add_mount("0:22", "tmpfs", "/tmp", "tmpfs");
+  fx.add_swap("/dev/vda2");
+  fx.add_swap("/swapfile");
+  auto u = find_kernel_users(fx.root(), *disk);
+  REQUIRE(u.size() == 2);
+  CHECK(u[0].kind == KernelUser::Kind::mount);
+  CHECK(describe(u[0]) == "backs /dev/vda1 mounted on /mnt/data dir (ext4)");
+  CHECK(u[1].kind == KernelUser::Kind::swap);
+  CHECK(describe(u[1]) == "backs swap on /dev/vda2");
+
+  auto n = find_kernel_users(fx.root(), *nic);
+  REQUIRE(n.size() == 1);
+  CHECK(describe(n[0]) == "has network interface eth0 up (operstate up)");
+  CHECK(find_kernel_users(fx.root(), *gpu).empty());
+}
+
+TEST_CASE("kernel users: an interface that is down is none; a link up without carrier is one") {
+  test::Fixture fx;
+  test::Fixture::kernel_held(fx);
+  fx.add_device(test::FakeDevice{.bdf = "0000:00:06.0",
+                                 .vendor = 0x1af4,
+                                 .device = 0x1041,
+                                 .class_code = 0x020000,
+                                 .driver = "virtio-pci",
+                                 .group = 5});
+  fx.add_net(
+      test::FakeNet{.bdf = "0000:00:06.0", .name = "eth1", .up = false, .operstate = "down"});
+  fx.add_device(test::FakeDevice{.bdf = "0000:00:07.0",
+                                 .vendor = 0x1af4,
+                                 .device = 0x1041,
+                                 .class_code = 0x020000,
+                                 .driver = "virtio-pci",
+                                 .group = 6});
+  fx.add_net(test::FakeNet{.bdf = "0000:00:07.0", .name = "eth2", .up = true, .operstate = "down"});
+  auto down = read_device(fx.root(), PciAddress{0, 0, 6, 0});
+  auto nocarrier = read_device(fx.root(), PciAddress{0, 0, 7, 0});
+  CHECK(find_kernel_users(fx.root(), *down).empty());
+  auto u = find_kernel_users(fx.root(), *nocarrier);
+  REQUIRE(u.size() == 1);
+  CHECK(u[0].device == "eth2");
+}
+
+TEST_CASE(
+    "kernel users: a dm device stacked on a partition, by major:minor, and /proc/mounts alone") {
+  test::Fixture fx;
+  test::Fixture::kernel_held(fx);
+  fx.add_stacked_block("vda1", "dm-0", 253, 0);
+  fx.add_stacked_block("dm-0", "dm-1", 253, 1);
+  // Mounted by its /dev/mapper name: mountinfo still gives the number.
+  fx.add_mount("253:1", "/dev/mapper/vg-home", "/home", "xfs");
+  auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
+  auto u = find_kernel_users(fx.root(), *disk);
+  REQUIRE(u.size() == 1);
+  CHECK(describe(u[0]) == "backs /dev/dm-1 (on vda1) mounted on /home (xfs)");
+
+  // Without mountinfo, /proc/mounts matches by the device path.
+  std::filesystem::remove(fx.dir() + "/proc/self/mountinfo");
+  fx.write_file("/proc/mounts", "/dev/vda1 / ext4 rw 0 0\n/dev/vdb1 /srv ext4 rw 0 0\n");
+  u = find_kernel_users(fx.root(), *disk);
+  REQUIRE(u.size() == 1);
+  CHECK(describe(u[0]) == "backs /dev/vda1 mounted on / (ext4)");
+}
+
+TEST_CASE("kernel users go with the driver: none once the function left it") {
+  test::Fixture fx;
+  test::Fixture::kernel_held(fx);
+  fx.add_mount("254:1", "/dev/vda1", "/", "ext4");
+  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/virtio-pci/unbind", "0000:00:04.0",
+                            WriteKind::blocking));
+  auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
+  CHECK(find_kernel_users(fx.root(), *disk).empty());
+}
+
+TEST_CASE(
+    "kernel users: an NVMe disk under its subsystem (native multipath), and one under the "
+    "controller") {
+  test::Fixture fx;
+  test::Fixture::kernel_held(fx);
+  fx.add_driver("nvme", "nvme");
+  for (const char* bdf : {"0000:00:06.0", "0000:00:07.0"})
+    fx.add_device(test::FakeDevice{.bdf = bdf,
+                                   .vendor = 0x144d,
+                                   .device = 0xa808,
+                                   .class_code = 0x010802,
+                                   .driver = "nvme",
+                                   .group = bdf[9] == '6' ? 5 : 6});
+  fx.add_block(test::FakeBlock{.bdf = "0000:00:06.0",
+                               .name = "nvme0n1",
+                               .major = 259,
+                               .minor = 0,
+                               .partitions = {"nvme0n1p1"},
+                               .sub = "nvme/nvme0",
+                               .subsystem = "nvme-subsys0"});
+  fx.add_block(test::FakeBlock{
+      .bdf = "0000:00:07.0", .name = "nvme1n1", .major = 259, .minor = 4, .sub = "nvme/nvme1"});
+  fx.add_mount("259:1", "/dev/nvme0n1p1", "/", "ext4");
+  fx.add_mount("259:4", "/dev/nvme1n1", "/srv", "xfs");
+  auto first = read_device(fx.root(), PciAddress{0, 0, 6, 0});
+  auto second = read_device(fx.root(), PciAddress{0, 0, 7, 0});
+  auto u = find_kernel_users(fx.root(), *first);
+  REQUIRE(u.size() == 1);
+  CHECK(describe(u[0]) == "backs /dev/nvme0n1p1 mounted on / (ext4)");
+  u = find_kernel_users(fx.root(), *second);
+  REQUIRE(u.size() == 1);
+  CHECK(describe(u[0]) == "backs /dev/nvme1n1 mounted on /srv (xfs)");
+  // The virtio disk's function is not the NVMe controller's.
+  auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
+  CHECK(find_kernel_users(fx.root(), *disk).empty());
+}
