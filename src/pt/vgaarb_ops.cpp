@@ -178,6 +178,15 @@ Result<Restore> restore(Context& ctx, const Device& dev) {
     r.target = *st;
     r.source = "from the journal: decodes=" + it->second.decodes + " when pt-bind detached it" +
                (it->second.driver.empty() ? std::string() : " from " + it->second.driver);
+    // nvidia's probe turns the boot VGA's legacy decoding off itself
+    // (nv_pci_probe: vga_set_legacy_decoding(pdev, VGA_RSRC_NONE)), so the
+    // record holds the driver's none, not the firmware's io+mem: putting
+    // that back would leave the origin story's decodes=none in place.
+    if (*st == 0 && dev.boot_vga.value_or(false)) {
+      r.target = vga::kIoMem;
+      r.source += "; none is what the driver's probe set, so the boot VGA gets io+mem, what the "
+                  "firmware gave it";
+    }
   }
   if (ctx.dry_run) {
     r.current = PT_TRY(ctx.arbiter->status(dev.addr));

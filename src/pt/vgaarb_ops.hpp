@@ -81,7 +81,8 @@ struct Restore {
 };
 
 // pt-vgaarb restore: DEV's decodes back to its journal record (io+mem
-// without one), the record removed. With ctx.dry_run nothing is written.
+// without one, and for the boot VGA whose record says none), the record
+// removed. With ctx.dry_run nothing is written.
 Result<Restore> restore(Context& ctx, const Device& dev);
 
 // pt-vgaarb lock: runs ARGV with STATE of DEV locked, signals forwarded to

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "fake_arbiter.hpp"
+#include "pt/journal.hpp"
 #include "fixture.hpp"
 
 using namespace pt;
@@ -57,6 +58,36 @@ TEST_CASE("restore without a journal record returns to io+mem and says so") {
   CHECK(r->source.starts_with("no journal record"));
   CHECK_FALSE(r->dropped);
   CHECK(r->change.after.decodes == vga::kIoMem);
+}
+
+TEST_CASE("restore: a journaled none on the boot VGA is the driver's, and io+mem comes back") {
+  Env e;
+  REQUIRE(e.gpu.boot_vga.value_or(false));
+  REQUIRE(vgaarb::decodes(e.ctx, e.gpu, 0));  // what nvidia's probe leaves
+  Journal j;
+  j.vga["0000:01:00.0"] = VgaRecord{"none", "none", true, "nvidia", 1};
+  REQUIRE(save_journal(e.ctx.root, j));
+  auto r = vgaarb::restore(e.ctx, e.gpu);
+  REQUIRE(r);
+  CHECK(r->target == vga::kIoMem);
+  CHECK(r->source.find("from the journal: decodes=none") == 0);
+  CHECK(r->source.find("the boot VGA gets io+mem") != std::string::npos);
+  CHECK(r->dropped);
+  CHECK(e.arb->card("0000:01:00.0").decodes == vga::kIoMem);
+  CHECK(load_journal(e.ctx.root).value().vga.empty());
+}
+
+TEST_CASE("restore: a journaled none on a VGA function that is not the boot VGA stays none") {
+  Env e;
+  e.gpu.boot_vga = false;
+  REQUIRE(vgaarb::decodes(e.ctx, e.gpu, 0));
+  Journal j;
+  j.vga["0000:01:00.0"] = VgaRecord{"none", "none", false, "nvidia", 1};
+  REQUIRE(save_journal(e.ctx.root, j));
+  auto r = vgaarb::restore(e.ctx, e.gpu);
+  REQUIRE(r);
+  CHECK(r->target == 0);
+  CHECK(e.arb->card("0000:01:00.0").decodes == 0);
 }
 
 TEST_CASE("run_locked runs the command under the lock and returns its status") {

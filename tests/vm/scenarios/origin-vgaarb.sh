@@ -5,7 +5,8 @@
 #    admin's own cycle there is no journal record, and pt-vgaarb restore
 #    repairs decodes=none to io+mem, read back from the arbiter. After a
 #    pt-bind detach/attach the journal holds what nvidia itself had set at
-#    boot, none, and restore puts back exactly that (documented finding).
+#    boot, none; for the boot VGA that is the driver's none, not the
+#    firmware's state, and restore sets io+mem.
 #  - amdgpu (the double registers a decode callback, like
 #    amdgpu_device_init): the kernel ignores user space's decodes, and
 #    pt-vgaarb restore exits 1 explaining that the driver's callback owns them.
@@ -31,19 +32,19 @@ assert_eq "decodes after restore" io+mem "$(arb_field "$gpu" decodes)"
 expect_rc 0 pt-vgaarb restore "$gpu"
 assert_out_has "already"
 
-say "nvidia: after pt-bind detach/attach the journal holds nvidia's own none"
+say "nvidia: after pt-bind detach/attach the journal holds nvidia's own none; the boot VGA gets io+mem"
+assert_eq "the GPU is the boot VGA" 1 "$(cat /sys/bus/pci/devices/$gpu/boot_vga)"
 expect_rc 0 pt-vgaarb decodes "$gpu" none
 expect_rc 0 pt-bind detach "$SLOT"
 assert_eq "journal: recorded decodes" none "$(journal_vga "$gpu" decodes)"
 assert_eq "journal: recorded driver" nvidia "$(journal_vga "$gpu" driver)"
 expect_rc 0 pt-bind attach "$SLOT"
+assert_eq "decodes after attach (nvidia's probe)" none "$(arb_field "$gpu" decodes)"
 expect_rc 0 pt-vgaarb restore "$gpu"
 assert_out_has "from the journal: decodes=none"
-assert_eq "decodes after restore from the journal" none "$(arb_field "$gpu" decodes)"
-echo "FINDING: on nvidia, pt's recipe keeps decodes=none (what nv_pci_probe set before the detach);"
-echo "         pt-vgaarb decodes $gpu io+mem sets io+mem (nvidia registers no callback)"
-expect_rc 0 pt-vgaarb decodes "$gpu" io+mem
-assert_eq "decodes after 'decodes io+mem'" io+mem "$(arb_field "$gpu" decodes)"
+assert_out_has "the boot VGA gets io+mem"
+assert_eq "decodes after restore from the journal" io+mem "$(arb_field "$gpu" decodes)"
+assert_eq "journal record dropped" null "$(journal_vga "$gpu" decodes)"
 
 say "amdgpu: its decode callback owns decodes"
 expect_rc 0 pt-vgaarb decodes "$gpu" none
