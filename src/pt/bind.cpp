@@ -10,6 +10,7 @@
 
 #include "pt/holders.hpp"
 #include "pt/try.hpp"
+#include "pt/spawn.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/target.hpp"
 #include "pt/vgaarb.hpp"
@@ -592,8 +593,7 @@ Status check_stuck_write(const Root& root, const Journal& journal) {
   const Job& job = *journal.job;
   const std::string proc = "/proc/" + std::to_string(job.writer);
   if (!path_exists(root.path(proc))) return {};  // it returned; recover_job takes the job on
-  std::string wchan = read_attr(root.path(proc + "/wchan")).value_or("");
-  if (wchan.empty() || wchan == "0") wchan = "unknown";
+  const std::string wchan = spawn::wait_channel(root, job.writer).first;
   return fail(job.write_path,
               "a " + job.op + " by pid " + std::to_string(job.pid) + " gave up on writing " +
                   show_value(job.write_value) + " here, and that write is still blocked in the kernel " +

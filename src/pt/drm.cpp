@@ -195,7 +195,7 @@ std::unique_ptr<Backend> make_root_backend(const Root& root) {
 }
 
 std::unique_ptr<Backend> make_backend(const Root& root) {
-  if (root.is_real()) return make_libdrm_backend();
+  if (root.is_real()) return make_libdrm_backend(root);
   return make_root_backend(root);
 }
 

@@ -132,7 +132,7 @@ class Backend {
 };
 
 // libdrm on the running system; only with the real root.
-std::unique_ptr<Backend> make_libdrm_backend();
+std::unique_ptr<Backend> make_libdrm_backend(const Root& root);
 // Files under ROOT only: connectors from sysfs, master from debugfs.
 std::unique_ptr<Backend> make_root_backend(const Root& root);
 // The one a Root calls for.

@@ -74,8 +74,8 @@ std::optional<bool> crtc_active(int fd, uint32_t crtc_id) {
 }
 
 // O_RDONLY: the KMS getters need no write access; nothing here is a write.
-Result<std::unique_ptr<Fd>> open_card(const Card& card) {
-  int raw = ::open(card.node.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+Result<std::unique_ptr<Fd>> open_card(const Root& root, const Card& card) {
+  int raw = ::open(root.path(card.node).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (raw < 0) {
     int e = errno;
     std::string msg = "cannot open the DRM card";
@@ -96,10 +96,14 @@ bool drop_master(int fd) {
   return true;
 }
 
+// libdrm finds devices under the real /dev and /sys itself, so this backend
+// serves the real root only (make_backend); its own opens still go through
+// ROOT, like every other path of the kit.
 class LibdrmBackend final : public Backend {
  public:
+  explicit LibdrmBackend(Root root) : root_(std::move(root)) {}
   Result<bool> kms_readable(const Card& card) override {
-    auto fd = open_card(card);
+    auto fd = open_card(root_, card);
     if (!fd) return std::unexpected(fd.error());
     drop_master((*fd)->get());
     drmModeRes* res = drmModeGetResources((*fd)->get());
@@ -114,7 +118,7 @@ class LibdrmBackend final : public Backend {
     // us master of a card nobody holds.
     Root real;
     auto before = master_from_debugfs(real, card.minor);
-    auto opened = open_card(card);
+    auto opened = open_card(root_, card);
     if (!opened) return std::unexpected(opened.error());
     Fd& fd = **opened;
     bool became_master = drop_master(fd.get());
@@ -209,7 +213,7 @@ class LibdrmBackend final : public Backend {
     // Any framebuffer device answers for the whole console map; reading it
     // changes nothing.
     for (int i = 0; i < 32; ++i) {
-      const std::string node = "/dev/fb" + std::to_string(i);
+      const std::string node = root_.path("/dev/fb" + std::to_string(i));
       int fd = ::open(node.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
       if (fd < 0) continue;
       fb_con2fbmap map{};
@@ -220,6 +224,9 @@ class LibdrmBackend final : public Backend {
     }
     return std::nullopt;
   }
+
+ private:
+  Root root_;
 };
 
 // ---------------------------------------------------------------- bound
@@ -376,9 +383,7 @@ class BoundedBackend final : public Backend {
         opt);
     if (!oc) return fail(subject, what + " failed: " + oc.error().describe());
     if (!oc->finished) {
-      const std::string proc = "/proc/" + std::to_string(oc->pid);
-      std::pair<std::string, std::string> where{oc->wchan, proc + "/wchan"};
-      if (oc->wchan == "unknown") where = where_waits(proc);
+      const std::pair<std::string, std::string> where{oc->wchan, oc->wchan_source};
       // Gone once the kernel lets go; until then it shows where it waits.
       ::kill(oc->pid, SIGKILL);
       ::waitpid(oc->pid, nullptr, WNOHANG);
@@ -407,22 +412,6 @@ class BoundedBackend final : public Backend {
     return j;
   }
 
-  // wchan reads 0 on x86 kernels before 5.16 for a sleeping task; the
-  // stack (root only) then names where PROC waits: its first frame past the
-  // scheduler. With the file that said so.
-  std::pair<std::string, std::string> where_waits(const std::string& proc) const {
-    std::istringstream stack(read_attr(root_.path(proc + "/stack")).value_or(""));
-    for (std::string line; std::getline(stack, line);) {
-      // "[<0>] wait_for_partner+0x55/0xa0"
-      auto sp = line.find("] ");
-      if (sp == std::string::npos) continue;
-      std::string fn = line.substr(sp + 2, line.find('+', sp) - sp - 2);
-      if (fn.empty() || fn.find("schedule") != std::string::npos) continue;
-      return {fn, proc + "/stack"};
-    }
-    return {"unknown", proc + "/wchan"};
-  }
-
   std::unique_ptr<Backend> inner_;
   Root root_;
   std::chrono::milliseconds timeout_;
@@ -431,8 +420,8 @@ class BoundedBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_libdrm_backend() {
-  return std::make_unique<LibdrmBackend>();
+std::unique_ptr<Backend> make_libdrm_backend(const Root& root) {
+  return std::make_unique<LibdrmBackend>(root);
 }
 
 std::unique_ptr<Backend> make_bounded_backend(std::unique_ptr<Backend> inner, const Root& root,

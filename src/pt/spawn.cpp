@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
+#include <tuple>
 
 #include "pt/sysfs.hpp"
 
@@ -182,8 +184,7 @@ Result<Outcome> run(const Root& root, const Options& options, bool forward_signa
   int status = 0;
   if (!exited) {
     oc.finished = false;
-    oc.wchan = read_attr(root.path("/proc/" + std::to_string(pid) + "/wchan")).value_or("");
-    if (oc.wchan.empty() || oc.wchan == "0") oc.wchan = "unknown";
+    std::tie(oc.wchan, oc.wchan_source) = wait_channel(root, pid);
     if (options.on_timeout == OnTimeout::kill) {
       ::kill(pid, SIGKILL);
       reap(pid, status);
@@ -250,6 +251,22 @@ Result<Outcome> exec(const Root& root, const std::vector<std::string>& argv,
     }
     ::_exit(e == ENOENT ? 127 : 126);
   });
+}
+
+std::pair<std::string, std::string> wait_channel(const Root& root, pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::string wchan = read_attr(root, proc + "/wchan").value_or("");
+  if (!wchan.empty() && wchan != "0") return {wchan, proc + "/wchan"};
+  std::istringstream stack(read_attr(root, proc + "/stack").value_or(""));
+  for (std::string line; std::getline(stack, line);) {
+    // "[<0>] wait_for_partner+0x55/0xa0"
+    auto sp = line.find("] ");
+    if (sp == std::string::npos) continue;
+    std::string fn = line.substr(sp + 2, line.find('+', sp) - sp - 2);
+    if (fn.empty() || fn.find("schedule") != std::string::npos) continue;
+    return {fn, proc + "/stack"};
+  }
+  return {"unknown", proc + "/wchan"};
 }
 
 bool exited_within(pid_t pid, std::chrono::milliseconds timeout) {

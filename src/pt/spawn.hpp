@@ -56,6 +56,7 @@ struct Outcome {
   bool killed = false;   // past the timeout and killed (OnTimeout::kill)
   int code = 0;          // exit status, or 128 + signal; meaningful when finished
   std::string wchan;     // where an unfinished child waited in the kernel
+  std::string wchan_source;  // the /proc file that said so
   std::string out;       // standard output, when captured
 };
 
@@ -73,6 +74,12 @@ Result<Outcome> call(const Root& root, const std::function<int(int out_fd)>& fn,
 // failure is exit 127 (no such program) or 126 (not runnable).
 Result<Outcome> exec(const Root& root, const std::vector<std::string>& argv,
                      const Options& options);
+
+// Where PID waits in the kernel and the /proc file that says so:
+// /proc/PID/wchan, or, where that reads 0 (x86 kernels before 5.16 for a
+// sleeping task), the first frame of /proc/PID/stack past the scheduler;
+// "unknown" when neither tells.
+std::pair<std::string, std::string> wait_channel(const Root& root, pid_t pid);
 
 // Waits up to TIMEOUT for PID to exit, without reaping it; false while it
 // still runs then.

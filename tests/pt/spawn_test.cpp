@@ -1,5 +1,7 @@
 #include "pt/spawn.hpp"
 
+#include "fixture.hpp"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -108,4 +110,19 @@ TEST_CASE("a function child holds none of the caller's stdio, so a capturing she
   ::kill(r->pid, SIGKILL);
   int st = 0;
   ::waitpid(r->pid, &st, 0);
+}
+
+TEST_CASE("wait_channel: wchan, else the first stack frame past the scheduler, else unknown") {
+  test::Fixture fx;
+  fx.write_file("/proc/41/wchan", "nv_pci_remove");
+  fx.write_file("/proc/42/wchan", "0");
+  fx.write_file("/proc/42/stack",
+                "[<0>] __schedule+0x2d1/0x890\n[<0>] schedule+0x5b/0xd0\n"
+                "[<0>] wait_for_partner+0x55/0xa0\n[<0>] fifo_open+0x1b5/0x300\n");
+  fx.write_file("/proc/43/wchan", "0");
+  CHECK(spawn::wait_channel(fx.root(), 41) ==
+        std::pair<std::string, std::string>{"nv_pci_remove", "/proc/41/wchan"});
+  CHECK(spawn::wait_channel(fx.root(), 42) ==
+        std::pair<std::string, std::string>{"wait_for_partner", "/proc/42/stack"});
+  CHECK(spawn::wait_channel(fx.root(), 43).first == "unknown");
 }

@@ -52,9 +52,12 @@ writer=$(printf '%s\n' "$OUT" | sed -n 's/.*writer pid \([0-9][0-9]*\).*/\1/p' |
 [ -n "$writer" ] || fail "writer pid in pt-bind's message" "a pid" "$OUT"
 [ -e "/proc/$writer" ] || fail "writer $writer" "still blocked in the kernel" "gone"
 wchan=$(cat "/proc/$writer/wchan")
-# 5.10's /proc/PID/wchan reads 0 for a task asleep in the kernel; pt then says
-# "unknown".
-case $wchan in '' | 0) wchan=unknown ;; esac
+# 5.10's /proc/PID/wchan reads 0 for a task asleep in the kernel; pt then
+# names the first frame of /proc/PID/stack past the scheduler.
+case $wchan in
+  '' | 0) wchan=$(sed -n 's/^\[<[^]]*>\] \([^+]*\)+.*/\1/p' "/proc/$writer/stack" | grep -v schedule | head -n1) ;;
+esac
+[ -n "$wchan" ] || wchan=unknown
 echo "   writer $writer: $(sed -n 's/^State:[[:space:]]*//p' "/proc/$writer/status"), wchan $wchan"
 assert_out_has "waiting in $wchan"
 assert_out_has "driver_override not read"
