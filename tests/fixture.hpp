@@ -24,6 +24,23 @@
 
 namespace pt::test {
 
+// pt.conf claiming gpu_with_audio's GPU and audio at boot, with the whole
+// recovery recipe (boot and recover tests share it).
+inline constexpr const char* kGuestClaim = R"([device.guest]
+bdf = "0000:01:00.0"
+id = "10de:2484"
+boot = "vfio"
+companions = ["0000:01:00.1"]
+recover = ["reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"]
+
+[device.guest.step.reset]
+method = "bus"
+force = true
+
+[device.guest.step.drm-wait]
+timeout = 20
+)";
+
 // Capabilities written into a device's config space (PM at 0x40, PCIe at
 // 0x50, Advanced Features at 0x70), from which pt-reset derives its methods.
 struct FakeCaps {

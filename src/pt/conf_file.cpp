@@ -93,6 +93,17 @@ std::optional<uint16_t> parse_hex16(std::string_view s) {
   return v;
 }
 
+// Calls TAKE with each element of the array NODE: its string value (none
+// when it is not a string) and where it stands, for the error's position.
+template <class Take>
+Status each_element(const std::string& path, const toml::node& node, const std::string& not_array,
+                    Take take) {
+  const toml::array* arr = node.as_array();
+  if (!arr) return at(path, node.source(), not_array);
+  for (const auto& el : *arr) PT_TRY(take(el.value<std::string>(), el.source()));
+  return {};
+}
+
 Status parse_step_options(const std::string& path, const std::string& dev, const toml::table& steps,
                           DeviceConf& conf) {
   for (auto&& [key, node] : steps) {
@@ -194,34 +205,30 @@ Result<DeviceConf> parse_device(const std::string& path, const std::string& name
       else
         return at(path, node.source(), full + " must be \"vfio\" (claim it at boot) or \"host\"");
     } else if (k == "companions") {
-      const toml::array* arr = node.as_array();
-      if (!arr)
-        return at(path, node.source(),
-                  full + " must be an array of functions, like [\"0000:3b:00.1\"]");
-      for (const auto& el : *arr) {
-        auto s = el.value<std::string>();
-        auto a = s ? parse_bdf(*s) : std::nullopt;
-        if (!a)
-          return at(path, el.source(),
-                    full + " entries must be PCI functions written as \"0000:3b:00.1\"");
-        d.companions.push_back(*a);
-      }
+      PT_TRY(each_element(
+          path, node, full + " must be an array of functions, like [\"0000:3b:00.1\"]",
+          [&](const std::optional<std::string>& s, const toml::source_region& el) -> Status {
+            auto a = s ? parse_bdf(*s) : std::nullopt;
+            if (!a)
+              return at(path, el,
+                        full + " entries must be PCI functions written as \"0000:3b:00.1\"");
+            d.companions.push_back(*a);
+            return {};
+          }));
     } else if (k == "recover") {
-      const toml::array* arr = node.as_array();
-      if (!arr)
-        return at(path, node.source(),
-                  full + " must be an array of steps, like [\"reset\", \"attach\"]");
-      for (const auto& el : *arr) {
-        auto s = el.value<std::string>();
-        if (!s || !find_step(*s))
-          return at(path, el.source(),
-                    "unknown recovery step" + (s ? " '" + *s + "'" : std::string()) +
-                        "; steps are " + step_names());
-        for (const auto& prev : d.recover)
-          if (prev.name == *s)
-            return at(path, el.source(), "step '" + *s + "' is listed twice in " + full);
-        d.recover.push_back(RecoverStep{*s, {}});
-      }
+      PT_TRY(each_element(
+          path, node, full + " must be an array of steps, like [\"reset\", \"attach\"]",
+          [&](const std::optional<std::string>& s, const toml::source_region& el) -> Status {
+            if (!s || !find_step(*s))
+              return at(path, el,
+                        "unknown recovery step" + (s ? " '" + *s + "'" : std::string()) +
+                            "; steps are " + step_names());
+            for (const auto& prev : d.recover)
+              if (prev.name == *s)
+                return at(path, el, "step '" + *s + "' is listed twice in " + full);
+            d.recover.push_back(RecoverStep{*s, {}});
+            return {};
+          }));
     } else if (k == "step") {
       steps = node.as_table();
       if (!steps) return at(path, node.source(), full + " must be a table of step options");

@@ -43,20 +43,7 @@ void write_conf(Fixture& fx, const std::string& text) {
   ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
 }
 
-const char* kClaim = R"([device.guest]
-bdf = "0000:01:00.0"
-id = "10de:2484"
-boot = "vfio"
-companions = ["0000:01:00.1"]
-recover = ["reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"]
-
-[device.guest.step.reset]
-method = "bus"
-force = true
-
-[device.guest.step.drm-wait]
-timeout = 20
-)";
+const char* const kClaim = test::kGuestClaim;
 
 Result<Exit> run(Fixture& fx, bind::Options o, std::string& out) {
   Context ctx = fx.context(o.common.dry_run);

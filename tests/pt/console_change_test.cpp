@@ -10,13 +10,8 @@ using namespace std::chrono_literals;
 
 namespace {
 Context context_of(test::Fixture& fx, bool dry_run = false) {
-  Context ctx;
-  ctx.root = fx.root();
-  ctx.writer = &fx.kernel();
-  ctx.modules = &fx.modules();
-  ctx.timeout = 200ms;
+  Context ctx = fx.context(dry_run);
   ctx.lock_timeout = 200ms;
-  ctx.dry_run = dry_run;
   ctx.now = [] { return int64_t(1700000000); };
   return ctx;
 }

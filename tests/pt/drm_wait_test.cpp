@@ -26,8 +26,7 @@ struct Env {
                                 .render = 128,
                                 .connectors = {FakeConnector{.name = "HDMI-A-1", .modes = 5}},
                                 .fb = 0});
-    ctx.root = fx.root();
-    ctx.writer = &fx.kernel();
+    ctx = fx.context();
     ctx.timeout = std::chrono::milliseconds(2000);
     backend = drm::make_root_backend(fx.root());
   }

@@ -12,20 +12,7 @@ using pt::test::Fixture;
 
 namespace {
 
-const char* kClaim = R"([device.guest]
-bdf = "0000:01:00.0"
-id = "10de:2484"
-boot = "vfio"
-companions = ["0000:01:00.1"]
-recover = ["reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"]
-
-[device.guest.step.reset]
-method = "bus"
-force = true
-
-[device.guest.step.drm-wait]
-timeout = 20
-)";
+const char* const kClaim = test::kGuestClaim;
 
 std::vector<std::string> lines(const std::vector<recover::Command>& steps) {
   std::vector<std::string> out;

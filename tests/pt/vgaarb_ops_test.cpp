@@ -20,11 +20,8 @@ struct Env {
   Env() {
     test::Fixture::gpu_with_audio(fx);
     arb.emplace(fx);
-    ctx.root = fx.root();
-    ctx.writer = &fx.kernel();
-    ctx.modules = &fx.modules();
+    ctx = fx.context();
     ctx.arbiter = &*arb;
-    ctx.timeout = 200ms;
     ctx.lock_timeout = 2000ms;
     gpu = read_device(fx.root(), PciAddress{0, 1, 0, 0}).value();
   }
