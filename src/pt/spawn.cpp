@@ -152,15 +152,38 @@ bool wait_for(pid_t pid, int out_fd, std::optional<std::chrono::milliseconds> ti
   return exited;
 }
 
+// What a child wrote on the relay pipe of its stderr, passed on to ours.
+void relay(int fd) {
+  if (fd < 0) return;
+  std::string text;
+  drain(fd, text);
+  ::close(fd);
+  for (size_t off = 0; off < text.size();) {
+    ssize_t n = ::write(2, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += size_t(n);
+  }
+}
+
+// RELAY_STDERR: the child's stderr is a pipe whose end we read, not our own
+// stderr, so a child abandoned in the kernel holds no stream of the caller's.
 Result<Outcome> run(const Root& root, const Options& options, bool forward_signals,
-                    const std::function<void(int out_fd)>& child) {
+                    bool relay_stderr, const std::function<void(int out_fd)>& child) {
   int pipe_fds[2] = {-1, -1};
   if (options.capture && ::pipe2(pipe_fds, O_CLOEXEC) != 0)
     return fail("pipe", "cannot create a pipe for a child process", errno);
+  int err_fds[2] = {-1, -1};
+  if (relay_stderr && ::pipe2(err_fds, O_CLOEXEC) != 0) {
+    int e = errno;
+    if (pipe_fds[0] >= 0) ::close(pipe_fds[0]), ::close(pipe_fds[1]);
+    return fail("pipe", "cannot create a pipe for a child process", e);
+  }
   Forwarding fwd(forward_signals);
   pid_t pid = ::fork();
   if (pid == 0) {
     fwd.child_reset();
+    if (err_fds[1] >= 0 && ::dup2(err_fds[1], 2) < 0) ::_exit(126);
     if (options.close_fds) close_except(options.keep_fd, pipe_fds[1]);
     if (options.keep_fd >= 0) {
       int flags = ::fcntl(options.keep_fd, F_GETFD);
@@ -172,15 +195,19 @@ Result<Outcome> run(const Root& root, const Options& options, bool forward_signa
   const int fork_err = errno;
   fwd.started(pid);
   if (pipe_fds[1] >= 0) ::close(pipe_fds[1]);
+  if (err_fds[1] >= 0) ::close(err_fds[1]);
   if (pid < 0) {
     if (pipe_fds[0] >= 0) ::close(pipe_fds[0]);
+    if (err_fds[0] >= 0) ::close(err_fds[0]);
     return fail("fork", "cannot start a child process", fork_err);
   }
   Outcome oc;
   oc.pid = pid;
   if (pipe_fds[0] >= 0) ::fcntl(pipe_fds[0], F_SETFL, ::fcntl(pipe_fds[0], F_GETFL) | O_NONBLOCK);
+  if (err_fds[0] >= 0) ::fcntl(err_fds[0], F_SETFL, ::fcntl(err_fds[0], F_GETFL) | O_NONBLOCK);
   const bool exited = wait_for(pid, pipe_fds[0], options.timeout, oc.out);
   if (pipe_fds[0] >= 0) ::close(pipe_fds[0]);
+  relay(err_fds[0]);
   int status = 0;
   if (!exited) {
     oc.finished = false;
@@ -201,14 +228,14 @@ Result<Outcome> run(const Root& root, const Options& options, bool forward_signa
 
 Result<Outcome> call(const Root& root, const std::function<int(int out_fd)>& fn,
                      const Options& options) {
-  return run(root, options, false, [&](int out_fd) {
-    // Nor the caller's stdin, stdout and stderr: a script capturing pt's
-    // output (out=$(pt-bind ...)) would wait for the pipe's end as long as an
-    // abandoned child is stuck, long after pt itself exited.
+  // None of the caller's streams either: a script capturing pt's output
+  // (out=$(pt-bind ... 2>&1)) would wait for the pipe's end as long as an
+  // abandoned child is stuck, long after pt itself exited. Its stderr comes
+  // back through the relay.
+  return run(root, options, false, true, [&](int out_fd) {
     if (int null = ::open("/dev/null", O_RDWR | O_CLOEXEC); null >= 0) {
       ::dup2(null, 0);
       ::dup2(null, 1);
-      ::dup2(null, 2);
       if (null > 2) ::close(null);
     }
     ::_exit(fn(out_fd));
@@ -237,7 +264,7 @@ Result<Outcome> exec(const Root& root, const std::vector<std::string>& argv,
   args.push_back(nullptr);
   const std::string prefix = options.exec_failure_prefix.value_or("") + argv[0] + ": ";
   const bool report = options.exec_failure_prefix.has_value();
-  return run(root, options, options.forward_signals, [&](int out_fd) {
+  return run(root, options, options.forward_signals, false, [&](int out_fd) {
     if (out_fd >= 0 && ::dup2(out_fd, 1) < 0) ::_exit(126);
     if (options.search_path)
       ::execvpe(args[0], args.data(), envp.data());

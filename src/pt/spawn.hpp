@@ -61,8 +61,9 @@ struct Outcome {
 };
 
 // Runs FN in a forked child and returns its result as the exit status; the
-// child's stdin, stdout and stderr are /dev/null (FN writes its result to
-// the descriptor it gets). FN
+// child's stdin and stdout are /dev/null (FN writes its result to the
+// descriptor it gets) and what it writes on stderr is passed on to ours
+// through a pipe once it ends or is given up on. FN
 // runs after fork() in a process that may have had threads: it calls only
 // async-signal-safe functions and everything it needs is prepared before.
 // With capture, FN gets the write end of the output pipe, else -1. ROOT is

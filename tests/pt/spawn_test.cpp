@@ -126,3 +126,29 @@ TEST_CASE("wait_channel: wchan, else the first stack frame past the scheduler, e
         std::pair<std::string, std::string>{"wait_for_partner", "/proc/42/stack"});
   CHECK(spawn::wait_channel(fx.root(), 43).first == "unknown");
 }
+
+TEST_CASE("a function child's stderr reaches ours through a relay, and an abandoned one holds none of it") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  int saved = ::dup(2);
+  REQUIRE(::dup2(fds[1], 2) == 2);
+  ::close(fds[1]);
+  auto said = spawn::call(
+      Root{}, [](int) { return ::write(2, "pt-fault: failing\n", 18) == 18 ? 0 : 1; },
+      {.timeout = 5s});
+  auto stuck = spawn::call(Root{}, [](int) { ::pause(); return 0; }, {.timeout = 50ms});
+  ::dup2(saved, 2);
+  ::close(saved);
+  REQUIRE(said);
+  CHECK(said->code == 0);
+  REQUIRE(stuck);
+  CHECK_FALSE(stuck->finished);
+  std::string got;
+  char buf[64];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, size_t(n));
+  CHECK(got == "pt-fault: failing\n");  // and then end of file, though the stuck child lives
+  ::close(fds[0]);
+  ::kill(stuck->pid, SIGKILL);
+  int st = 0;
+  ::waitpid(stuck->pid, &st, 0);
+}
