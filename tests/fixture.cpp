@@ -733,6 +733,14 @@ void Fixture::kernel_held(Fixture& fx) {
   fx.add_net(FakeNet{.bdf = "0000:00:05.0"});
 }
 
+void Fixture::gpu_with_display(Fixture& fx) {
+  gpu_with_audio(fx);
+  fx.add_drm_card(FakeDrmCard{.bdf = "0000:01:00.0",
+                              .render = 128,
+                              .connectors = {FakeConnector{.name = "HDMI-A-1", .modes = 5}},
+                              .fb = 0});
+}
+
 void Fixture::gpu_with_audio(Fixture& fx) {
   fx.add_driver("vfio-pci", "vfio_pci")
       .add_driver("nvidia", "nvidia")

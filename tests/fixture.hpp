@@ -161,6 +161,9 @@ class Fixture {
   static void gpu_with_audio(
       Fixture& fx);  // 00:01.0 root port -> 01:00.0 GPU + 01:00.1 audio, group 1
   static void gpu_on_root_bus(Fixture& fx);  // 00:02.0 GPU alone, group 2
+  // gpu_with_audio whose GPU has DRM card0 (renderD128, fb0) with HDMI-A-1
+  // connected (5 modes).
+  static void gpu_with_display(Fixture& fx);
   static void group_with_unrelated(
       Fixture& fx);  // gpu_with_audio + 01:00.2 USB-C + 02:00.0 NIC in group 1
   static void many_devices(Fixture& fx, int n);  // N endpoints behind root ports

@@ -54,11 +54,7 @@ struct Env {
   Context ctx;
   FakeBackend backend;
   Env() {
-    Fixture::gpu_with_audio(fx);
-    fx.add_drm_card(FakeDrmCard{.bdf = "0000:01:00.0",
-                                .render = 128,
-                                .connectors = {FakeConnector{.name = "HDMI-A-1", .modes = 5}},
-                                .fb = 0});
+    Fixture::gpu_with_display(fx);
     ctx.root = fx.root();
     ctx.writer = &fx.kernel();
     ctx.timeout = std::chrono::milliseconds(2000);

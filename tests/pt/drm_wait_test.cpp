@@ -21,11 +21,7 @@ struct Env {
   std::unique_ptr<drm::Backend> backend;
   std::vector<std::string> trace;
   Env() {
-    Fixture::gpu_with_audio(fx);
-    fx.add_drm_card(FakeDrmCard{.bdf = "0000:01:00.0",
-                                .render = 128,
-                                .connectors = {FakeConnector{.name = "HDMI-A-1", .modes = 5}},
-                                .fb = 0});
+    Fixture::gpu_with_display(fx);
     ctx = fx.context();
     ctx.timeout = std::chrono::milliseconds(2000);
     backend = drm::make_root_backend(fx.root());
