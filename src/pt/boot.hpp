@@ -1,5 +1,6 @@
-// pt.conf applied: the boot-time claim (pt-bind boot), the udev rules that
-// pt-bind udev-rules generates. The recovery steps are recover.hpp's.
+// pt.conf applied: the boot-time claim (pt-bind boot). The udev rules that
+// pt-bind udev-rules generates are boot_udev.hpp's, the recovery steps
+// recover.hpp's.
 #pragma once
 
 #include <string>
@@ -8,6 +9,7 @@
 #include "pt/bind.hpp"
 #include "pt/context.hpp"
 #include "pt/journal.hpp"
+#include "pt/boot_udev.hpp"
 #include "pt/conf_file.hpp"
 
 namespace pt::boot {
@@ -20,14 +22,5 @@ namespace pt::boot {
 // companions come back with the named function.
 Result<bind::Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal,
                              bool force, std::vector<std::string>& skipped);
-
-// The rules file for /etc/udev/rules.d/ (pt-bind(8), pt.conf(5)). Every
-// value in it comes from the validated configuration, never from a device.
-std::string udev_rules(const Conf& conf, const std::string& systemd_unit = "pt-recover@");
-
-// The udev properties of the function ADDR for the packaged rules' generic
-// match (IMPORT{program}), one KEY=VALUE per line; empty when pt.conf does
-// not name it. The ID guard of pt.conf applies with VENDOR and DEVICE.
-std::string udev_match(const Conf& conf, const PciAddress& addr, uint16_t vendor, uint16_t device);
 
 }  // namespace pt::boot
