@@ -23,6 +23,8 @@ enum class BootAction { none, vfio, host };
 struct RecoverStep {
   std::string name;  // "reset", "attach", "drm-wait", "vgaarb", "console", "drm-check"
   std::map<std::string, std::string> options;
+
+  bool operator==(const RecoverStep&) const = default;
 };
 
 struct DeviceConf {
@@ -36,6 +38,8 @@ struct DeviceConf {
   std::vector<PciAddress> companions;  // further functions that move with it
   std::vector<RecoverStep> recover;
   int line = 0;  // where the table starts, for messages
+
+  bool operator==(const DeviceConf&) const = default;
 };
 
 struct Conf {

@@ -28,6 +28,8 @@ struct JournalEntry {
   // Claimed by pt-bind boot before any host driver probed it: attach lets the
   // kernel choose the driver instead of restoring "unbound".
   bool boot = false;
+
+  bool operator==(const JournalEntry&) const = default;
 };
 
 struct Job {
@@ -41,6 +43,8 @@ struct Job {
   int writer = 0;
   std::string write_path;
   std::string write_value;
+
+  bool operator==(const Job&) const = default;
 };
 
 // The arbiter's view of a VGA device when pt-bind detached it, so that
@@ -52,6 +56,8 @@ struct VgaRecord {
   bool boot_vga = false;
   std::string driver;  // bound when recorded
   int64_t time = 0;
+
+  bool operator==(const VgaRecord&) const = default;
 };
 
 // A framebuffer of the GPU that fbcon served when pt-console release
@@ -61,6 +67,8 @@ struct ServedFb {
   std::string name;  // "virtio_gpudrmfb"
   std::vector<int>
       consoles;  // the consoles fbcon mapped to it; empty when the map could not be read
+
+  bool operator==(const ServedFb&) const = default;
 };
 
 // One change pt-console release made, so that restore undoes exactly it.
@@ -73,6 +81,8 @@ struct ConsoleChange {
   std::string node;    // where it was found, "vtcon1"; for messages, never for lookup
   int64_t time = 0;
   std::vector<ServedFb> served;  // "vtconsole": the GPU's framebuffers fbcon served
+
+  bool operator==(const ConsoleChange&) const = default;
 };
 
 struct Journal {
@@ -81,6 +91,9 @@ struct Journal {
   std::map<std::string, VgaRecord> vga;  // keyed by the VGA device
   std::map<std::string, std::vector<ConsoleChange>>
       consoles;  // keyed by the GPU; in the order made
+
+  // Saving and loading again gives an equal journal (tests/fuzz/journal_fuzz).
+  bool operator==(const Journal&) const = default;
 };
 
 // Checks /run/pt: it must be a directory owned by us and closed to others.
