@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "pt/bind.hpp"
-#include "pt/context.hpp"
-#include "pt/journal.hpp"
 #include "pt/boot_udev.hpp"
 #include "pt/conf_file.hpp"
+#include "pt/context.hpp"
+#include "pt/journal.hpp"
 
 namespace pt::boot {
 
