@@ -8,7 +8,11 @@
 //    lines the devices call for, every other line a comment or blank, each
 //    rule made only of the keys pt writes with values from a closed alphabet
 //    (so no RUN, PROGRAM or IMPORT); and pt-bind udev-match yields exactly
-//    its PT_DEVICE/PT_BOOT/PT_RECOVER lines.
+//    its PT_DEVICE/PT_BOOT/PT_RECOVER lines;
+//  - a drm-wait timeout pt accepts is one the tools can take: a finite
+//    number of seconds whose milliseconds fit the int64_t that
+//    open_system's conversion makes of them (a larger double is undefined
+//    behaviour there, before any clamp).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -178,6 +182,16 @@ void check_udev_rules(const pt::Conf& conf) {
   check(got_rules == want_rules, "more or fewer rules than the devices call for", rules);
 }
 
+void check_timeouts(const pt::Conf& conf) {
+  for (const auto& d : conf.devices)
+    for (const auto& step : d.recover)
+      if (auto t = step.options.find("timeout"); t != step.options.end()) {
+        const double seconds = std::strtod(t->second.c_str(), nullptr);
+        check(std::isfinite(seconds) && seconds > 0 && seconds * 1000.0 < 9.2e18,
+              "a timeout the tools cannot hold in milliseconds", t->second);
+      }
+}
+
 void check_udev_match(const pt::Conf& conf) {
   for (const auto& d : conf.devices) {
     std::vector<pt::PciAddress> functions{d.bdf};
@@ -213,6 +227,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   check_udev_rules(*conf);
   check_udev_match(*conf);
+  check_timeouts(*conf);
 
   const std::string written = to_toml(*conf);
   auto again = pt::parse_conf(written, kPath);
