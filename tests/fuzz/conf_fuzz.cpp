@@ -35,14 +35,24 @@ void check(bool ok, const char* what, const std::string& detail = {}) {
   std::abort();
 }
 
-std::vector<std::string_view> lines_of(std::string_view s) {
+std::vector<std::string_view> split(std::string_view s, std::string_view ends) {
   std::vector<std::string_view> out;
   while (!s.empty()) {
-    auto nl = s.find('\n');
-    out.push_back(s.substr(0, nl));
-    s = nl == std::string_view::npos ? std::string_view() : s.substr(nl + 1);
+    auto end = s.find_first_of(ends);
+    out.push_back(s.substr(0, end));
+    s = end == std::string_view::npos ? std::string_view() : s.substr(end + 1);
   }
   return out;
+}
+
+std::vector<std::string_view> lines_of(std::string_view s) {
+  return split(s, "\n");
+}
+
+// Lines as udev reads a rules file: systemd's read_line() ends one at "\n",
+// "\r" or NUL, so a name holding any of them starts a rule of its own.
+std::vector<std::string_view> udev_lines_of(std::string_view s) {
+  return split(s, std::string_view("\n\r\0", 3));
 }
 
 std::string hex4(uint16_t v) {
@@ -166,7 +176,7 @@ void check_udev_rules(const pt::Conf& conf) {
   // Four lines of header, then a blank line and a comment for each device.
   const size_t want_lines = 4 + 2 * conf.devices.size() + want_rules;
   check(!rules.empty() && rules.back() == '\n', "the rules file does not end in a newline", rules);
-  const auto lines = lines_of(rules);
+  const auto lines = udev_lines_of(rules);
   check(lines.size() == want_lines, "the rules file has more or fewer lines than pt writes", rules);
   size_t got_rules = 0;
   for (auto line : lines) {
