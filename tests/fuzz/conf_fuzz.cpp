@@ -45,12 +45,10 @@ std::vector<std::string_view> split(std::string_view s, std::string_view ends) {
   return out;
 }
 
-std::vector<std::string_view> lines_of(std::string_view s) {
-  return split(s, "\n");
-}
-
-// Lines as udev reads a rules file: systemd's read_line() ends one at "\n",
-// "\r" or NUL, so a name holding any of them starts a rule of its own.
+// Lines as udev reads them: systemd's read_line() ends a rules file's line
+// at "\n", "\r" or NUL, and IMPORT{program} splits a program's output at
+// "\n" and "\r" (a NUL ends it), so a name holding any of them starts a
+// line of its own.
 std::vector<std::string_view> udev_lines_of(std::string_view s) {
   return split(s, std::string_view("\n\r\0", 3));
 }
@@ -212,7 +210,7 @@ void check_udev_match(const pt::Conf& conf) {
       std::vector<std::string> want = {"PT_DEVICE=" + d.name};
       if (d.boot == pt::BootAction::vfio) want.push_back("PT_BOOT=vfio");
       if (f == d.bdf && !d.recover.empty()) want.push_back("PT_RECOVER=1");
-      const auto lines = lines_of(out);
+      const auto lines = udev_lines_of(out);
       check(std::vector<std::string>(lines.begin(), lines.end()) == want,
             "udev-match gives other lines than PT_DEVICE, PT_BOOT, PT_RECOVER", out);
     }
