@@ -63,11 +63,10 @@ void fill_sysfs(const Root& root, Device& d) {
   d.driver = link_basename(base + "/driver").value_or("");
   auto ov = read_attr(base + "/driver_override");
   d.driver_override = (!ov || *ov == "(null)") ? "" : *ov;
-  if (auto g = link_basename(base + "/iommu_group")) {
-    char* end = nullptr;
-    long v = std::strtol(g->c_str(), &end, 10);
-    if (end != g->c_str()) d.iommu_group = int(v);
-  }
+  // A group the kernel would never name ("-1", twenty digits) is no group:
+  // vfio-pci is refused for the device rather than /dev/vfio/-1 used.
+  if (auto g = link_basename(base + "/iommu_group"))
+    if (auto v = parse_index(*g)) d.iommu_group = int(*v);
   if (auto b = read_attr(base + "/boot_vga")) d.boot_vga = (*b == "1");
   if (auto r = read_attr(base + "/reset_method")) {
     std::vector<std::string> methods;

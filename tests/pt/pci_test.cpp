@@ -82,3 +82,18 @@ TEST_CASE("a broken tree is an error, not an exit from inside libpci") {
   REQUIRE_FALSE(all);
   CHECK(all.error().message.find("libpci") != std::string::npos);
 }
+
+TEST_CASE("an iommu_group link no kernel would make is no group, never group -1") {
+  for (const std::string name : {"-1", "99999999999999999999", "4294967295", "1x"}) {
+    CAPTURE(name);
+    test::Fixture fx;
+    test::Fixture::gpu_with_audio(fx);
+    const std::string link = fx.root().path("/sys/bus/pci/devices/0000:01:00.0/iommu_group");
+    std::filesystem::remove(link);
+    std::filesystem::create_symlink("../../../../kernel/iommu_groups/" + name, link);
+    auto all = scan_devices(fx.root());
+    REQUIRE(all);
+    CHECK_FALSE((*all)[1].iommu_group);
+    CHECK((*all)[2].iommu_group == 1);
+  }
+}
