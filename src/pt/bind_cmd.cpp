@@ -17,6 +17,7 @@
 namespace pt::bind {
 
 using nlohmann::json;
+using render::emit;
 
 namespace {
 
@@ -68,7 +69,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
     json arr = json::array();
     for (const auto& d : all)
       if (class_selected(d, o.device_class)) arr.push_back(device_json(all, d));
-    out << arr.dump(2) << "\n";
+    emit(out, arr);
     return Exit::ok;
   }
   std::string text = pad("DEVICE", 14) + pad("ID", 11) + pad("CLASS", 28) + pad("DRIVER", 16) +
@@ -87,7 +88,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
     auto c = companions(all, d);
     text += (c.empty() ? "-" : join(c, ",")) + "\n";
   }
-  out << text;
+  out << render::printable(text, true);
   return Exit::ok;
 }
 
@@ -177,9 +178,9 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
       text += "  journal:          unreadable: " + journal.error().describe() + "\n";
   }
   if (o.common.json)
-    out << (arr.size() == 1 ? arr[0] : arr).dump(2) << "\n";
+    emit(out, (arr.size() == 1 ? arr[0] : arr));
   else
-    out << text;
+    out << render::printable(text, true);
   return Exit::ok;
 }
 
@@ -255,7 +256,7 @@ void print_plan(const Plan& plan, bool json_out, std::ostream& out) {
                     {"writes", w}});
     }
     j["functions"] = fs;
-    out << j.dump(2) << "\n";
+    emit(out, j);
     return;
   }
   std::string t;
@@ -291,7 +292,7 @@ void print_outcome(const std::string& op, const Outcome& oc, bool json_out, std:
                     {"note", nullable(m.note)},
                     {"ms", double(m.elapsed.count()) / 1000.0}});
     j["functions"] = fs;
-    out << j.dump(2) << "\n";
+    emit(out, j);
     return;
   }
   std::string t;

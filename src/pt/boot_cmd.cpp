@@ -16,6 +16,7 @@
 namespace pt::bind {
 
 using nlohmann::json;
+using render::emit;
 
 namespace {
 
@@ -47,7 +48,7 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
                         {"to", "vfio-pci"},
                         {"result", m.already ? "already" : "planned"}});
       j["functions"] = fs;
-      out << j.dump(2) << "\n";
+      emit(out, j);
     } else {
       for (const auto& s : skipped) out << "skipped: " << s << "\n";
       if (plan.moves.empty())
@@ -111,7 +112,7 @@ Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
            {"ok", bc.ok},
            {"problems", bc.problems},
            {"verdict", bc.problems.empty() ? "ok" : "problems"}};
-    out << j.dump(2) << "\n";
+    emit(out, j);
   } else {
     out << bc.image << " (" << reader->flavor() << ")\n";
     for (const auto& s : bc.ok) out << "  ok: " << s << "\n";

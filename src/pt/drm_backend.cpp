@@ -366,7 +366,7 @@ class BoundedBackend final : public Backend {
           ::signal(SIGPIPE, SIG_DFL);
           std::string data;
           try {
-            data = fn().dump();
+            data = fn().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
           } catch (const std::exception& ex) {
             data = error_json(Error{0, subject, std::string("the reader failed: ") + ex.what(),
                                     Exit::failed})

@@ -3,6 +3,7 @@
 
 #include <expected>
 #include <string>
+#include <string_view>
 
 namespace pt {
 
@@ -27,6 +28,12 @@ struct Error {
   // One line for a person: "subject: message (strerror)".
   std::string describe() const;
 };
+
+// S as a terminal may show it: control characters (ESC, CR, a newline in a
+// process name any user chose) become \xNN; with KEEP_LINES a newline stays,
+// for a whole text output. describe() applies it, and so does every
+// command's text output (render.hpp).
+std::string printable(std::string_view s, bool keep_lines = false);
 
 template <class T>
 using Result = std::expected<T, Error>;

@@ -16,12 +16,15 @@ std::string class_hex(uint16_t class_id) {
   return buf;
 }
 
-void emit(std::ostream& out, const json& doc) { out << doc.dump(2) << "\n"; }
+void emit(std::ostream& out, const json& doc) {
+  out << doc.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
 
 void Table::row(const std::vector<std::string>& cells) {
   std::string line;
   for (size_t i = 0; i < cells.size(); ++i)
-    line += i + 1 < cells.size() && i < widths_.size() ? pad(cells[i], widths_[i]) : cells[i];
+    line += i + 1 < cells.size() && i < widths_.size() ? pad(printable(cells[i]), widths_[i])
+                                                       : printable(cells[i]);
   text_ += line + "\n";
 }
 
