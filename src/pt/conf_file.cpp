@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <set>
 
+#include "pt/context.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/trusted_file.hpp"
 #include "pt/try.hpp"
@@ -138,9 +139,9 @@ Status parse_step_options(const std::string& path, const std::string& dev, const
       if (o->second == toml::node_type::floating_point &&
           (oval.is_floating_point() || oval.is_integer())) {
         double d = oval.value<double>().value_or(0);
-        if (!(d > 0))
-          return at(path, oval.source(),
-                    step + "." + name + " must be a positive number of seconds");
+        // The check --timeout gets, so nan, inf and 1e300 stop here, not at boot.
+        if (auto ok = duration(d, step + "." + name, false); !ok)
+          return at(path, oval.source(), ok.error().describe());
         char buf[32];
         std::snprintf(buf, sizeof buf, "%g", d);  // "15", "2.5": as a person wrote it
         value = buf;

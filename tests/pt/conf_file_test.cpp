@@ -155,3 +155,50 @@ TEST_CASE("pt.conf: a symlink in its place is refused, not followed") {
   CHECK(r.error().message == "cannot open the configuration");
   CHECK(r.error().err == ELOOP);
 }
+
+TEST_CASE("pt.conf: a step's timeout is a finite number of seconds up to a day") {
+  auto conf = [](const std::string& value) {
+    return "[device.a]\nbdf = \"0000:3b:00.0\"\nrecover = [\"drm-wait\"]\n"
+           "[device.a.step.drm-wait]\ntimeout = " +
+           value + "\n";
+  };
+  CHECK(error_of(conf("nan")) ==
+        "/etc/pt/pt.conf:5:11: drm-wait.timeout: 'nan' is not a number of seconds; give a number "
+        "of seconds from 0.001 to 86400");
+  CHECK(error_of(conf("inf")) ==
+        "/etc/pt/pt.conf:5:11: drm-wait.timeout: 'inf' is not a number of seconds; give a number "
+        "of seconds from 0.001 to 86400");
+  CHECK(error_of(conf("1e300")) ==
+        "/etc/pt/pt.conf:5:11: drm-wait.timeout: '1e+300' is out of range; give a number of "
+        "seconds from 0.001 to 86400");
+  CHECK(error_of(conf("9.3e15")).find("'9.3e+15' is out of range") != std::string::npos);
+  CHECK(error_of(conf("-1")).find("'-1' is out of range") != std::string::npos);
+  CHECK(error_of(conf("0")).find("'0' is out of range") != std::string::npos);
+  for (const char* ok : {"86400", "2.5", "15"}) {
+    auto r = parse_conf(conf(ok), "/etc/pt/pt.conf");
+    REQUIRE(r);
+    CHECK(r->devices[0].recover[0].options.at("timeout") == ok);
+  }
+}
+
+TEST_CASE("pt.conf: CRLF line ends (a file saved on Windows) read like LF") {
+  std::string crlf;
+  for (char c : std::string(kTwoGpus)) {
+    if (c == '\n') crlf += '\r';
+    crlf += c;
+  }
+  auto lf = parse_conf(kTwoGpus, "/etc/pt/pt.conf");
+  auto r = parse_conf(crlf, "/etc/pt/pt.conf");
+  REQUIRE(lf);
+  REQUIRE(r);
+  REQUIRE(r->devices.size() == lf->devices.size());
+  for (size_t i = 0; i < r->devices.size(); ++i) {
+    CHECK(r->devices[i].name == lf->devices[i].name);
+    CHECK(r->devices[i].bdf == lf->devices[i].bdf);
+    CHECK(r->devices[i].boot == lf->devices[i].boot);
+    CHECK(r->devices[i].recover.size() == lf->devices[i].recover.size());
+  }
+  // An error in such a file still names its line and column.
+  CHECK(error_of("[device.a]\r\nbdf = \"0000:3b:00.0\"\r\nbot = \"vfio\"\r\n")
+            .rfind("/etc/pt/pt.conf:3:1: unknown key 'bot'", 0) == 0);
+}
