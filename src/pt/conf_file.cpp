@@ -275,8 +275,13 @@ Result<Conf> parse_conf(const std::string& text, const std::string& path) {
   Conf conf;
   conf.path = path;
   toml::table root;
+  // A file with CRLF line ends reaches here as "...\r": the reader trims the
+  // last "\n" as it does a sysfs attribute's, and toml++ wants a '\n' after
+  // every '\r' ("expected '\n' after '\r', saw EOF").
+  std::string_view body = text;
+  if (body.ends_with('\r')) body.remove_suffix(1);
   try {
-    root = toml::parse(text, path);
+    root = toml::parse(body, path);
   } catch (const toml::parse_error& e) {
     return at(path, e.source(), std::string(e.description()));
   }

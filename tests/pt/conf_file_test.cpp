@@ -198,6 +198,12 @@ TEST_CASE("pt.conf: CRLF line ends (a file saved on Windows) read like LF") {
     CHECK(r->devices[i].boot == lf->devices[i].boot);
     CHECK(r->devices[i].recover.size() == lf->devices[i].recover.size());
   }
+  // As load_conf hands it over: read_trusted_file trims the last "\n".
+  crlf.pop_back();
+  REQUIRE(crlf.ends_with('\r'));
+  auto trimmed = parse_conf(crlf, "/etc/pt/pt.conf");
+  REQUIRE(trimmed);
+  CHECK(trimmed->devices.size() == lf->devices.size());
   // An error in such a file still names its line and column.
   CHECK(error_of("[device.a]\r\nbdf = \"0000:3b:00.0\"\r\nbot = \"vfio\"\r\n")
             .rfind("/etc/pt/pt.conf:3:1: unknown key 'bot'", 0) == 0);

@@ -39,7 +39,7 @@ inline Run run_tool(const std::string& tool, const std::string& args) {
 // command, so the unfixed tool only read the real system.
 inline void check_empty_root_refused(const std::string& tool, const std::string& tree,
                                      const std::string& args) {
-  for (const std::string prefix : {std::string(), "PT_ROOT=" + tree + " "}) {
+  for (const std::string& prefix : {std::string(), "PT_ROOT=" + tree + " "}) {
     CAPTURE(prefix);
     auto r = run_tool_with(prefix, tool, "--root '' " + args);
     CHECK(r.status == 2);
