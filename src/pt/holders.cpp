@@ -213,13 +213,16 @@ std::vector<Holder> find_holders(const Root& root, const Device& dev) {
   if (nodes.empty()) return out;
   const std::string proc = root.path("/proc");
   for (const auto& pid : list_dir(proc)) {
-    if (!all_digits(pid)) continue;
+    // parse_index, not std::stoi: a /proc entry of 20 digits (a --root
+    // tree) would throw std::out_of_range out of pt-bind show.
+    const auto pid_number = parse_index(pid);
+    if (!pid_number) continue;
     const std::string fd_dir = proc + "/" + pid + "/fd";
     for (const auto& fd : list_dir(fd_dir)) {
       auto target = read_link(fd_dir + "/" + fd);
       if (!target || !std::binary_search(nodes.begin(), nodes.end(), *target)) continue;
       Holder h;
-      h.pid = std::stoi(pid);
+      h.pid = int(*pid_number);
       h.command = read_attr(proc + "/" + pid + "/comm").value_or("?");
       h.node = *target;
       if (std::none_of(out.begin(), out.end(),

@@ -278,3 +278,18 @@ TEST_CASE(
   ::close(probe);
   ::close(fd);
 }
+
+TEST_CASE("a /proc entry whose pid overflows an int is skipped, not an abort") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  fx.add_holder(4242, "qemu", "/dev/vfio/1");
+  const std::string big = fx.dir() + "/proc/99999999999999999999";
+  std::filesystem::create_directories(big + "/fd");
+  std::filesystem::create_symlink("/dev/vfio/1", big + "/fd/3");
+  fx.write_file("/proc/99999999999999999999/comm", "big\n");
+  auto r = pt_bind("--root " + fx.dir() + " --json show 01:00.0");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["holders"].size() == 1);
+  CHECK(j["holders"][0]["pid"] == 4242);
+}
