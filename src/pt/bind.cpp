@@ -538,7 +538,8 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
       e.exit = Exit::not_rolled_back;
       e.message += ". Every function of the " + plan.op +
                    " was moved, but the journal could not record it, and nothing was undone.\n"
-                   "State now:\n" + state_report(ctx.root, devices) +
+                   "State now:\n" +
+                   state_report(ctx.root, devices) +
                    "The journal still holds the job as written before the first move; fix the "
                    "cause, then run pt-bind again to finish it";
       return std::unexpected(e);
@@ -580,8 +581,9 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   }
   if (!undo_errors.empty()) {
     failure.exit = Exit::not_rolled_back;
-    failure.message += ".\nRolling back failed too:\n" + undo_errors + "State now:\n" + state_report(ctx.root, devices, locked) +
-                       "The journal " + std::string(kJournalPath) +
+    failure.message += ".\nRolling back failed too:\n" + undo_errors + "State now:\n" +
+                       state_report(ctx.root, devices, locked) + "The journal " +
+                       std::string(kJournalPath) +
                        " keeps the original drivers; fix the cause, then run pt-bind attach";
     save_journal(ctx.root, journal);
     return std::unexpected(failure);
@@ -657,7 +659,8 @@ std::vector<std::string> gone_notes(const JobRecovery& rec, const Journal& journ
   std::vector<std::string> out;
   for (const auto& d : rec.gone) {
     auto it = journal.devices.find(d);
-    out.push_back(d + " of " + rec.what + " is gone (removed or unplugged): nothing to undo for it" +
+    out.push_back(d + " of " + rec.what +
+                  " is gone (removed or unplugged): nothing to undo for it" +
                   (it == journal.devices.end()
                        ? std::string()
                        : "; its journal entry (from " + driver_or_none(it->second.driver) +

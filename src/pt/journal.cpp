@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -192,8 +192,8 @@ class Reader {
     auto v = PT_TRY(member(o, where, key));
     if (nullable && v->is_null()) return std::string();
     if (!v->is_string())
-      return bad(where + key,
-                 std::string("must be a string") + (nullable ? " or null" : "") + ", not " + kind(*v));
+      return bad(where + key, std::string("must be a string") + (nullable ? " or null" : "") +
+                                  ", not " + kind(*v));
     return v->get<std::string>();
   }
 
@@ -266,7 +266,8 @@ Result<Job> read_job(const Reader& r, const json& o) {
   job.pid = int(PT_TRY(r.integer(o, where, "pid", 0, kIntMax)));
   job.started = PT_TRY(r.integer(o, where, "started", kTimeMin, kTimeMax));
   auto list = PT_TRY(r.member(o, where, "devices"));
-  if (!list->is_array()) return r.bad("job.devices", "must be an array, not " + Reader::kind(*list));
+  if (!list->is_array())
+    return r.bad("job.devices", "must be an array, not " + Reader::kind(*list));
   for (size_t i = 0; i < list->size(); ++i) {
     const std::string field = "job.devices[" + std::to_string(i) + "]";
     const json& d = (*list)[i];
@@ -319,8 +320,8 @@ Result<ConsoleChange> read_change(const Reader& r, const json& c, const std::str
     if (!cons->is_array())
       return r.bad(fw + ".consoles", "must be an array, not " + Reader::kind(*cons));
     for (size_t k = 0; k < cons->size(); ++k)
-      fb.consoles.push_back(int(PT_TRY(r.integer_value(
-          (*cons)[k], fw + ".consoles[" + std::to_string(k) + "]", 0, kIntMax))));
+      fb.consoles.push_back(int(PT_TRY(
+          r.integer_value((*cons)[k], fw + ".consoles[" + std::to_string(k) + "]", 0, kIntMax))));
     ch.served.push_back(std::move(fb));
   }
   return ch;
@@ -379,7 +380,8 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
   }
   const json* job = PT_TRY(r.member(j, "", "job"));
   if (!job->is_null()) {
-    if (!job->is_object()) return r.bad("job", "must be an object or null, not " + Reader::kind(*job));
+    if (!job->is_object())
+      return r.bad("job", "must be an object or null, not " + Reader::kind(*job));
     out.job = PT_TRY(read_job(r, *job));
   }
   if (const json* vga = PT_TRY(r.object(j, "", "vga", false)))

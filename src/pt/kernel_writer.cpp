@@ -49,14 +49,14 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
                   {.timeout = timeout_});
   if (!oc) return fail(path, "cannot fork a writer process", oc.error().err);
   if (!oc->finished) {
-    auto stuck = fail(
-        path,
-        "writing " + show_value(value) + " did not return within " + spawn::seconds_text(timeout_) +
-            " s; the kernel is waiting in " + oc->wchan + " (writer pid " +
-            std::to_string(oc->pid) +
-            "). A sysfs write cannot be cancelled: it completes when the driver lets go. Find "
-            "what holds the device (pt-bind show) and stop it",
-        0, Exit::timeout);
+    auto stuck =
+        fail(path,
+             "writing " + show_value(value) + " did not return within " +
+                 spawn::seconds_text(timeout_) + " s; the kernel is waiting in " + oc->wchan +
+                 " (writer pid " + std::to_string(oc->pid) +
+                 "). A sysfs write cannot be cancelled: it completes when the driver lets go. Find "
+                 "what holds the device (pt-bind show) and stop it",
+             0, Exit::timeout);
     stuck.error().writer = int(oc->pid);
     return stuck;
   }

@@ -684,7 +684,8 @@ TEST_CASE("a journal save that fails after every move says the change happened (
   auto r = e.run("detach", {"01:00"});
   REQUIRE_FALSE(r);
   CHECK(r.error().exit == Exit::not_rolled_back);
-  CHECK(r.error().message.find("was moved, but the journal could not record it") != std::string::npos);
+  CHECK(r.error().message.find("was moved, but the journal could not record it") !=
+        std::string::npos);
   CHECK(r.error().message.find("0000:01:00.0: driver=vfio-pci") != std::string::npos);
   CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
   // What is on disk is the journal of before the first move: the job and the
@@ -700,15 +701,20 @@ TEST_CASE("a journal save that fails after every move says the change happened (
   CHECK(e.fx.driver_of(kGpu) == "nvidia");
 }
 
-TEST_CASE("an interrupted job on a function removed since is nothing to undo, and other devices still move") {
+TEST_CASE(
+    "an interrupted job on a function removed since is nothing to undo, and other devices still "
+    "move") {
   Env e([](test::Fixture& fx) { test::Fixture::many_devices(fx, 6); });
   run_killed_after(e, "detach", 4);
   auto job = e.journal().job;
   REQUIRE(job);
-  REQUIRE(std::find(job->devices.begin(), job->devices.end(), "0000:01:00.0") != job->devices.end());
-  REQUIRE(e.fx.kernel().write("/sys/bus/pci/devices/0000:01:00.0/remove", "1", WriteKind::blocking));
-  const std::string gone = "0000:01:00.0 of an interrupted detach of " + std::to_string(job->devices.size()) +
-                           " function(s) by pid " + std::to_string(job->pid) +
+  REQUIRE(std::find(job->devices.begin(), job->devices.end(), "0000:01:00.0") !=
+          job->devices.end());
+  REQUIRE(
+      e.fx.kernel().write("/sys/bus/pci/devices/0000:01:00.0/remove", "1", WriteKind::blocking));
+  const std::string gone = "0000:01:00.0 of an interrupted detach of " +
+                           std::to_string(job->devices.size()) + " function(s) by pid " +
+                           std::to_string(job->pid) +
                            " is gone (removed or unplugged): nothing to undo for it";
 
   // The dry run tells what the real run does.
@@ -786,7 +792,8 @@ class StuckWithWriter final : public SysfsWriter {
 };
 }  // namespace
 
-TEST_CASE("a stuck unbind stays in the journal until it completes; then attach restores the driver") {
+TEST_CASE(
+    "a stuck unbind stays in the journal until it completes; then attach restores the driver") {
   Env e;
   StuckWithWriter stuck(e.fx.kernel());
   e.ctx.writer = &stuck;

@@ -180,7 +180,8 @@ const std::map<std::string, std::string> kBadJournals = {
     {"attach-order-overflow", "devices.0000:01:00.0.attach_order must be an integer from"},
     {"attach-order-string", "devices.0000:01:00.0.attach_order must be an integer"},
     {"boot-string", "devices.0000:01:00.0.boot must be true or false"},
-    {"consoles-console-fraction", "consoles.0000:01:00.0[0].served[0].consoles[0] must be an integer"},
+    {"consoles-console-fraction",
+     "consoles.0000:01:00.0[0].served[0].consoles[0] must be an integer"},
     {"consoles-object", "consoles.0000:01:00.0 must be an array"},
     {"consoles-served-null", "consoles.0000:01:00.0[0].served must be an array"},
     {"device-key-bad", "devices.01:00.0 '01:00.0' is not a PCI address"},
@@ -262,8 +263,8 @@ TEST_CASE("a hard link planted at the old temporary name is not written through"
   test::Fixture fx;
   REQUIRE(check_state_dir(fx.root(), true));
   fx.write_file("/etc/victim", "precious\n");
-  REQUIRE(::link((fx.dir() + "/etc/victim").c_str(), (fx.dir() + "/run/pt/journal.json.tmp").c_str()) ==
-          0);
+  REQUIRE(::link((fx.dir() + "/etc/victim").c_str(),
+                 (fx.dir() + "/run/pt/journal.json.tmp").c_str()) == 0);
   REQUIRE(save_journal(fx.root(), sample()));
   CHECK(fx.read("/etc/victim") == "precious");
   REQUIRE(load_journal(fx.root()));
