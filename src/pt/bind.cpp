@@ -451,18 +451,9 @@ std::string state_report(const Root& root, const std::vector<std::string>& devic
 
 namespace {
 
-// The writer's pid from a timed-out write's message (KernelWriter::write:
-// "... (writer pid N)"); 0 when it names none.
-int writer_pid_of(const Error& e) {
-  const std::string key = "writer pid ";
-  auto pos = e.message.find(key);
-  if (pos == std::string::npos) return 0;
-  return std::atoi(e.message.c_str() + pos + key.size());
-}
-
 void record_stuck_write(Journal& journal, const Error& failure, const Move* m) {
   if (!journal.job) return;
-  journal.job->writer = writer_pid_of(failure);
+  journal.job->writer = failure.writer;
   journal.job->write_path = failure.subject;
   if (m)
     for (const auto& w : m->writes)
@@ -539,7 +530,20 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
     for (const auto& m : plan.moves)
       if (m.drop_record) journal.devices.erase(m.before.addr.str());
     journal.job.reset();
-    PT_TRY(save_journal(ctx.root, journal));
+    if (auto saved = save_journal(ctx.root, journal); !saved) {
+      // The system changed; saying "nothing changed" (exit 1) would be a lie.
+      // The journal on disk is the one written before the first move: it
+      // holds the job and the original drivers, so the next run finishes it.
+      Error e = saved.error();
+      e.exit = Exit::not_rolled_back;
+      e.message += ". Every function of the " + plan.op +
+                   " was moved, but the journal could not record it, and nothing was undone.\n"
+                   "State now:\n" +
+                   state_report(ctx.root, devices) +
+                   "The journal still holds the job as written before the first move; fix the "
+                   "cause, then run pt-bind again to finish it";
+      return std::unexpected(e);
+    }
     return out;
   }
 
@@ -558,19 +562,28 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
 
   std::string undone;
   std::string undo_errors;
+  std::string locked;
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
     const Device& before = (*it)->before;
     if (auto r = restore(ctx, before); !r) {
       undo_errors += "  " + before.addr.str() + ": " + r.error().describe() + "\n";
-      if (r.error().exit == Exit::timeout) break;
+      if (r.error().exit == Exit::timeout) {
+        // An undo stuck in the kernel is recorded like a stuck move, so the
+        // next run waits for it instead of blocking on the device.
+        locked = before.addr.str();
+        record_stuck_write(journal, r.error(), nullptr);
+        journal.job->write_value = locked;
+        break;
+      }
       continue;
     }
     undone += (undone.empty() ? "" : ", ") + before.addr.str() + " (back on " + driver_or_none(before.driver) + ")";
   }
   if (!undo_errors.empty()) {
     failure.exit = Exit::not_rolled_back;
-    failure.message += ".\nRolling back failed too:\n" + undo_errors + "State now:\n" + state_report(ctx.root, devices) +
-                       "The journal " + std::string(kJournalPath) +
+    failure.message += ".\nRolling back failed too:\n" + undo_errors + "State now:\n" +
+                       state_report(ctx.root, devices, locked) + "The journal " +
+                       std::string(kJournalPath) +
                        " keeps the original drivers; fix the cause, then run pt-bind attach";
     save_journal(ctx.root, journal);
     return std::unexpected(failure);
@@ -606,33 +619,85 @@ Status check_stuck_write(const Root& root, const Journal& journal) {
               0, Exit::timeout);
 }
 
-Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
-                                               const std::vector<std::string>& covered, bool force) {
-  if (!journal.job) return std::optional<std::string>();
-  const Job job = *journal.job;
-  bool all_covered = std::all_of(job.devices.begin(), job.devices.end(), [&](const std::string& d) {
+Result<JobRecovery> plan_recovery(const Context& ctx, const Journal& journal,
+                                  const std::vector<std::string>& covered, bool force) {
+  JobRecovery rec;
+  if (!journal.job) return rec;
+  const Job& job = *journal.job;
+  rec.what = "an interrupted " + job.op + " of " + std::to_string(job.devices.size()) +
+             " function(s) by pid " + std::to_string(job.pid);
+  rec.take_over = std::all_of(job.devices.begin(), job.devices.end(), [&](const std::string& d) {
     return std::find(covered.begin(), covered.end(), d) != covered.end();
   });
-  std::string what = "an interrupted " + job.op + " of " + std::to_string(job.devices.size()) +
-                     " function(s) by pid " + std::to_string(job.pid);
-  if (all_covered) {
-    journal.job.reset();
-    return std::optional<std::string>("found " + what + "; this run takes it over");
-  }
+  if (rec.take_over) return rec;
+  // A function removed or unplugged since has nothing left to undo: the
+  // kernel forgot its binding with it, and if it comes back (a rescan) it is
+  // probed afresh. Only the functions still there are undone.
   std::vector<DeviceSpec> specs;
-  for (const auto& d : job.devices)
+  for (const auto& d : job.devices) {
+    if (!path_exists(ctx.root.path("/sys/bus/pci/devices/" + d))) {
+      rec.gone.push_back(d);
+      continue;
+    }
     if (auto s = parse_device_spec(d)) specs.push_back(*s);
+  }
+  if (specs.empty()) return rec;
+  Journal rest = journal;
+  rest.job.reset();
+  for (const auto& d : rec.gone) rest.devices.erase(d);
+  auto plan = plan_attach(ctx, specs, AttachOptions{force}, rest);
+  if (!plan) {
+    Error e = plan.error();
+    e.message = "undoing " + rec.what + " failed: " + e.message;
+    return std::unexpected(e);
+  }
+  rec.undo = std::move(*plan);
+  return rec;
+}
+
+std::vector<std::string> gone_notes(const JobRecovery& rec, const Journal& journal) {
+  std::vector<std::string> out;
+  for (const auto& d : rec.gone) {
+    auto it = journal.devices.find(d);
+    out.push_back(d + " of " + rec.what +
+                  " is gone (removed or unplugged): nothing to undo for it" +
+                  (it == journal.devices.end()
+                       ? std::string()
+                       : "; its journal entry (from " + driver_or_none(it->second.driver) +
+                             ") is dropped, a function that comes back is probed afresh"));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> recover_job(Context& ctx, Journal& journal,
+                                             const std::vector<std::string>& covered, bool force) {
+  auto rec = PT_TRY(plan_recovery(ctx, journal, covered, force));
+  if (!journal.job) return std::vector<std::string>();
+  const Job job = *journal.job;
+  if (rec.take_over) {
+    journal.job.reset();
+    return std::vector<std::string>{"found " + rec.what + "; this run takes it over"};
+  }
+  auto notes = gone_notes(rec, journal);
   journal.job.reset();
-  auto plan = PT_TRY(plan_attach(ctx, specs, AttachOptions{force}, journal));
-  if (auto r = execute(ctx, plan, journal); !r) {
+  for (const auto& d : rec.gone) journal.devices.erase(d);
+  if (rec.undo) {
+    if (auto r = execute(ctx, *rec.undo, journal); !r) {
+      Error e = r.error();
+      e.message = "undoing " + rec.what + " failed: " + e.message;
+      return std::unexpected(e);
+    }
+  } else if (auto r = save_journal(ctx.root, journal); !r) {
     Error e = r.error();
-    e.message = "undoing " + what + " failed: " + e.message;
+    e.message = "undoing " + rec.what + " failed: " + e.message;
     return std::unexpected(e);
   }
   // An interrupted detach is undone, an interrupted attach finished: either
   // way its functions end on the drivers the journal recorded.
-  return std::optional<std::string>((job.op == "attach" ? "finished " : "undid ") + what +
-                                    ": its functions are back on their recorded drivers");
+  notes.push_back((job.op == "attach" ? "finished " : "undid ") + rec.what +
+                  (rec.undo ? ": its functions are back on their recorded drivers"
+                            : ": none of its functions is left"));
+  return notes;
 }
 
 }  // namespace pt::bind

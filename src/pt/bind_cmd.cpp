@@ -207,10 +207,16 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     PT_TRY(check_stuck_write(ctx.root, journal));
     auto plan = make_plan(journal);
     if (!plan) return std::unexpected(plan.error());
-    if (journal.job)
+    if (journal.job) {
+      // The real run's recovery, planned: it refuses here as it would there.
+      std::vector<std::string> covered;
+      for (const auto& m : plan->moves) covered.push_back(m.before.addr.str());
+      auto rec = PT_TRY(plan_recovery(ctx, journal, covered, o.force));
       plan->notes.push_back("the journal holds an interrupted " + journal.job->op + " job (pid " +
                             std::to_string(journal.job->pid) +
                             "); the real run first finishes or undoes it");
+      for (auto& n : gone_notes(rec, journal)) plan->notes.push_back(std::move(n));
+    }
     print_plan(*plan, o.common.json, out);
     return Exit::ok;
   }
@@ -223,12 +229,12 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
 
   std::vector<std::string> covered;
   for (const auto& m : plan->moves) covered.push_back(m.before.addr.str());
-  auto note = PT_TRY(recover_job(ctx, journal, covered, o.force));
-  if (note) {
+  auto notes = PT_TRY(recover_job(ctx, journal, covered, o.force));
+  if (!notes.empty()) {
     // Undoing an old job changed the devices; plan again from what is there now.
     plan = make_plan(journal);
     if (!plan) return std::unexpected(plan.error());
-    plan->notes.push_back(*note);
+    for (auto& n : notes) plan->notes.push_back(std::move(n));
   }
   auto outcome = PT_TRY(execute(ctx, *plan, journal));
   print_outcome(plan->op, outcome, o.common.json, out);

@@ -24,6 +24,9 @@ struct Error {
   std::string subject;  // the path, device or input the error is about
   std::string message;  // what happened and what to do about it
   Exit exit = Exit::failed;
+  // Exit::timeout of a blocking write: the pid of the writer left behind in
+  // the kernel, which the journal records so that later runs can wait for it.
+  int writer = 0;
 
   // One line for a person: "subject: message (strerror)".
   std::string describe() const;

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -654,4 +655,181 @@ TEST_CASE("a rollback whose reprobe fails binds the original driver directly") {
   for (const auto& [path, value] : e.fx.kernel().log)
     if (path == "/sys/bus/pci/drivers/nvidia/bind" && value == kGpu) direct_bind = true;
   CHECK(direct_bind);
+}
+
+namespace {
+// Passes every write on; after AFTER (path, value) it opens /run/pt to
+// others, so the next journal save is refused even for root.
+class SpoilStateAfter final : public SysfsWriter {
+ public:
+  SpoilStateAfter(test::Fixture& fx, std::string path, std::string value)
+      : fx_(fx), path_(std::move(path)), value_(std::move(value)) {}
+  Status write(const std::string& path, std::string_view value, WriteKind kind) override {
+    auto r = fx_.kernel().write(path, value, kind);
+    if (path == path_ && value == value_) ::chmod((fx_.dir() + "/run/pt").c_str(), 0755);
+    return r;
+  }
+  Status write_config(const std::string& d, uint16_t off, uint16_t v) override {
+    return fx_.kernel().write_config(d, off, v);
+  }
+  test::Fixture& fx_;
+  std::string path_, value_;
+};
+}  // namespace
+
+TEST_CASE("a journal save that fails after every move says the change happened (exit 4)") {
+  Env e;
+  SpoilStateAfter spoil(e.fx, "/sys/bus/pci/drivers_probe", kGpu);
+  e.ctx.writer = &spoil;
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::not_rolled_back);
+  CHECK(r.error().message.find("was moved, but the journal could not record it") !=
+        std::string::npos);
+  CHECK(r.error().message.find("0000:01:00.0: driver=vfio-pci") != std::string::npos);
+  CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+  // What is on disk is the journal of before the first move: the job and the
+  // original drivers, which the next run uses to finish.
+  ::chmod((e.fx.dir() + "/run/pt").c_str(), 0700);
+  auto j = e.journal();
+  REQUIRE(j.job);
+  CHECK(j.devices.at(kGpu).driver == "nvidia");
+  e.ctx.writer = &e.fx.kernel();
+  REQUIRE(e.run("detach", {"01:00"}));
+  CHECK_FALSE(e.journal().job);
+  REQUIRE(e.run("attach", {"01:00"}));
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+}
+
+TEST_CASE(
+    "an interrupted job on a function removed since is nothing to undo, and other devices still "
+    "move") {
+  Env e([](test::Fixture& fx) { test::Fixture::many_devices(fx, 6); });
+  run_killed_after(e, "detach", 4);
+  auto job = e.journal().job;
+  REQUIRE(job);
+  REQUIRE(std::find(job->devices.begin(), job->devices.end(), "0000:01:00.0") !=
+          job->devices.end());
+  REQUIRE(
+      e.fx.kernel().write("/sys/bus/pci/devices/0000:01:00.0/remove", "1", WriteKind::blocking));
+  const std::string gone = "0000:01:00.0 of an interrupted detach of " +
+                           std::to_string(job->devices.size()) + " function(s) by pid " +
+                           std::to_string(job->pid) +
+                           " is gone (removed or unplugged): nothing to undo for it";
+
+  // The dry run tells what the real run does.
+  e.ctx.dry_run = true;
+  REQUIRE(e.run("detach", {"02:00"}));
+  CHECK(e.out.find("note: " + gone) != std::string::npos);
+  REQUIRE(e.journal().job);
+
+  e.ctx.dry_run = false;
+  auto r = e.run("detach", {"02:00"});
+  REQUIRE(r);
+  CHECK(e.out.find("note: " + gone) != std::string::npos);
+  CHECK(e.out.find("undid an interrupted detach") != std::string::npos);
+  CHECK(e.fx.driver_of("0000:01:00.1") == "snd_hda_intel");
+  CHECK(e.fx.driver_of("0000:02:00.0") == "vfio-pci");
+  auto j = e.journal();
+  CHECK_FALSE(j.job);
+  CHECK(j.devices.count("0000:01:00.0") == 0);
+  CHECK(j.devices.count("0000:01:00.1") == 0);
+  CHECK(j.devices.at("0000:02:00.0").driver == "nvidia");
+}
+
+TEST_CASE("an interrupted job whose functions are all gone is cleared, and said so") {
+  Env e([](test::Fixture& fx) { test::Fixture::many_devices(fx, 6); });
+  run_killed_after(e, "detach", 2);
+  auto job = e.journal().job;
+  REQUIRE(job);
+  for (const auto& d : job->devices)
+    REQUIRE(e.fx.kernel().write("/sys/bus/pci/devices/" + d + "/remove", "1", WriteKind::blocking));
+  REQUIRE(e.run("attach", {"02:00"}));
+  CHECK(e.out.find("is gone (removed or unplugged)") != std::string::npos);
+  CHECK(e.out.find("none of its functions is left") != std::string::npos);
+  CHECK_FALSE(e.journal().job);
+}
+
+TEST_CASE("an undo of an interrupted job that cannot be planned says so, in the dry run too") {
+  Env e([](test::Fixture& fx) { test::Fixture::many_devices(fx, 6); });
+  run_killed_after(e, "detach", 4);
+  auto j = e.journal();
+  REQUIRE(j.job);
+  j.devices.at("0000:01:00.1").driver = "nosuchdriver";
+  j.devices.at("0000:01:00.1").module = "nosuchmodule";
+  REQUIRE(save_journal(e.ctx.root, j));
+  for (bool dry : {true, false}) {
+    CAPTURE(dry);
+    e.ctx.dry_run = dry;
+    auto r = e.run("detach", {"02:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.starts_with("undoing an interrupted detach of"));
+    CHECK(r.error().message.find("failed: the journal says 0000:01:00.1 was on this driver") !=
+          std::string::npos);
+    CHECK(e.fx.driver_of("0000:02:00.0") == "nvidia");
+  }
+  CHECK(e.journal().job);
+}
+
+namespace {
+// A timed-out unbind of the GPU whose writer (pid 4242) stays in the kernel;
+// its message does not name the pid, so only the Error's field carries it.
+class StuckWithWriter final : public SysfsWriter {
+ public:
+  explicit StuckWithWriter(SysfsWriter& inner) : inner_(inner) {}
+  Status write(const std::string& path, std::string_view value, WriteKind kind) override {
+    if (path == "/sys/bus/pci/drivers/nvidia/unbind" && value == kGpu) {
+      auto e = fail(path, "did not return within 0.2 s", 0, Exit::timeout);
+      e.error().writer = 4242;
+      return e;
+    }
+    return inner_.write(path, value, kind);
+  }
+  Status write_config(const std::string& d, uint16_t off, uint16_t v) override {
+    return inner_.write_config(d, off, v);
+  }
+  SysfsWriter& inner_;
+};
+}  // namespace
+
+TEST_CASE(
+    "a stuck unbind stays in the journal until it completes; then attach restores the driver") {
+  Env e;
+  StuckWithWriter stuck(e.fx.kernel());
+  e.ctx.writer = &stuck;
+  e.fx.write_file("/proc/4242/wchan", "nv_pci_remove");
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::timeout);
+  auto j = e.journal();
+  REQUIRE(j.job);
+  CHECK(j.job->writer == 4242);
+  CHECK(j.job->write_path == "/sys/bus/pci/drivers/nvidia/unbind");
+  CHECK(j.job->write_value == kGpu);
+  CHECK(j.devices.at(kGpu).driver == "nvidia");
+  const std::string stuck_journal = e.fx.read("/run/pt/journal.json");
+
+  // While the writer lives every run refuses with exit 5 and keeps the record.
+  e.ctx.writer = &e.fx.kernel();
+  for (bool dry : {true, false}) {
+    CAPTURE(dry);
+    e.ctx.dry_run = dry;
+    r = e.run("attach", {"01:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == Exit::timeout);
+    CHECK(r.error().message.find("writer pid 4242, waiting in nv_pci_remove") != std::string::npos);
+    CHECK(e.fx.read("/run/pt/journal.json") == stuck_journal);
+  }
+  e.ctx.dry_run = false;
+
+  // The holder lets go: the unbind completes and the writer exits.
+  REQUIRE(e.fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", kGpu, WriteKind::blocking));
+  std::filesystem::remove_all(e.fx.dir() + "/proc/4242");
+  CHECK(e.fx.driver_of(kGpu) == "none");
+  REQUIRE(e.run("attach", {"01:00"}));
+  CHECK(e.out.find("interrupted detach") != std::string::npos);
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+  CHECK(e.fx.driver_of(kAudio) == "snd_hda_intel");
+  CHECK(e.journal().devices.empty());
+  CHECK_FALSE(e.journal().job);
 }
