@@ -370,7 +370,7 @@ class BoundedBackend final : public Backend {
           } catch (const std::exception& ex) {
             data = error_json(Error{0, subject, std::string("the reader failed: ") + ex.what(),
                                     Exit::failed})
-                       .dump();
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
           }
           for (size_t off = 0; off < data.size();) {
             ssize_t n = ::write(out_fd, data.data() + off, data.size() - off);

@@ -146,7 +146,8 @@ std::string journal_to_text(const Journal& journal) {
     }
     j["consoles"][bdf] = list;
   }
-  return j.dump(2) + "\n";
+  // A sysfs name that is not UTF-8 must not abort the save of a job in flight.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 namespace {
