@@ -155,3 +155,22 @@ TEST_CASE("pt.conf: a symlink in its place is refused, not followed") {
   CHECK(r.error().message == "cannot open the configuration");
   CHECK(r.error().err == ELOOP);
 }
+
+TEST_CASE("pt.conf: a device name that could break a rules file is refused, escaped") {
+  // A quoted TOML key may hold a newline: written into udev-rules it would
+  // start a line of its own, here a RUN+= rule.
+  const std::string injected =
+      "[device.\"gpu\\nRUN+=\\\"/bin/sh -c x\\\"\"]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\n";
+  CHECK(error_of(injected) ==
+        "/etc/pt/pt.conf:1:9: device name 'gpu\\nRUN+=\"/bin/sh -c x\"' must be 1 to 64 letters, "
+        "digits or _ - . : @ + ( ), like [device.gpu0]");
+  for (const std::string& bad : std::vector<std::string>{"\"a b\"", "\"a\\tb\"", "\"\"", "\"a\\\"b\"", "\"a=b\"", "\"a$b\"",
+                          std::string(65, 'x')}) {
+    CAPTURE(bad);
+    CHECK(error_of("[device." + bad + "]\nbdf = \"0000:01:00.0\"\n").find("device name '") !=
+          std::string::npos);
+  }
+  auto odd = parse_conf("[device.\"left-gpu(1)@slot:2+x_y.z\"]\nbdf = \"0000:01:00.0\"\n", "p");
+  REQUIRE(odd);
+  CHECK(odd->devices[0].name == "left-gpu(1)@slot:2+x_y.z");
+}
