@@ -738,8 +738,11 @@ void Fixture::intel_chipset(Fixture& fx) {
       .add_driver("lpc_ich", "lpc_ich")
       .add_driver("ahci", "ahci")
       .add_driver("i801_smbus", "i2c_i801");
-  fx.add_device(FakeDevice{
-      .bdf = "0000:00:00.0", .vendor = 0x8086, .device = 0x29c0, .class_code = 0x060000, .group = 0});
+  fx.add_device(FakeDevice{.bdf = "0000:00:00.0",
+                           .vendor = 0x8086,
+                           .device = 0x29c0,
+                           .class_code = 0x060000,
+                           .group = 0});
   fx.add_device(FakeDevice{.bdf = "0000:00:1f.0",
                            .vendor = 0x8086,
                            .device = 0x2918,

@@ -10,10 +10,10 @@
 
 #include "pt/holders.hpp"
 #include "pt/render.hpp"
-#include "pt/try.hpp"
 #include "pt/spawn.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/target.hpp"
+#include "pt/try.hpp"
 #include "pt/vgaarb.hpp"
 
 namespace pt::bind {
@@ -50,7 +50,8 @@ struct GroupExpansion {
 };
 
 bool gpu_slot(const std::vector<Device>& all, const PciAddress& a) {
-  return std::any_of(all.begin(), all.end(), [&](const Device& d) { return d.addr.same_slot(a) && d.is_display(); });
+  return std::any_of(all.begin(), all.end(),
+                     [&](const Device& d) { return d.addr.same_slot(a) && d.is_display(); });
 }
 
 GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, const std::vector<Device>& named,
@@ -72,9 +73,9 @@ GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, c
                                      render::class_hex(md->class_id()) + ")");
         continue;
       }
-      bool companion = gpu_slot(all, m) && std::any_of(named.begin(), named.end(), [&](const Device& n) {
-                         return n.addr.same_slot(m);
-                       });
+      bool companion =
+          gpu_slot(all, m) && std::any_of(named.begin(), named.end(),
+                                          [&](const Device& n) { return n.addr.same_slot(m); });
       if (!companion && host_driver && !force_group) {
         out.blockers.push_back(m.str() + " (" + md->driver + ")");
         continue;
@@ -114,8 +115,10 @@ Status check_kernel_users(const Root& root, const std::vector<Move>& moves) {
     msg += (msg.empty() ? "" : "; ") + (bdf == subject ? "" : bdf + " ") + items;
   }
   if (msg.empty()) return {};
-  std::string what = std::string(mounts ? "unmount it, " : "") + (swaps ? "swapoff it, " : "") +
-                     (stacked ? "stop what is stacked on it (vgchange -an, mdadm --stop, cryptsetup close), " : "");
+  std::string what =
+      std::string(mounts ? "unmount it, " : "") + (swaps ? "swapoff it, " : "") +
+      (stacked ? "stop what is stacked on it (vgchange -an, mdadm --stop, cryptsetup close), "
+               : "");
   if (!links.empty()) {
     what += "take the interface down (";
     for (size_t i = 0; i < links.size(); ++i)
@@ -237,11 +240,13 @@ Status check_driver_name(const std::string& name, const std::string& option) {
     why = "is a directory name, not a driver";
   else if (name.size() > 64)
     why = "is longer than 64 bytes";
-  else if (std::any_of(name.begin(), name.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f || c == '/'; }))
+  else if (std::any_of(name.begin(), name.end(),
+                       [](unsigned char c) { return c <= ' ' || c == 0x7f || c == '/'; }))
     why = "holds a slash, a blank or a control character";
   if (why.empty()) return {};
-  return usage_error(option + " " + render::quote(name),
-                     why + "; name a PCI driver as 'ls /sys/bus/pci/drivers' lists it, such as vfio-pci");
+  return usage_error(
+      option + " " + render::quote(name),
+      why + "; name a PCI driver as 'ls /sys/bus/pci/drivers' lists it, such as vfio-pci");
 }
 
 std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,
@@ -289,19 +294,22 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
     return list;
   };
   if (options.to == "vfio-pci" && !expansion.held_bridges.empty())
-    return fail(named->front().addr.str(),
-                "its IOMMU group also holds " + listed(expansion.held_bridges) +
-                    ", a bridge that pt never unbinds" +
-                    (expansion.blockers.empty() ? ""
-                                                : ", and " + listed(expansion.blockers) +
-                                                      ", which you did not name and which is bound to a host driver") +
-                    "; vfio-pci cannot use a group whose members are bound to host drivers. Pass through a "
-                    "device that has an IOMMU group of its own",
-                EBUSY);
+    return fail(
+        named->front().addr.str(),
+        "its IOMMU group also holds " + listed(expansion.held_bridges) +
+            ", a bridge that pt never unbinds" +
+            (expansion.blockers.empty()
+                 ? ""
+                 : ", and " + listed(expansion.blockers) +
+                       ", which you did not name and which is bound to a host driver") +
+            "; vfio-pci cannot use a group whose members are bound to host drivers. Pass through a "
+            "device that has an IOMMU group of its own",
+        EBUSY);
   if (!expansion.blockers.empty())
     return fail(named->front().addr.str(),
                 "its IOMMU group also holds " + listed(expansion.blockers) +
-                    ", which you did not name and which is bound to a host driver; vfio needs the whole group. "
+                    ", which you did not name and which is bound to a host driver; vfio needs the "
+                    "whole group. "
                     "Name it too, or pass --force-group to move it as well",
                 EBUSY);
   std::vector<Device> functions = *named;

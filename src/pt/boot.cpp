@@ -23,7 +23,8 @@ std::string hex4(uint16_t v) {
 std::string rule_safe(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '\'' || c == '$' || c == '`' || c == '=') {
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '\'' || c == '$' || c == '`' ||
+        c == '=') {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
@@ -45,14 +46,17 @@ Status check_companions(const Root& root, const Conf& conf) {
       if (!comp) continue;
       std::string why;
       if (comp->is_bridge())
-        why = "is a bridge (class " + render::class_hex(comp->class_id()) + "), which pt never moves";
-      else if (main && !c.same_slot(d.bdf) && (!comp->iommu_group || comp->iommu_group != main->iommu_group))
+        why =
+            "is a bridge (class " + render::class_hex(comp->class_id()) + "), which pt never moves";
+      else if (main && !c.same_slot(d.bdf) &&
+               (!comp->iommu_group || comp->iommu_group != main->iommu_group))
         why = "shares neither the slot nor the IOMMU group of " + d.bdf.str();
       if (why.empty()) continue;
-      return usage_error(conf.path + ": [device." + d.name + "]",
-                         "companion " + c.str() + " " + why +
-                             "; a companion is another function of the device's slot or IOMMU group, such "
-                             "as its HDMI audio: remove it from companions");
+      return usage_error(
+          conf.path + ": [device." + d.name + "]",
+          "companion " + c.str() + " " + why +
+              "; a companion is another function of the device's slot or IOMMU group, such "
+              "as its HDMI audio: remove it from companions");
     }
   }
   return {};
@@ -131,8 +135,8 @@ std::string udev_rules(const Conf& conf, const std::string& systemd_unit) {
                (f == d.bdf ? id : vendor) + ", ATTR{driver_override}=\"vfio-pci\"\n";
     if (!d.recover.empty())
       out += "ACTION==\"bind\", SUBSYSTEM==\"pci\", KERNEL==\"" + d.bdf.str() + "\"" + id +
-             ", DRIVER!=\"vfio-pci\", TAG+=\"systemd\", ENV{SYSTEMD_WANTS}+=\"" + rule_safe(systemd_unit) +
-             d.bdf.str() + ".service\"\n";
+             ", DRIVER!=\"vfio-pci\", TAG+=\"systemd\", ENV{SYSTEMD_WANTS}+=\"" +
+             rule_safe(systemd_unit) + d.bdf.str() + ".service\"\n";
   }
   return out;
 }

@@ -241,9 +241,12 @@ std::vector<KernelUser> find_kernel_users(const Root& root, const Device& dev) {
     // (an open LVM volume, an md array, a dm-crypt mapping): pulling its
     // disk fails every I/O on it. Only the top of a stack is named.
     for (const auto& b : blocks) {
-      if (b.via.empty() || !list_dir(root.path("/sys/class/block/" + b.name + "/holders")).empty()) continue;
+      if (b.via.empty() || !list_dir(root.path("/sys/class/block/" + b.name + "/holders")).empty())
+        continue;
       const std::string node = "/dev/" + b.name;
-      if (std::any_of(out.begin(), out.end(), [&](const KernelUser& u) { return u.device == node; })) continue;
+      if (std::any_of(out.begin(), out.end(),
+                      [&](const KernelUser& u) { return u.device == node; }))
+        continue;
       out.push_back({KernelUser::Kind::stacked, node, b.via, "", "", ""});
     }
   }

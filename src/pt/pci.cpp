@@ -27,7 +27,9 @@ std::string Device::sysfs(const std::string& attr) const {
   return p;
 }
 
-bool Device::is_bridge() const { return base_class() == 0x06; }
+bool Device::is_bridge() const {
+  return base_class() == 0x06;
+}
 
 bool Device::has_secondary_bus() const {
   return class_id() == 0x0604 || class_id() == 0x0607 || class_id() == 0x0609;
@@ -231,7 +233,8 @@ ClassNames load_class_names(std::string path) {
 // Reads ADDRS through one libpci access. The bus is listed here rather than
 // by pci_scan_bus, which gives up on the whole bus when one function is
 // removed while it reads.
-bool scan_raw(PciAccess& holder, const std::vector<PciAddress>& addrs, std::vector<RawDevice>& raw, bool names) {
+bool scan_raw(PciAccess& holder, const std::vector<PciAddress>& addrs, std::vector<RawDevice>& raw,
+              bool names) {
   raw.clear();
   if (holder.acc) pci_cleanup(std::exchange(holder.acc, nullptr));
   return in_pci_region(holder, [&](pci_access* acc) {
@@ -255,7 +258,8 @@ std::vector<PciAddress> present_functions(const Root& root) {
   std::vector<PciAddress> out;
   for (const auto& name : list_dir(root, "/sys/bus/pci/devices"))
     // The trailing slash makes lstat(2) follow the link to the directory.
-    if (auto a = parse_sysfs_name(name); a && path_exists(root, "/sys/bus/pci/devices/" + name + "/"))
+    if (auto a = parse_sysfs_name(name);
+        a && path_exists(root, "/sys/bus/pci/devices/" + name + "/"))
       out.push_back(*a);
   return out;
 }

@@ -696,7 +696,8 @@ TEST_CASE("on a chipset slot, detach of one function takes nothing else: bridges
     auto before = e.fx.snapshot();
     auto r = e.run("detach", {"00:1f.3"});
     REQUIRE_FALSE(r);
-    CHECK(r.error().message.find("0000:00:1f.2 (ahci), which you did not name") != std::string::npos);
+    CHECK(r.error().message.find("0000:00:1f.2 (ahci), which you did not name") !=
+          std::string::npos);
     CHECK(r.error().message.find("--force-group") != std::string::npos);
     CHECK(e.fx.kernel().log.empty());
     CHECK(e.fx.snapshot() == before);
@@ -728,7 +729,8 @@ TEST_CASE("on a chipset slot, detach of one function takes nothing else: bridges
 TEST_CASE("a driver name that is no driver is refused before any write, not rolled back") {
   Env e;
   auto before = e.fx.snapshot();
-  for (const std::string& bad : std::vector<std::string>{"..", ".", "", "vfio-pci/..", "vfio\npci", "vfio pci", std::string(65, 'a')}) {
+  for (const std::string& bad : std::vector<std::string>{"..", ".", "", "vfio-pci/..", "vfio\npci",
+                                                         "vfio pci", std::string(65, 'a')}) {
     CAPTURE(bad);
     bind::Options o;
     o.to = bad;
@@ -749,9 +751,11 @@ TEST_CASE("a driver name that is no driver is refused before any write, not roll
   }
 }
 
-TEST_CASE("one function vanishing from the bus leaves list, show and detach of the others working") {
+TEST_CASE(
+    "one function vanishing from the bus leaves list, show and detach of the others working") {
   Env e;
-  std::filesystem::remove_all(std::filesystem::canonical(e.fx.dir() + "/sys/bus/pci/devices/" + kAudio));
+  std::filesystem::remove_all(
+      std::filesystem::canonical(e.fx.dir() + "/sys/bus/pci/devices/" + kAudio));
   REQUIRE(e.run("list", {}));
   CHECK(e.out.find(kGpu) != std::string::npos);
   CHECK(e.out.find(kAudio) == std::string::npos);
@@ -788,8 +792,10 @@ TEST_CASE("a disk that a process holds open, or with an active stack on it, is r
     auto r = e.run("detach", {"00:04.0"});
     REQUIRE_FALSE(r);
     CHECK(r.error().describe() ==
-          "0000:00:04.0: backs /dev/md0 (on vda2), which is active; stop what is stacked on it (vgchange "
-          "-an, mdadm --stop, cryptsetup close), or pass --force to unbind anyway (Device or resource busy)");
+          "0000:00:04.0: backs /dev/md0 (on vda2), which is active; stop what is stacked on it "
+          "(vgchange "
+          "-an, mdadm --stop, cryptsetup close), or pass --force to unbind anyway (Device or "
+          "resource busy)");
     CHECK(e.fx.kernel().log.empty());
     CHECK(e.fx.snapshot() == before);
     CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));

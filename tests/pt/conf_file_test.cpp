@@ -164,8 +164,9 @@ TEST_CASE("pt.conf: a device name that could break a rules file is refused, esca
   CHECK(error_of(injected) ==
         "/etc/pt/pt.conf:1:9: device name 'gpu\\nRUN+=\"/bin/sh -c x\"' must be 1 to 64 letters, "
         "digits or _ - . : @ + ( ), like [device.gpu0]");
-  for (const std::string& bad : std::vector<std::string>{"\"a b\"", "\"a\\tb\"", "\"\"", "\"a\\\"b\"", "\"a=b\"", "\"a$b\"",
-                          std::string(65, 'x')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"\"a b\"", "\"a\\tb\"", "\"\"", "\"a\\\"b\"", "\"a=b\"", "\"a$b\"",
+                                std::string(65, 'x')}) {
     CAPTURE(bad);
     CHECK(error_of("[device." + bad + "]\nbdf = \"0000:01:00.0\"\n").find("device name '") !=
           std::string::npos);

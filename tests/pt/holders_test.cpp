@@ -144,7 +144,8 @@ TEST_CASE(
   CHECK(describe(u[1]) == "backs /dev/dm-1 (on vda1), which is active");
 }
 
-TEST_CASE("kernel users: an active dm device with nothing mounted is a use; only the top is named") {
+TEST_CASE(
+    "kernel users: an active dm device with nothing mounted is a use; only the top is named") {
   test::Fixture fx;
   test::Fixture::kernel_held(fx);
   auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});

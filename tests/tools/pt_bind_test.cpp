@@ -148,7 +148,9 @@ TEST_CASE("boot-check names the missing initramfs and what to run") {
   CHECK(named.out.find("--initramfs /boot/none.img: no such file") != std::string::npos);
 }
 
-TEST_CASE("detach of a chipset's SMBus names the SATA controller and LPC bridge, exits 1, writes nothing") {
+TEST_CASE(
+    "detach of a chipset's SMBus names the SATA controller and LPC bridge, exits 1, writes "
+    "nothing") {
   pt::test::Fixture fx;
   pt::test::Fixture::intel_chipset(fx);
   auto before = fx.snapshot();
@@ -156,9 +158,11 @@ TEST_CASE("detach of a chipset's SMBus names the SATA controller and LPC bridge,
     CAPTURE(dry);
     auto r = pt_bind("--root " + fx.dir() + " " + dry + "detach 00:1f.3");
     CHECK(r.status == 1);
-    CHECK(r.out.find("pt-bind: 0000:00:1f.3: its IOMMU group also holds 0000:00:1f.0 (lpc_ich, class 0601), "
-                     "a bridge that pt never unbinds, and 0000:00:1f.2 (ahci), which you did not name") !=
-          std::string::npos);
+    CHECK(
+        r.out.find(
+            "pt-bind: 0000:00:1f.3: its IOMMU group also holds 0000:00:1f.0 (lpc_ich, class 0601), "
+            "a bridge that pt never unbinds, and 0000:00:1f.2 (ahci), which you did not name") !=
+        std::string::npos);
     CHECK(r.out.find("write ") == std::string::npos);
     CHECK(fx.snapshot() == before);
     CHECK_FALSE(fx.exists("/run/pt/journal.json"));
@@ -175,7 +179,8 @@ TEST_CASE("detach of a chipset's SMBus names the SATA controller and LPC bridge,
 TEST_CASE("a function gone from the bus leaves list and show of the others working") {
   pt::test::Fixture fx;
   pt::test::Fixture::gpu_with_audio(fx);
-  std::filesystem::remove_all(std::filesystem::canonical(fx.dir() + "/sys/bus/pci/devices/0000:01:00.1"));
+  std::filesystem::remove_all(
+      std::filesystem::canonical(fx.dir() + "/sys/bus/pci/devices/0000:01:00.1"));
   auto list = pt_bind("--root " + fx.dir() + " list --json");
   REQUIRE(list.status == 0);
   CHECK(nlohmann::json::parse(list.out).size() == 2);
@@ -188,8 +193,9 @@ TEST_CASE("a function gone from the bus leaves list and show of the others worki
 TEST_CASE("udev-rules refuses a pt.conf whose device name would inject a line") {
   pt::test::Fixture fx;
   pt::test::Fixture::gpu_with_audio(fx);
-  fx.write_file("/etc/pt/pt.conf",
-                "[device.\"gpu\\nRUN+=\\\"/bin/sh -c x\\\"\"]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\n");
+  fx.write_file(
+      "/etc/pt/pt.conf",
+      "[device.\"gpu\\nRUN+=\\\"/bin/sh -c x\\\"\"]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\n");
   ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
   for (const char* cmd : {"udev-rules", "udev-match 0000:01:00.0"}) {
     CAPTURE(cmd);
