@@ -50,6 +50,12 @@ struct AttachOptions {
   bool force = false;
 };
 
+// Refuses (exit 2) NAME as the driver of OPTION ("--to", "DRIVER") unless it
+// can be a directory of /sys/bus/pci/drivers: not empty, not . or .., no
+// slash, blank or control character, at most 64 bytes. Checked before
+// anything is written: "/sys/bus/pci/drivers/../unbind" is a real file.
+Status check_driver_name(const std::string& name, const std::string& option);
+
 // Builds the writes that take BEFORE to (driver, override), without I/O.
 std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,
                               bool probe);

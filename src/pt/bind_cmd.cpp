@@ -122,7 +122,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     json users = json::array();
     auto ku = find_kernel_users(ctx.root, d);
     for (const auto& u : ku) {
-      static const char* kinds[] = {"mount", "swap", "net"};
+      static const char* kinds[] = {"mount", "swap", "net", "stacked"};
       json ju = {{"kind", kinds[int(u.kind)]}, {"device", u.device}, {"via", nullable(u.via)}};
       if (u.kind == KernelUser::Kind::mount)
         ju.update({{"target", u.target}, {"fstype", u.fstype}});
@@ -191,6 +191,9 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     specs.push_back(spec);
   }
   if (specs.empty()) return usage_error(o.command, "needs at least one device");
+  // Before the lock and the journal: a bad name changes nothing at all.
+  if (o.command == "detach") PT_TRY(check_driver_name(o.to, "--to"));
+  if (o.command == "set") PT_TRY(check_driver_name(o.driver, "DRIVER"));
 
   auto make_plan = [&](const Journal& journal) -> Result<Plan> {
     if (o.command == "detach")

@@ -23,10 +23,17 @@ namespace {
 using render::join;
 using render::nullable;
 
+// pt.conf with its companions checked against the devices there now.
+Result<Conf> load_checked_conf(const Context& ctx) {
+  auto conf = PT_TRY(load_conf(ctx.root));
+  PT_TRY(boot::check_companions(ctx.root, conf));
+  return conf;
+}
+
 // pt-bind boot: driver_override=vfio-pci on every function pt.conf claims,
 // vfio-pci loaded, each function verified on it.
 Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
-  auto conf = PT_TRY(load_conf(ctx.root));
+  auto conf = PT_TRY(load_checked_conf(ctx));
   auto finish = [&](const Plan& plan, const std::vector<std::string>& skipped,
                     const Outcome* oc) -> Exit {
     if (o.common.json) {
@@ -72,7 +79,7 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
 }
 
 Result<Exit> cmd_udev_rules(const Options&, Context& ctx, std::ostream& out) {
-  auto conf = PT_TRY(load_conf(ctx.root));
+  auto conf = PT_TRY(load_checked_conf(ctx));
   out << boot::udev_rules(conf);
   return Exit::ok;
 }
@@ -85,7 +92,7 @@ Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
   if (!addr)
     return usage_error("'" + o.devices[0] + "'",
                        "udev-match takes the kernel's name, like 0000:3b:00.0");
-  auto conf = PT_TRY(load_conf(ctx.root));
+  auto conf = PT_TRY(load_checked_conf(ctx));
   auto dev = read_device(ctx.root, *addr);
   if (!dev) return Exit::ok;  // a function already gone has nothing to match
   out << boot::udev_match(conf, *addr, dev->vendor, dev->device);
@@ -95,6 +102,7 @@ Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
 // pt-bind boot-check: is pt, its configuration and vfio-pci in the initramfs,
 // and is the configuration there current?
 Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
+  PT_TRY(load_checked_conf(ctx));
   std::string image = o.initramfs;
   if (!image.empty() && !path_exists(ctx.root.path(image)))
     return usage_error(

@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <set>
 
 #include "pt/context.hpp"
+#include "pt/render.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/trusted_file.hpp"
 #include "pt/try.hpp"
@@ -166,8 +168,19 @@ Status parse_step_options(const std::string& path, const std::string& dev, const
   return {};
 }
 
+// A device's name goes into udev rules (a comment), udev properties
+// (PT_DEVICE=NAME, read back by IMPORT{program}) and messages, so it keeps to
+// characters that mean nothing in any of them.
+bool name_char(unsigned char c) {
+  return std::isalnum(c) || std::string_view("_-.:@+()").find(char(c)) != std::string_view::npos;
+}
+
 Result<DeviceConf> parse_device(const std::string& path, const std::string& name,
                                 const toml::table& t, const toml::source_region& where) {
+  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), name_char))
+    return at(path, where,
+              "device name " + render::quote(name) +
+                  " must be 1 to 64 letters, digits or _ - . : @ + ( ), like [device.gpu0]");
   DeviceConf d;
   d.name = name;
   d.line = int(where.begin.line);

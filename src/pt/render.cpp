@@ -19,6 +19,25 @@ std::string class_hex(uint16_t class_id) {
 void emit(std::ostream& out, const json& doc) {
   out << doc.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
 }
+std::string quote(std::string_view s) {
+  std::string out = "'";
+  for (unsigned char c : s) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\\' || c == '\'')
+      out += std::string("\\") + char(c);
+    else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else
+      out += char(c);
+  }
+  return out + "'";
+}
+
 
 void Table::row(const std::vector<std::string>& cells) {
   std::string line;

@@ -41,6 +41,11 @@ std::string join(const std::vector<std::string>& v, const char* sep);
 // "0300": a PCI class as lspci prints it.
 std::string class_hex(uint16_t class_id);
 
+// S in single quotes for a message, with control characters, quotes and
+// backslashes as C escapes ('\n', '\x1b'), so a value from a file or the
+// command line can neither break a line nor hide what it holds.
+std::string quote(std::string_view s);
+
 // A document as every tool prints it: two-space indent, one trailing newline.
 // Bytes that are not UTF-8 (a process name is any bytes) become U+FFFD
 // instead of aborting the dump.

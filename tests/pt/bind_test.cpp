@@ -832,4 +832,148 @@ TEST_CASE(
   CHECK(e.fx.driver_of(kAudio) == "snd_hda_intel");
   CHECK(e.journal().devices.empty());
   CHECK_FALSE(e.journal().job);
+TEST_CASE("on a chipset slot, detach of one function takes nothing else: bridges and a disk stay") {
+  const char* kLpc = "0000:00:1f.0";
+  const char* kSata = "0000:00:1f.2";
+  const char* kSmbus = "0000:00:1f.3";
+  SUBCASE("the SMBus alone: the LPC bridge and the SATA controller are named, nothing changes") {
+    for (bool dry : {true, false}) {
+      CAPTURE(dry);
+      Env e(test::Fixture::intel_chipset);
+      auto before = e.fx.snapshot();
+      bind::Options o;
+      o.common.dry_run = dry;
+      e.ctx.dry_run = dry;
+      auto r = e.run("detach", {"00:1f.3"}, o);
+      REQUIRE_FALSE(r);
+      CHECK(r.error().exit == Exit::failed);
+      CHECK(r.error().err == EBUSY);
+      CHECK(r.error().subject == kSmbus);
+      CHECK(r.error().message.find("0000:00:1f.0 (lpc_ich, class 0601)") != std::string::npos);
+      CHECK(r.error().message.find("0000:00:1f.2 (ahci)") != std::string::npos);
+      CHECK(r.error().message.find("never unbinds") != std::string::npos);
+      CHECK(e.out.find("ahci/unbind") == std::string::npos);
+      CHECK(e.fx.kernel().log.empty());
+      CHECK(e.fx.snapshot() == before);
+      CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+      // --force-group cannot move a bridge either.
+      o.force_group = true;
+      CHECK_FALSE(e.run("detach", {"00:1f.3"}, o));
+      CHECK(e.fx.kernel().log.empty());
+      CHECK(e.fx.driver_of(kLpc) == "lpc_ich");
+      CHECK(e.fx.driver_of(kSata) == "ahci");
+      CHECK(e.fx.driver_of(kSmbus) == "i801_smbus");
+    }
+  }
+  SUBCASE("with the bridge unbound, the SATA controller is a blocker unless named") {
+    Env e(test::Fixture::intel_chipset);
+    e.fx.kernel().write("/sys/bus/pci/drivers/lpc_ich/unbind", kLpc, WriteKind::blocking);
+    e.fx.kernel().log.clear();
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"00:1f.3"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("0000:00:1f.2 (ahci), which you did not name") !=
+          std::string::npos);
+    CHECK(r.error().message.find("--force-group") != std::string::npos);
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    // --force-group takes it along, and then its mounted disk refuses.
+    bind::Options o;
+    o.force_group = true;
+    auto held = e.run("detach", {"00:1f.3"}, o);
+    REQUIRE_FALSE(held);
+    CHECK(held.error().subject == kSata);
+    CHECK(held.error().message.find("backs /dev/sda1 mounted on / (ext4)") != std::string::npos);
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+  }
+  SUBCASE("a host or ISA bridge named directly is refused as a bridge") {
+    Env e(test::Fixture::intel_chipset);
+    auto before = e.fx.snapshot();
+    for (const char* dev : {"00:00.0", "00:1f.0"}) {
+      CAPTURE(dev);
+      auto r = e.run("detach", {dev});
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message.find("is a bridge (class 06") != std::string::npos);
+    }
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+  }
+}
+
+TEST_CASE("a driver name that is no driver is refused before any write, not rolled back") {
+  Env e;
+  auto before = e.fx.snapshot();
+  for (const std::string& bad : std::vector<std::string>{"..", ".", "", "vfio-pci/..", "vfio\npci",
+                                                         "vfio pci", std::string(65, 'a')}) {
+    CAPTURE(bad);
+    bind::Options o;
+    o.to = bad;
+    auto detach = e.run("detach", {"01:00"}, o);
+    REQUIRE_FALSE(detach);
+    CHECK(detach.error().exit == Exit::usage);
+    CHECK(detach.error().subject.starts_with("--to '"));
+    CHECK(detach.error().subject.find('\n') == std::string::npos);
+    bind::Options so;
+    so.driver = bad;
+    auto set = e.run("set", {"01:00.0"}, so);
+    REQUIRE_FALSE(set);
+    CHECK(set.error().exit == Exit::usage);
+    CHECK(set.error().subject.starts_with("DRIVER '"));
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+  }
+}
+
+TEST_CASE(
+    "one function vanishing from the bus leaves list, show and detach of the others working") {
+  Env e;
+  std::filesystem::remove_all(
+      std::filesystem::canonical(e.fx.dir() + "/sys/bus/pci/devices/" + kAudio));
+  REQUIRE(e.run("list", {}));
+  CHECK(e.out.find(kGpu) != std::string::npos);
+  CHECK(e.out.find(kAudio) == std::string::npos);
+  REQUIRE(e.run("show", {"01:00.0"}));
+  CHECK(e.out.find("driver:") != std::string::npos);
+  auto named = e.run("detach", {"01:00.1"});
+  REQUIRE_FALSE(named);
+  CHECK(named.error().subject == "'01:00.1'");
+  CHECK(named.error().message.starts_with("no such PCI device"));
+  CHECK(e.fx.kernel().log.empty());
+  REQUIRE(e.run("detach", {"01:00.0"}));
+  CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+  auto j = e.journal();
+  CHECK(j.devices.count(kGpu) == 1);
+  CHECK(j.devices.count(kAudio) == 0);
+}
+
+TEST_CASE("a disk that a process holds open, or with an active stack on it, is refused") {
+  SUBCASE("a process holds /dev/vda") {
+    Env e(test::Fixture::kernel_held);
+    e.fx.add_holder(5151, "qemu-system-x86", "/dev/vda");
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"00:04.0"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().err == EBUSY);
+    CHECK(r.error().message.find("pid 5151 (qemu-system-x86) holds /dev/vda") != std::string::npos);
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+  }
+  SUBCASE("an md array on vda2, nothing mounted") {
+    Env e(test::Fixture::kernel_held);
+    e.fx.add_stacked_block("vda2", "md0", 9, 0);
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"00:04.0"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().describe() ==
+          "0000:00:04.0: backs /dev/md0 (on vda2), which is active; stop what is stacked on it "
+          "(vgchange "
+          "-an, mdadm --stop, cryptsetup close), or pass --force to unbind anyway (Device or "
+          "resource busy)");
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+  }
 }

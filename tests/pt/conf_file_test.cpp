@@ -207,4 +207,22 @@ TEST_CASE("pt.conf: CRLF line ends (a file saved on Windows) read like LF") {
   // An error in such a file still names its line and column.
   CHECK(error_of("[device.a]\r\nbdf = \"0000:3b:00.0\"\r\nbot = \"vfio\"\r\n")
             .rfind("/etc/pt/pt.conf:3:1: unknown key 'bot'", 0) == 0);
+TEST_CASE("pt.conf: a device name that could break a rules file is refused, escaped") {
+  // A quoted TOML key may hold a newline: written into udev-rules it would
+  // start a line of its own, here a RUN+= rule.
+  const std::string injected =
+      "[device.\"gpu\\nRUN+=\\\"/bin/sh -c x\\\"\"]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\n";
+  CHECK(error_of(injected) ==
+        "/etc/pt/pt.conf:1:9: device name 'gpu\\nRUN+=\"/bin/sh -c x\"' must be 1 to 64 letters, "
+        "digits or _ - . : @ + ( ), like [device.gpu0]");
+  for (const std::string& bad :
+       std::vector<std::string>{"\"a b\"", "\"a\\tb\"", "\"\"", "\"a\\\"b\"", "\"a=b\"", "\"a$b\"",
+                                std::string(65, 'x')}) {
+    CAPTURE(bad);
+    CHECK(error_of("[device." + bad + "]\nbdf = \"0000:01:00.0\"\n").find("device name '") !=
+          std::string::npos);
+  }
+  auto odd = parse_conf("[device.\"left-gpu(1)@slot:2+x_y.z\"]\nbdf = \"0000:01:00.0\"\n", "p");
+  REQUIRE(odd);
+  CHECK(odd->devices[0].name == "left-gpu(1)@slot:2+x_y.z");
 }

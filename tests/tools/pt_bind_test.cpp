@@ -292,4 +292,60 @@ TEST_CASE("a /proc entry whose pid overflows an int is skipped, not an abort") {
   auto j = nlohmann::json::parse(r.out);
   REQUIRE(j["holders"].size() == 1);
   CHECK(j["holders"][0]["pid"] == 4242);
+TEST_CASE(
+    "detach of a chipset's SMBus names the SATA controller and LPC bridge, exits 1, writes "
+    "nothing") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::intel_chipset(fx);
+  auto before = fx.snapshot();
+  for (const char* dry : {"--dry-run ", ""}) {
+    CAPTURE(dry);
+    auto r = pt_bind("--root " + fx.dir() + " " + dry + "detach 00:1f.3");
+    CHECK(r.status == 1);
+    CHECK(
+        r.out.find(
+            "pt-bind: 0000:00:1f.3: its IOMMU group also holds 0000:00:1f.0 (lpc_ich, class 0601), "
+            "a bridge that pt never unbinds, and 0000:00:1f.2 (ahci), which you did not name") !=
+        std::string::npos);
+    CHECK(r.out.find("write ") == std::string::npos);
+    CHECK(fx.snapshot() == before);
+    CHECK_FALSE(fx.exists("/run/pt/journal.json"));
+  }
+  auto host = pt_bind("--root " + fx.dir() + " detach 00:00.0");
+  CHECK(host.status == 1);
+  CHECK(host.out.find("0000:00:00.0: is a bridge (class 0600)") != std::string::npos);
+  auto dots = pt_bind("--root " + fx.dir() + " detach --to .. 00:1f.3");
+  CHECK(dots.status == 2);
+  CHECK(dots.out.find("--to '..'") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("a function gone from the bus leaves list and show of the others working") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  std::filesystem::remove_all(
+      std::filesystem::canonical(fx.dir() + "/sys/bus/pci/devices/0000:01:00.1"));
+  auto list = pt_bind("--root " + fx.dir() + " list --json");
+  REQUIRE(list.status == 0);
+  CHECK(nlohmann::json::parse(list.out).size() == 2);
+  CHECK(pt_bind("--root " + fx.dir() + " show 01:00.0").status == 0);
+  auto gone = pt_bind("--root " + fx.dir() + " show 01:00.1");
+  CHECK(gone.status == 1);
+  CHECK(gone.out.find("'01:00.1': no such PCI device") != std::string::npos);
+}
+
+TEST_CASE("udev-rules refuses a pt.conf whose device name would inject a line") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  fx.write_file(
+      "/etc/pt/pt.conf",
+      "[device.\"gpu\\nRUN+=\\\"/bin/sh -c x\\\"\"]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\n");
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  for (const char* cmd : {"udev-rules", "udev-match 0000:01:00.0"}) {
+    CAPTURE(cmd);
+    auto r = pt_bind("--root " + fx.dir() + " " + cmd);
+    CHECK(r.status == 2);
+    CHECK(r.out.find("device name 'gpu\\nRUN+=\"/bin/sh -c x\"' must be") != std::string::npos);
+    CHECK(r.out.find("\nRUN") == std::string::npos);
+  }
 }
