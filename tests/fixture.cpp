@@ -733,6 +733,42 @@ void Fixture::kernel_held(Fixture& fx) {
   fx.add_net(FakeNet{.bdf = "0000:00:05.0"});
 }
 
+void Fixture::intel_chipset(Fixture& fx) {
+  fx.add_driver("vfio-pci", "vfio_pci")
+      .add_driver("lpc_ich", "lpc_ich")
+      .add_driver("ahci", "ahci")
+      .add_driver("i801_smbus", "i2c_i801");
+  fx.add_device(FakeDevice{.bdf = "0000:00:00.0",
+                           .vendor = 0x8086,
+                           .device = 0x29c0,
+                           .class_code = 0x060000,
+                           .group = 0});
+  fx.add_device(FakeDevice{.bdf = "0000:00:1f.0",
+                           .vendor = 0x8086,
+                           .device = 0x2918,
+                           .class_code = 0x060100,
+                           .driver = "lpc_ich",
+                           .group = 5});
+  fx.add_device(FakeDevice{.bdf = "0000:00:1f.2",
+                           .vendor = 0x8086,
+                           .device = 0x2922,
+                           .class_code = 0x010601,
+                           .driver = "ahci",
+                           .group = 5});
+  fx.add_device(FakeDevice{.bdf = "0000:00:1f.3",
+                           .vendor = 0x8086,
+                           .device = 0x2930,
+                           .class_code = 0x0c0500,
+                           .driver = "i801_smbus",
+                           .group = 5});
+  fx.add_block(FakeBlock{.bdf = "0000:00:1f.2",
+                         .name = "sda",
+                         .major = 8,
+                         .partitions = {"sda1"},
+                         .sub = "ata1/host0/target0:0:0/0:0:0:0"});
+  fx.add_mount("8:1", "/dev/sda1", "/", "ext4");
+}
+
 void Fixture::gpu_with_display(Fixture& fx) {
   gpu_with_audio(fx);
   fx.add_drm_card(FakeDrmCard{.bdf = "0000:01:00.0",

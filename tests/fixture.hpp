@@ -171,6 +171,11 @@ class Fixture {
   // group 3) and a virtio NIC at 00:05.0 (eth0, up, group 4), both on
   // virtio-pci; nothing mounted, no swap.
   static void kernel_held(Fixture& fx);
+  // An Intel chipset: host bridge 00:00.0 (0600, no driver, group 0) and
+  // slot 00:1f in group 5: .0 ISA/LPC bridge (0601, lpc_ich), .2 SATA
+  // (0106, ahci, disk sda under ata1/host0/target0:0:0/0:0:0:0 with sda1
+  // 8:1 mounted on /) and .3 SMBus (0c05, i801_smbus). vfio-pci is there.
+  static void intel_chipset(Fixture& fx);
 
   Fixture& add_driver(const std::string& name, const std::string& module = "");
   Fixture& add_bridge(const std::string& bdf, const std::string& parent = "");

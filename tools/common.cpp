@@ -1,10 +1,29 @@
 #include "common.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
 namespace pt::cli {
+
+namespace {
+
+// --timeout and --lock-timeout through pt::duration, the check pt.conf's
+// timeouts get too, so nan, inf and 1e300 fail here with exit 2.
+CLI::Validator duration_check(const std::string& name, bool zero_ok) {
+  return CLI::Validator(
+      [name, zero_ok](const std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != 0) return "'" + text + "' is not a number of seconds";
+        auto d = duration(v, name, zero_ok);
+        return d ? std::string() : d.error().message;
+      },
+      "");
+}
+
+}  // namespace
 
 void add_common_options(CLI::App& app, CommonOptions& o) {
   // "pt-bind 0.1.0 (git 1a2b3c4)": which build this is, for bug reports.
@@ -13,17 +32,24 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.set_version_flag("--version", version);
   app.add_option("--root", o.root,
                  "Use DIR in place of / for /sys, /dev, /proc, /run, /etc and /lib/modules")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      // An empty DIR would silently mean the live system, even over PT_ROOT.
+      ->check(CLI::Validator(
+          [](const std::string& dir) -> std::string {
+            return dir.empty() ? "DIR is empty; name a directory, or leave --root out to use /"
+                               : std::string();
+          },
+          ""));
   app.add_flag("--json", o.json, "Print machine-readable JSON");
   app.add_flag("-v,--verbose", o.verbose, "Print every sysfs write with its timing on stderr");
   app.add_flag("--dry-run", o.dry_run,
                "Print the ordered plan and every write, and change nothing");
   app.add_option("--timeout", o.timeout, "Seconds each blocking write may take (default 10)")
       ->type_name("SECONDS")
-      ->check(CLI::PositiveNumber);
+      ->check(duration_check("--timeout", false));
   app.add_option("--lock-timeout", o.lock_timeout, "Seconds to wait for the pt lock (default 30)")
       ->type_name("SECONDS")
-      ->check(CLI::NonNegativeNumber);
+      ->check(duration_check("--lock-timeout", true));
 }
 
 ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& o) {
@@ -38,6 +64,12 @@ ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonO
 }
 
 int finish(const std::string& tool, const Result<Exit>& result) {
+  // A verdict or report that never arrived (>/dev/full, a full disk) must
+  // not leave a bare exit status: say so. The status stays the one the
+  // command earned, since what it did is done.
+  std::cout.flush();
+  if (!std::cout)
+    std::cerr << tool << ": cannot write standard output; the command's report is lost\n";
   if (result) return int(*result);
   std::cerr << tool << ": " << result.error().describe() << "\n";
   return int(result.error().exit);

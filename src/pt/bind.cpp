@@ -9,10 +9,11 @@
 #include <set>
 
 #include "pt/holders.hpp"
-#include "pt/try.hpp"
+#include "pt/render.hpp"
 #include "pt/spawn.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/target.hpp"
+#include "pt/try.hpp"
 #include "pt/vgaarb.hpp"
 
 namespace pt::bind {
@@ -35,12 +36,23 @@ int default_attach_order(const Device& d) { return d.is_display() ? 0 : 1 + d.ad
 
 std::string driver_or_none(const std::string& d) { return d.empty() ? "no driver" : d; }
 
-// Members of the IOMMU groups of NAMED that come along: same-slot functions
-// and every other endpoint; bridges stay.
+// Members of the IOMMU groups of NAMED that come along: the other functions
+// of a named GPU's slot (its HDMI audio, USB-C) and members no host driver
+// uses. A function bound to a host driver that the user did not name is a
+// blocker (--force-group takes it too): on a chipset slot such as 00:1f the
+// SMBus shares its group with the SATA controller of the root disk. A bridge
+// (any 06xx class) never moves; one without a secondary bus that a host
+// driver holds (an LPC bridge on lpc_ich) leaves the group unusable for vfio.
 struct GroupExpansion {
   std::vector<Device> extra;
   std::vector<std::string> blockers;
+  std::vector<std::string> held_bridges;
 };
+
+bool gpu_slot(const std::vector<Device>& all, const PciAddress& a) {
+  return std::any_of(all.begin(), all.end(),
+                     [&](const Device& d) { return d.addr.same_slot(a) && d.is_display(); });
+}
 
 GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, const std::vector<Device>& named,
                              const std::string& to, bool force_group) {
@@ -52,11 +64,19 @@ GroupExpansion expand_groups(const Root& root, const std::vector<Device>& all, c
     for (const auto& m : group_members(root, *d.iommu_group)) {
       if (seen.count(m)) continue;
       const Device* md = find(all, m);
-      if (!md || md->is_bridge()) continue;
+      if (!md) continue;
       seen.insert(m);
-      bool companion = std::any_of(named.begin(), named.end(), [&](const Device& n) { return n.addr.same_slot(m); });
-      bool unrelated = !md->driver.empty() && md->driver != to && !is_parking_driver(md->driver);
-      if (!companion && unrelated && !force_group) {
+      bool host_driver = !md->driver.empty() && md->driver != to && !is_parking_driver(md->driver);
+      if (md->is_bridge()) {
+        if (host_driver && !md->has_secondary_bus())
+          out.held_bridges.push_back(m.str() + " (" + md->driver + ", class " +
+                                     render::class_hex(md->class_id()) + ")");
+        continue;
+      }
+      bool companion =
+          gpu_slot(all, m) && std::any_of(named.begin(), named.end(),
+                                          [&](const Device& n) { return n.addr.same_slot(m); });
+      if (!companion && host_driver && !force_group) {
         out.blockers.push_back(m.str() + " (" + md->driver + ")");
         continue;
       }
@@ -76,7 +96,7 @@ bool unbinds(const Move& m) {
 // has to come from here.
 Status check_kernel_users(const Root& root, const std::vector<Move>& moves) {
   std::string msg, subject;
-  bool mounts = false, swaps = false;
+  bool mounts = false, swaps = false, stacked = false;
   std::vector<std::string> links;
   for (const auto& m : moves) {
     if (!unbinds(m)) continue;
@@ -89,12 +109,16 @@ Status check_kernel_users(const Root& root, const std::vector<Move>& moves) {
       items += (items.empty() ? "" : ", ") + describe(u);
       mounts |= u.kind == KernelUser::Kind::mount;
       swaps |= u.kind == KernelUser::Kind::swap;
+      stacked |= u.kind == KernelUser::Kind::stacked;
       if (u.kind == KernelUser::Kind::net) links.push_back(u.device);
     }
     msg += (msg.empty() ? "" : "; ") + (bdf == subject ? "" : bdf + " ") + items;
   }
   if (msg.empty()) return {};
-  std::string what = std::string(mounts ? "unmount it, " : "") + (swaps ? "swapoff it, " : "");
+  std::string what =
+      std::string(mounts ? "unmount it, " : "") + (swaps ? "swapoff it, " : "") +
+      (stacked ? "stop what is stacked on it (vgchange -an, mdadm --stop, cryptsetup close), "
+               : "");
   if (!links.empty()) {
     what += "take the interface down (";
     for (size_t i = 0; i < links.size(); ++i)
@@ -208,6 +232,23 @@ Plan finish_plan(Plan plan) {
 
 }  // namespace
 
+Status check_driver_name(const std::string& name, const std::string& option) {
+  std::string why;
+  if (name.empty())
+    why = "is empty";
+  else if (name == "." || name == "..")
+    why = "is a directory name, not a driver";
+  else if (name.size() > 64)
+    why = "is longer than 64 bytes";
+  else if (std::any_of(name.begin(), name.end(),
+                       [](unsigned char c) { return c <= ' ' || c == 0x7f || c == '/'; }))
+    why = "holds a slash, a blank or a control character";
+  if (why.empty()) return {};
+  return usage_error(
+      option + " " + render::quote(name),
+      why + "; name a PCI driver as 'ls /sys/bus/pci/drivers' lists it, such as vfio-pci");
+}
+
 std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,
                               bool probe) {
   std::vector<Write> w;
@@ -226,11 +267,10 @@ std::vector<Write> writes_for(const Device& before, const std::string& to_driver
 
 Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& specs, const DetachOptions& options,
                          const Journal& journal) {
+  PT_TRY(check_driver_name(options.to, "--to"));
   auto scope = PT_TRY(scan_and_resolve(ctx, specs));
   const auto& all = scope.all;
   const std::vector<Device>* named = &scope.named;
-  if (options.to.empty() || options.to.find('/') != std::string::npos)
-    return usage_error("--to", "needs a driver name such as vfio-pci");
   if (!ctx.modules->knows(options.to))
     return fail(options.to, "no PCI driver and no kernel module of that name; check the name with 'ls "
                             "/sys/bus/pci/drivers' or 'modinfo " + options.to + "'",
@@ -248,15 +288,30 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
   }
 
   auto expansion = expand_groups(ctx.root, all, *named, options.to, options.force_group);
-  if (!expansion.blockers.empty()) {
+  auto listed = [](const std::vector<std::string>& items) {
     std::string list;
-    for (const auto& b : expansion.blockers) list += (list.empty() ? "" : ", ") + b;
+    for (const auto& b : items) list += (list.empty() ? "" : ", ") + b;
+    return list;
+  };
+  if (options.to == "vfio-pci" && !expansion.held_bridges.empty())
+    return fail(
+        named->front().addr.str(),
+        "its IOMMU group also holds " + listed(expansion.held_bridges) +
+            ", a bridge that pt never unbinds" +
+            (expansion.blockers.empty()
+                 ? ""
+                 : ", and " + listed(expansion.blockers) +
+                       ", which you did not name and which is bound to a host driver") +
+            "; vfio-pci cannot use a group whose members are bound to host drivers. Pass through a "
+            "device that has an IOMMU group of its own",
+        EBUSY);
+  if (!expansion.blockers.empty())
     return fail(named->front().addr.str(),
-                "its IOMMU group also holds " + list +
-                    ", which you did not name and which is bound to a host driver; vfio needs the whole group. "
+                "its IOMMU group also holds " + listed(expansion.blockers) +
+                    ", which you did not name and which is bound to a host driver; vfio needs the "
+                    "whole group. "
                     "Name it too, or pass --force-group to move it as well",
                 EBUSY);
-  }
   std::vector<Device> functions = *named;
   functions.insert(functions.end(), expansion.extra.begin(), expansion.extra.end());
   std::sort(functions.begin(), functions.end(), [](const Device& a, const Device& b) {
@@ -367,8 +422,7 @@ Result<Plan> plan_set(const Context& ctx, const std::vector<DeviceSpec>& specs, 
                       bool force, const Journal& journal) {
   auto scope = PT_TRY(scan_and_resolve(ctx, specs));
   const std::vector<Device>* named = &scope.named;
-  if (driver.empty() || driver.find('/') != std::string::npos)
-    return usage_error("'" + driver + "'", "not a driver name");
+  PT_TRY(check_driver_name(driver, "DRIVER"));
   if (!ctx.modules->knows(driver))
     return fail(driver, "no PCI driver and no kernel module of that name; check the name with 'ls "
                         "/sys/bus/pci/drivers' or 'modinfo " + driver + "'",
@@ -451,18 +505,9 @@ std::string state_report(const Root& root, const std::vector<std::string>& devic
 
 namespace {
 
-// The writer's pid from a timed-out write's message (KernelWriter::write:
-// "... (writer pid N)"); 0 when it names none.
-int writer_pid_of(const Error& e) {
-  const std::string key = "writer pid ";
-  auto pos = e.message.find(key);
-  if (pos == std::string::npos) return 0;
-  return std::atoi(e.message.c_str() + pos + key.size());
-}
-
 void record_stuck_write(Journal& journal, const Error& failure, const Move* m) {
   if (!journal.job) return;
-  journal.job->writer = writer_pid_of(failure);
+  journal.job->writer = failure.writer;
   journal.job->write_path = failure.subject;
   if (m)
     for (const auto& w : m->writes)
@@ -539,7 +584,20 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
     for (const auto& m : plan.moves)
       if (m.drop_record) journal.devices.erase(m.before.addr.str());
     journal.job.reset();
-    PT_TRY(save_journal(ctx.root, journal));
+    if (auto saved = save_journal(ctx.root, journal); !saved) {
+      // The system changed; saying "nothing changed" (exit 1) would be a lie.
+      // The journal on disk is the one written before the first move: it
+      // holds the job and the original drivers, so the next run finishes it.
+      Error e = saved.error();
+      e.exit = Exit::not_rolled_back;
+      e.message += ". Every function of the " + plan.op +
+                   " was moved, but the journal could not record it, and nothing was undone.\n"
+                   "State now:\n" +
+                   state_report(ctx.root, devices) +
+                   "The journal still holds the job as written before the first move; fix the "
+                   "cause, then run pt-bind again to finish it";
+      return std::unexpected(e);
+    }
     return out;
   }
 
@@ -558,19 +616,28 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
 
   std::string undone;
   std::string undo_errors;
+  std::string locked;
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
     const Device& before = (*it)->before;
     if (auto r = restore(ctx, before); !r) {
       undo_errors += "  " + before.addr.str() + ": " + r.error().describe() + "\n";
-      if (r.error().exit == Exit::timeout) break;
+      if (r.error().exit == Exit::timeout) {
+        // An undo stuck in the kernel is recorded like a stuck move, so the
+        // next run waits for it instead of blocking on the device.
+        locked = before.addr.str();
+        record_stuck_write(journal, r.error(), nullptr);
+        journal.job->write_value = locked;
+        break;
+      }
       continue;
     }
     undone += (undone.empty() ? "" : ", ") + before.addr.str() + " (back on " + driver_or_none(before.driver) + ")";
   }
   if (!undo_errors.empty()) {
     failure.exit = Exit::not_rolled_back;
-    failure.message += ".\nRolling back failed too:\n" + undo_errors + "State now:\n" + state_report(ctx.root, devices) +
-                       "The journal " + std::string(kJournalPath) +
+    failure.message += ".\nRolling back failed too:\n" + undo_errors + "State now:\n" +
+                       state_report(ctx.root, devices, locked) + "The journal " +
+                       std::string(kJournalPath) +
                        " keeps the original drivers; fix the cause, then run pt-bind attach";
     save_journal(ctx.root, journal);
     return std::unexpected(failure);
@@ -606,33 +673,85 @@ Status check_stuck_write(const Root& root, const Journal& journal) {
               0, Exit::timeout);
 }
 
-Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
-                                               const std::vector<std::string>& covered, bool force) {
-  if (!journal.job) return std::optional<std::string>();
-  const Job job = *journal.job;
-  bool all_covered = std::all_of(job.devices.begin(), job.devices.end(), [&](const std::string& d) {
+Result<JobRecovery> plan_recovery(const Context& ctx, const Journal& journal,
+                                  const std::vector<std::string>& covered, bool force) {
+  JobRecovery rec;
+  if (!journal.job) return rec;
+  const Job& job = *journal.job;
+  rec.what = "an interrupted " + job.op + " of " + std::to_string(job.devices.size()) +
+             " function(s) by pid " + std::to_string(job.pid);
+  rec.take_over = std::all_of(job.devices.begin(), job.devices.end(), [&](const std::string& d) {
     return std::find(covered.begin(), covered.end(), d) != covered.end();
   });
-  std::string what = "an interrupted " + job.op + " of " + std::to_string(job.devices.size()) +
-                     " function(s) by pid " + std::to_string(job.pid);
-  if (all_covered) {
-    journal.job.reset();
-    return std::optional<std::string>("found " + what + "; this run takes it over");
-  }
+  if (rec.take_over) return rec;
+  // A function removed or unplugged since has nothing left to undo: the
+  // kernel forgot its binding with it, and if it comes back (a rescan) it is
+  // probed afresh. Only the functions still there are undone.
   std::vector<DeviceSpec> specs;
-  for (const auto& d : job.devices)
+  for (const auto& d : job.devices) {
+    if (!path_exists(ctx.root.path("/sys/bus/pci/devices/" + d))) {
+      rec.gone.push_back(d);
+      continue;
+    }
     if (auto s = parse_device_spec(d)) specs.push_back(*s);
+  }
+  if (specs.empty()) return rec;
+  Journal rest = journal;
+  rest.job.reset();
+  for (const auto& d : rec.gone) rest.devices.erase(d);
+  auto plan = plan_attach(ctx, specs, AttachOptions{force}, rest);
+  if (!plan) {
+    Error e = plan.error();
+    e.message = "undoing " + rec.what + " failed: " + e.message;
+    return std::unexpected(e);
+  }
+  rec.undo = std::move(*plan);
+  return rec;
+}
+
+std::vector<std::string> gone_notes(const JobRecovery& rec, const Journal& journal) {
+  std::vector<std::string> out;
+  for (const auto& d : rec.gone) {
+    auto it = journal.devices.find(d);
+    out.push_back(d + " of " + rec.what +
+                  " is gone (removed or unplugged): nothing to undo for it" +
+                  (it == journal.devices.end()
+                       ? std::string()
+                       : "; its journal entry (from " + driver_or_none(it->second.driver) +
+                             ") is dropped, a function that comes back is probed afresh"));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> recover_job(Context& ctx, Journal& journal,
+                                             const std::vector<std::string>& covered, bool force) {
+  auto rec = PT_TRY(plan_recovery(ctx, journal, covered, force));
+  if (!journal.job) return std::vector<std::string>();
+  const Job job = *journal.job;
+  if (rec.take_over) {
+    journal.job.reset();
+    return std::vector<std::string>{"found " + rec.what + "; this run takes it over"};
+  }
+  auto notes = gone_notes(rec, journal);
   journal.job.reset();
-  auto plan = PT_TRY(plan_attach(ctx, specs, AttachOptions{force}, journal));
-  if (auto r = execute(ctx, plan, journal); !r) {
+  for (const auto& d : rec.gone) journal.devices.erase(d);
+  if (rec.undo) {
+    if (auto r = execute(ctx, *rec.undo, journal); !r) {
+      Error e = r.error();
+      e.message = "undoing " + rec.what + " failed: " + e.message;
+      return std::unexpected(e);
+    }
+  } else if (auto r = save_journal(ctx.root, journal); !r) {
     Error e = r.error();
-    e.message = "undoing " + what + " failed: " + e.message;
+    e.message = "undoing " + rec.what + " failed: " + e.message;
     return std::unexpected(e);
   }
   // An interrupted detach is undone, an interrupted attach finished: either
   // way its functions end on the drivers the journal recorded.
-  return std::optional<std::string>((job.op == "attach" ? "finished " : "undid ") + what +
-                                    ": its functions are back on their recorded drivers");
+  notes.push_back((job.op == "attach" ? "finished " : "undid ") + rec.what +
+                  (rec.undo ? ": its functions are back on their recorded drivers"
+                            : ": none of its functions is left"));
+  return notes;
 }
 
 }  // namespace pt::bind

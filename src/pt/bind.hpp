@@ -50,6 +50,12 @@ struct AttachOptions {
   bool force = false;
 };
 
+// Refuses (exit 2) NAME as the driver of OPTION ("--to", "DRIVER") unless it
+// can be a directory of /sys/bus/pci/drivers: not empty, not . or .., no
+// slash, blank or control character, at most 64 bytes. Checked before
+// anything is written: "/sys/bus/pci/drivers/../unbind" is a real file.
+Status check_driver_name(const std::string& name, const std::string& option);
+
 // Builds the writes that take BEFORE to (driver, override), without I/O.
 std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,
                               bool probe);
@@ -86,13 +92,30 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal);
 
 // Finishes or undoes an interrupted job found in the journal: a job not
 // covered by COVERED is undone (its functions go back to their recorded
-// drivers). Returns a note for the user, or nothing when there was no job.
-// Refuses (exit 5) while the writer of an earlier run's timed-out write is
+// drivers; a function that has vanished from sysfs has nothing to undo).
+//
+// check_stuck_write refuses (exit 5) while the writer of an earlier run's timed-out write is
 // still in the kernel: scanning the device would block on its lock.
 Status check_stuck_write(const Root& root, const Journal& journal);
 
-Result<std::optional<std::string>> recover_job(Context& ctx, Journal& journal,
-                                               const std::vector<std::string>& covered, bool force = false);
+// What finishing or undoing the journal's job will do, planned without a
+// write: the dry run shows it, recover_job carries it out.
+struct JobRecovery {
+  std::string what;               // "an interrupted detach of 2 function(s) by pid 42"
+  bool take_over = false;         // the new plan covers every function of the job
+  std::vector<std::string> gone;  // functions of the job no longer in sysfs
+  std::optional<Plan> undo;       // the attach that undoes the job, when any is left
+};
+Result<JobRecovery> plan_recovery(const Context& ctx, const Journal& journal,
+                                  const std::vector<std::string>& covered, bool force = false);
+// One line per function of RECOVERY that is gone, for the user.
+std::vector<std::string> gone_notes(const JobRecovery& recovery, const Journal& journal);
+
+// The notes for the user: empty when there was no job. An error's message
+// starts "undoing an interrupted ... failed:".
+Result<std::vector<std::string>> recover_job(Context& ctx, Journal& journal,
+                                             const std::vector<std::string>& covered,
+                                             bool force = false);
 
 // "0000:01:00.0 driver=vfio-pci override=vfio-pci" lines for every function.
 // LOCKED: a device whose sysfs write is stuck in the kernel; only its driver

@@ -17,6 +17,7 @@
 namespace pt::bind {
 
 using nlohmann::json;
+using render::emit;
 
 namespace {
 
@@ -68,7 +69,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
     json arr = json::array();
     for (const auto& d : all)
       if (class_selected(d, o.device_class)) arr.push_back(device_json(all, d));
-    out << arr.dump(2) << "\n";
+    emit(out, arr);
     return Exit::ok;
   }
   std::string text = pad("DEVICE", 14) + pad("ID", 11) + pad("CLASS", 28) + pad("DRIVER", 16) +
@@ -87,7 +88,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
     auto c = companions(all, d);
     text += (c.empty() ? "-" : join(c, ",")) + "\n";
   }
-  out << text;
+  out << render::printable(text, true);
   return Exit::ok;
 }
 
@@ -121,7 +122,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     json users = json::array();
     auto ku = find_kernel_users(ctx.root, d);
     for (const auto& u : ku) {
-      static const char* kinds[] = {"mount", "swap", "net"};
+      static const char* kinds[] = {"mount", "swap", "net", "stacked"};
       json ju = {{"kind", kinds[int(u.kind)]}, {"device", u.device}, {"via", nullable(u.via)}};
       if (u.kind == KernelUser::Kind::mount)
         ju.update({{"target", u.target}, {"fstype", u.fstype}});
@@ -177,9 +178,9 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
       text += "  journal:          unreadable: " + journal.error().describe() + "\n";
   }
   if (o.common.json)
-    out << (arr.size() == 1 ? arr[0] : arr).dump(2) << "\n";
+    emit(out, (arr.size() == 1 ? arr[0] : arr));
   else
-    out << text;
+    out << render::printable(text, true);
   return Exit::ok;
 }
 
@@ -190,6 +191,9 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     specs.push_back(spec);
   }
   if (specs.empty()) return usage_error(o.command, "needs at least one device");
+  // Before the lock and the journal: a bad name changes nothing at all.
+  if (o.command == "detach") PT_TRY(check_driver_name(o.to, "--to"));
+  if (o.command == "set") PT_TRY(check_driver_name(o.driver, "DRIVER"));
 
   auto make_plan = [&](const Journal& journal) -> Result<Plan> {
     if (o.command == "detach")
@@ -206,10 +210,16 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     PT_TRY(check_stuck_write(ctx.root, journal));
     auto plan = make_plan(journal);
     if (!plan) return std::unexpected(plan.error());
-    if (journal.job)
+    if (journal.job) {
+      // The real run's recovery, planned: it refuses here as it would there.
+      std::vector<std::string> covered;
+      for (const auto& m : plan->moves) covered.push_back(m.before.addr.str());
+      auto rec = PT_TRY(plan_recovery(ctx, journal, covered, o.force));
       plan->notes.push_back("the journal holds an interrupted " + journal.job->op + " job (pid " +
                             std::to_string(journal.job->pid) +
                             "); the real run first finishes or undoes it");
+      for (auto& n : gone_notes(rec, journal)) plan->notes.push_back(std::move(n));
+    }
     print_plan(*plan, o.common.json, out);
     return Exit::ok;
   }
@@ -222,12 +232,12 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
 
   std::vector<std::string> covered;
   for (const auto& m : plan->moves) covered.push_back(m.before.addr.str());
-  auto note = PT_TRY(recover_job(ctx, journal, covered, o.force));
-  if (note) {
+  auto notes = PT_TRY(recover_job(ctx, journal, covered, o.force));
+  if (!notes.empty()) {
     // Undoing an old job changed the devices; plan again from what is there now.
     plan = make_plan(journal);
     if (!plan) return std::unexpected(plan.error());
-    plan->notes.push_back(*note);
+    for (auto& n : notes) plan->notes.push_back(std::move(n));
   }
   auto outcome = PT_TRY(execute(ctx, *plan, journal));
   print_outcome(plan->op, outcome, o.common.json, out);
@@ -255,7 +265,7 @@ void print_plan(const Plan& plan, bool json_out, std::ostream& out) {
                     {"writes", w}});
     }
     j["functions"] = fs;
-    out << j.dump(2) << "\n";
+    emit(out, j);
     return;
   }
   std::string t;
@@ -291,7 +301,7 @@ void print_outcome(const std::string& op, const Outcome& oc, bool json_out, std:
                     {"note", nullable(m.note)},
                     {"ms", double(m.elapsed.count()) / 1000.0}});
     j["functions"] = fs;
-    out << j.dump(2) << "\n";
+    emit(out, j);
     return;
   }
   std::string t;

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "pt/pci.hpp"
+#include "pt/render.hpp"
 #include "pt/try.hpp"
 
 namespace pt::boot {
@@ -16,6 +17,31 @@ std::string hex4(uint16_t v) {
 }
 
 }  // namespace
+
+Status check_companions(const Root& root, const Conf& conf) {
+  for (const auto& d : conf.devices) {
+    if (d.companions.empty()) continue;
+    auto main = read_device(root, d.bdf);
+    for (const auto& c : d.companions) {
+      auto comp = read_device(root, c);
+      if (!comp) continue;
+      std::string why;
+      if (comp->is_bridge())
+        why =
+            "is a bridge (class " + render::class_hex(comp->class_id()) + "), which pt never moves";
+      else if (main && !c.same_slot(d.bdf) &&
+               (!comp->iommu_group || comp->iommu_group != main->iommu_group))
+        why = "shares neither the slot nor the IOMMU group of " + d.bdf.str();
+      if (why.empty()) continue;
+      return usage_error(
+          conf.path + ": [device." + d.name + "]",
+          "companion " + c.str() + " " + why +
+              "; a companion is another function of the device's slot or IOMMU group, such "
+              "as its HDMI audio: remove it from companions");
+    }
+  }
+  return {};
+}
 
 Result<bind::Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal,
                              bool force, std::vector<std::string>& skipped) {

@@ -14,6 +14,13 @@
 
 namespace pt::boot {
 
+// Refuses (exit 2) a companion that cannot move with its device: one that
+// is a bridge (class 06xx), or that shares neither the device's slot nor its
+// IOMMU group, as the tree under ROOT shows them. A device or companion that
+// is not present is not judged (boot skips it). Every command that applies
+// pt.conf (boot, boot-check, udev-rules, udev-match) checks through here.
+Status check_companions(const Root& root, const Conf& conf);
+
 // The moves that put every function of every `boot = "vfio"` device on
 // vfio-pci through driver_override. A device whose configured ID does not
 // match the card at its BDF is left alone and named in NOTES, as is one that

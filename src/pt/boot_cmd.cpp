@@ -16,16 +16,24 @@
 namespace pt::bind {
 
 using nlohmann::json;
+using render::emit;
 
 namespace {
 
 using render::join;
 using render::nullable;
 
+// pt.conf with its companions checked against the devices there now.
+Result<Conf> load_checked_conf(const Context& ctx) {
+  auto conf = PT_TRY(load_conf(ctx.root));
+  PT_TRY(boot::check_companions(ctx.root, conf));
+  return conf;
+}
+
 // pt-bind boot: driver_override=vfio-pci on every function pt.conf claims,
 // vfio-pci loaded, each function verified on it.
 Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
-  auto conf = PT_TRY(load_conf(ctx.root));
+  auto conf = PT_TRY(load_checked_conf(ctx));
   auto finish = [&](const Plan& plan, const std::vector<std::string>& skipped,
                     const Outcome* oc) -> Exit {
     if (o.common.json) {
@@ -47,7 +55,7 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
                         {"to", "vfio-pci"},
                         {"result", m.already ? "already" : "planned"}});
       j["functions"] = fs;
-      out << j.dump(2) << "\n";
+      emit(out, j);
     } else {
       for (const auto& s : skipped) out << "skipped: " << s << "\n";
       if (plan.moves.empty())
@@ -71,7 +79,7 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
 }
 
 Result<Exit> cmd_udev_rules(const Options&, Context& ctx, std::ostream& out) {
-  auto conf = PT_TRY(load_conf(ctx.root));
+  auto conf = PT_TRY(load_checked_conf(ctx));
   out << boot::udev_rules(conf);
   return Exit::ok;
 }
@@ -84,7 +92,7 @@ Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
   if (!addr)
     return usage_error("'" + o.devices[0] + "'",
                        "udev-match takes the kernel's name, like 0000:3b:00.0");
-  auto conf = PT_TRY(load_conf(ctx.root));
+  auto conf = PT_TRY(load_checked_conf(ctx));
   auto dev = read_device(ctx.root, *addr);
   if (!dev) return Exit::ok;  // a function already gone has nothing to match
   out << boot::udev_match(conf, *addr, dev->vendor, dev->device);
@@ -94,6 +102,7 @@ Result<Exit> cmd_udev_match(const Options& o, Context& ctx, std::ostream& out) {
 // pt-bind boot-check: is pt, its configuration and vfio-pci in the initramfs,
 // and is the configuration there current?
 Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
+  PT_TRY(load_checked_conf(ctx));
   std::string image = o.initramfs;
   if (!image.empty() && !path_exists(ctx.root.path(image)))
     return usage_error(
@@ -111,7 +120,7 @@ Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
            {"ok", bc.ok},
            {"problems", bc.problems},
            {"verdict", bc.problems.empty() ? "ok" : "problems"}};
-    out << j.dump(2) << "\n";
+    emit(out, j);
   } else {
     out << bc.image << " (" << reader->flavor() << ")\n";
     for (const auto& s : bc.ok) out << "  ok: " << s << "\n";

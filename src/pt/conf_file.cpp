@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <set>
 
+#include "pt/context.hpp"
+#include "pt/render.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/trusted_file.hpp"
 #include "pt/try.hpp"
@@ -138,9 +141,9 @@ Status parse_step_options(const std::string& path, const std::string& dev, const
       if (o->second == toml::node_type::floating_point &&
           (oval.is_floating_point() || oval.is_integer())) {
         double d = oval.value<double>().value_or(0);
-        if (!(d > 0))
-          return at(path, oval.source(),
-                    step + "." + name + " must be a positive number of seconds");
+        // The check --timeout gets, so nan, inf and 1e300 stop here, not at boot.
+        if (auto ok = duration(d, step + "." + name, false); !ok)
+          return at(path, oval.source(), ok.error().describe());
         char buf[32];
         std::snprintf(buf, sizeof buf, "%g", d);  // "15", "2.5": as a person wrote it
         value = buf;
@@ -165,8 +168,19 @@ Status parse_step_options(const std::string& path, const std::string& dev, const
   return {};
 }
 
+// A device's name goes into udev rules (a comment), udev properties
+// (PT_DEVICE=NAME, read back by IMPORT{program}) and messages, so it keeps to
+// characters that mean nothing in any of them.
+bool name_char(unsigned char c) {
+  return std::isalnum(c) || std::string_view("_-.:@+()").find(char(c)) != std::string_view::npos;
+}
+
 Result<DeviceConf> parse_device(const std::string& path, const std::string& name,
                                 const toml::table& t, const toml::source_region& where) {
+  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), name_char))
+    return at(path, where,
+              "device name " + render::quote(name) +
+                  " must be 1 to 64 letters, digits or _ - . : @ + ( ), like [device.gpu0]");
   DeviceConf d;
   d.name = name;
   d.line = int(where.begin.line);
@@ -274,8 +288,13 @@ Result<Conf> parse_conf(const std::string& text, const std::string& path) {
   Conf conf;
   conf.path = path;
   toml::table root;
+  // A file with CRLF line ends reaches here as "...\r": the reader trims the
+  // last "\n" as it does a sysfs attribute's, and toml++ wants a '\n' after
+  // every '\r' ("expected '\n' after '\r', saw EOF").
+  std::string_view body = text;
+  if (body.ends_with('\r')) body.remove_suffix(1);
   try {
-    root = toml::parse(text, path);
+    root = toml::parse(body, path);
   } catch (const toml::parse_error& e) {
     return at(path, e.source(), std::string(e.description()));
   }

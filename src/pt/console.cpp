@@ -43,9 +43,10 @@ std::string pci_ancestor(const std::string& path) {
   return found;
 }
 
+// "fb0"; an index no int holds ("fb99999999999") is no frame buffer, so
+// every later std::stoi of a node's index is in range.
 bool is_fb_node(const std::string& n) {
-  return n.size() > 2 && n.rfind("fb", 0) == 0 &&
-         std::all_of(n.begin() + 2, n.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return n.size() > 2 && n.rfind("fb", 0) == 0 && parse_index(std::string_view(n).substr(2));
 }
 
 // The /proc/iomem names a firmware framebuffer's memory shows up under,
@@ -180,7 +181,9 @@ std::vector<const FirmwareFb*> State::firmware_of(const std::string& gpu) const 
 Result<State> discover(const Root& root) {
   State s;
   for (const auto& n : list_dir(root.path("/sys/class/vtconsole"))) {
-    if (n.rfind("vtcon", 0) != 0) continue;
+    // "vtcon1"; anything else there ("vtconX", an index past int) is skipped,
+    // so the index console_change takes with std::stoi is in range.
+    if (n.rfind("vtcon", 0) != 0 || !parse_index(std::string_view(n).substr(5))) continue;
     const std::string base = root.path("/sys/class/vtconsole/" + n);
     auto raw = read_attr(base + "/name");
     if (!raw) continue;  // went away while we looked

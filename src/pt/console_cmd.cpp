@@ -184,7 +184,7 @@ Result<Exit> cmd_release(const CliOptions& o, Context& ctx, std::ostream& out) {
                {"already", p.already},
                {"notes", p.notes}});
   else
-    out << text;
+    out << render::printable(text, true);
   return Exit::ok;
 }
 
@@ -221,7 +221,7 @@ Result<Exit> cmd_restore(const CliOptions& o, Context& ctx, std::ostream& out) {
                {"steps", steps},
                {"notes", r.notes}});
   else
-    out << text;
+    out << render::printable(text, true);
   if (r.failure) return std::unexpected(*r.failure);
   return Exit::ok;
 }
@@ -249,7 +249,7 @@ Result<Exit> cmd_bind(const CliOptions& o, Context& ctx, std::ostream& out) {
   if (o.common.json)
     emit(out, j);
   else
-    out << text;
+    out << render::printable(text, true);
   return Exit::ok;
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "pt/error.hpp"
 #include "pt/modules.hpp"
 #include "pt/root.hpp"
 #include "pt/sysfs.hpp"
@@ -36,6 +37,16 @@ struct CommonOptions {
   double timeout = 10.0;
   double lock_timeout = 30.0;
 };
+
+// The longest duration pt takes from a person (--timeout, --lock-timeout,
+// pt.conf's drm-wait timeout): a day. poll(2) takes an int of milliseconds.
+inline constexpr double kMaxDurationSeconds = 86400;
+
+// The one check of such a duration: finite, above 0 (or 0 itself where
+// ZERO_OK, "try once"), at most kMaxDurationSeconds. NAME is the option or
+// key, for the message; the error is a usage error (exit 2). A positive value
+// under a millisecond becomes 1 ms.
+Result<std::chrono::milliseconds> duration(double seconds, const std::string& name, bool zero_ok);
 
 // Polls PRED with a growing interval (1 ms doubling to 50 ms) until it holds
 // or TIMEOUT passes; used where the kernel finishes work asynchronously.

@@ -30,9 +30,9 @@ std::optional<fs::path> resolve(const std::string& real) {
   return p;
 }
 
+// "card0"; a number no minor could be ("card99999999999") is no card.
 bool is_card_name(const std::string& n) {
-  return n.size() > 4 && n.rfind("card", 0) == 0 &&
-         std::all_of(n.begin() + 4, n.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return n.size() > 4 && n.rfind("card", 0) == 0 && parse_index(std::string_view(n).substr(4));
 }
 
 int count_lines(const std::string& s) {
@@ -59,7 +59,7 @@ std::vector<Card> scan_cards(const Root& root) {
     if (!real) continue;  // a dangling link: the device went away
     Card c;
     c.name = e;
-    c.minor = std::stoi(e.substr(4));
+    c.minor = int(*parse_index(std::string_view(e).substr(4)));
     c.node = "/dev/dri/" + e;
     c.node_exists = path_exists(root.path(c.node));
     c.pci = pci_ancestor(*real);
@@ -105,7 +105,7 @@ std::optional<Card> find_card(const Root& root, const PciAddress& addr) {
     if (!real || pci_ancestor(*real) != addr) continue;
     Card c;
     c.name = e;
-    c.minor = std::stoi(e.substr(4));
+    c.minor = int(*parse_index(std::string_view(e).substr(4)));
     if (best && best->minor < c.minor) continue;
     c.node = "/dev/dri/" + e;
     c.node_exists = path_exists(root.path(c.node));
@@ -209,16 +209,13 @@ Fbcon fbcon_state(const Root& root, Backend& backend, const Card& card) {
       f.bound = true;
   }
   for (const auto& g : list_dir(root.path("/sys/class/graphics"))) {
-    if (g.rfind("fb", 0) != 0 || g.size() < 3 || !std::isdigit(static_cast<unsigned char>(g[2])))
-      continue;
+    auto index = g.rfind("fb", 0) == 0 ? parse_index(std::string_view(g).substr(2)) : std::nullopt;
+    if (!index) continue;
     auto dev = resolve(root.path("/sys/class/graphics/" + g + "/device"));
-    if (dev && card.pci && pci_ancestor(*dev) == card.pci) f.card_fb = std::stoi(g.substr(2));
+    if (dev && card.pci && pci_ancestor(*dev) == card.pci) f.card_fb = int(*index);
   }
   if (auto a = read_attr(root.path("/sys/class/tty/tty0/active")); a && a->rfind("tty", 0) == 0) {
-    try {
-      f.fg_console = std::stoi(a->substr(3));
-    } catch (...) {
-    }
+    if (auto n = parse_index(std::string_view(*a).substr(3))) f.fg_console = int(*n);
   }
   if (f.fg_console) f.fb = backend.console_fb(*f.fg_console);
   if (!f.bound) {

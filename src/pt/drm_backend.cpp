@@ -366,11 +366,11 @@ class BoundedBackend final : public Backend {
           ::signal(SIGPIPE, SIG_DFL);
           std::string data;
           try {
-            data = fn().dump();
+            data = fn().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
           } catch (const std::exception& ex) {
             data = error_json(Error{0, subject, std::string("the reader failed: ") + ex.what(),
                                     Exit::failed})
-                       .dump();
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
           }
           for (size_t off = 0; off < data.size();) {
             ssize_t n = ::write(out_fd, data.data() + off, data.size() - off);

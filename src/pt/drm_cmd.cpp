@@ -116,7 +116,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, Backend& backend, std::ost
   else if (cards.empty())
     out << "no DRM devices under " << ctx.root.path("/sys/class/drm") << "\n";
   else
-    out << text;
+    out << render::printable(text, true);
   return Exit::ok;
 }
 
@@ -219,7 +219,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, Backend& backend, std::ost
     text += rtext;
     text += "  planes: " + (ptext.empty() ? std::string(" none") : ptext) + "\n";
   }
-  out << text;
+  out << render::printable(text, true);
   return Exit::ok;
 }
 
@@ -285,7 +285,7 @@ Result<Exit> cmd_probe(const Options& o, Context& ctx, Backend&, std::ostream& o
     if (o.common.json)
       emit(out, arr);
     else
-      out << text;
+      out << render::printable(text, true);
     return Exit::ok;
   }
   json arr = json::array();
@@ -304,7 +304,7 @@ Result<Exit> cmd_probe(const Options& o, Context& ctx, Backend&, std::ostream& o
   if (o.common.json)
     emit(out, arr);
   else
-    out << text;
+    out << render::printable(text, true);
   return Exit::ok;
 }
 

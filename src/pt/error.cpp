@@ -1,8 +1,24 @@
 #include "pt/error.hpp"
 
+#include <cstdio>
 #include <cstring>
 
 namespace pt {
+
+std::string printable(std::string_view s, bool keep_lines) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if ((c < 0x20 && !(keep_lines && c == '\n')) || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
 
 std::string Error::describe() const {
   std::string out;
@@ -16,7 +32,8 @@ std::string Error::describe() const {
     out += ")";
   }
   if (nl != std::string::npos) out += message.substr(nl);
-  return out;
+  // A subject or message may carry a process name or an attribute's bytes.
+  return printable(out, true);
 }
 
 }  // namespace pt

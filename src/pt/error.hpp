@@ -3,6 +3,7 @@
 
 #include <expected>
 #include <string>
+#include <string_view>
 
 namespace pt {
 
@@ -23,10 +24,19 @@ struct Error {
   std::string subject;  // the path, device or input the error is about
   std::string message;  // what happened and what to do about it
   Exit exit = Exit::failed;
+  // Exit::timeout of a blocking write: the pid of the writer left behind in
+  // the kernel, which the journal records so that later runs can wait for it.
+  int writer = 0;
 
   // One line for a person: "subject: message (strerror)".
   std::string describe() const;
 };
+
+// S as a terminal may show it: control characters (ESC, CR, a newline in a
+// process name any user chose) become \xNN; with KEEP_LINES a newline stays,
+// for a whole text output. describe() applies it, and so does every
+// command's text output (render.hpp).
+std::string printable(std::string_view s, bool keep_lines = false);
 
 template <class T>
 using Result = std::expected<T, Error>;

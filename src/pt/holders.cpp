@@ -202,6 +202,7 @@ std::vector<std::string> device_nodes(const Root& root, const Device& dev) {
           nodes.insert("/dev/snd/" + n);
   if (dev.driver == "nvidia")
     for (auto& n : nvidia_nodes(root, dev)) nodes.insert(std::move(n));
+  for (const auto& b : blocks_of(root, dev)) nodes.insert("/dev/" + b.name);
   if (dev.iommu_group) nodes.insert("/dev/vfio/" + std::to_string(*dev.iommu_group));
   for (const auto& n : list_dir(base + "/vfio-dev")) nodes.insert("/dev/vfio/devices/" + n);
   return {nodes.begin(), nodes.end()};
@@ -213,13 +214,16 @@ std::vector<Holder> find_holders(const Root& root, const Device& dev) {
   if (nodes.empty()) return out;
   const std::string proc = root.path("/proc");
   for (const auto& pid : list_dir(proc)) {
-    if (!all_digits(pid)) continue;
+    // parse_index, not std::stoi: a /proc entry of 20 digits (a --root
+    // tree) would throw std::out_of_range out of pt-bind show.
+    const auto pid_number = parse_index(pid);
+    if (!pid_number) continue;
     const std::string fd_dir = proc + "/" + pid + "/fd";
     for (const auto& fd : list_dir(fd_dir)) {
       auto target = read_link(fd_dir + "/" + fd);
       if (!target || !std::binary_search(nodes.begin(), nodes.end(), *target)) continue;
       Holder h;
-      h.pid = std::stoi(pid);
+      h.pid = int(*pid_number);
       h.command = read_attr(proc + "/" + pid + "/comm").value_or("?");
       h.node = *target;
       if (std::none_of(out.begin(), out.end(),
@@ -236,6 +240,18 @@ std::vector<KernelUser> find_kernel_users(const Root& root, const Device& dev) {
   if (!blocks.empty()) {
     mounts_on(root, blocks, out);
     swaps_on(root, blocks, out);
+    // A stacked device with no mount or swap of its own is still in use
+    // (an open LVM volume, an md array, a dm-crypt mapping): pulling its
+    // disk fails every I/O on it. Only the top of a stack is named.
+    for (const auto& b : blocks) {
+      if (b.via.empty() || !list_dir(root.path("/sys/class/block/" + b.name + "/holders")).empty())
+        continue;
+      const std::string node = "/dev/" + b.name;
+      if (std::any_of(out.begin(), out.end(),
+                      [&](const KernelUser& u) { return u.device == node; }))
+        continue;
+      out.push_back({KernelUser::Kind::stacked, node, b.via, "", "", ""});
+    }
   }
   auto base = canonical(root.path(dev.sysfs()));
   if (!base) return out;
@@ -262,6 +278,8 @@ std::string describe(const KernelUser& u) {
       return "backs swap on " + dev;
     case KernelUser::Kind::net:
       return "has network interface " + u.device + " up (operstate " + u.operstate + ")";
+    case KernelUser::Kind::stacked:
+      return "backs " + dev + ", which is active";
   }
   return dev;
 }

@@ -18,8 +18,9 @@ struct Holder {
 };
 
 // The device nodes that belong to DEV: DRM card and render nodes (from sysfs
-// and /dev/dri/by-path), ALSA nodes, the nvidia minor, and the VFIO group and
-// cdev nodes.
+// and /dev/dri/by-path), ALSA nodes, the nvidia minor, the VFIO group and
+// cdev nodes, and its block devices with what is stacked on them (/dev/sda,
+// /dev/sda1, /dev/dm-0: a process with a disk open keeps it in use).
 std::vector<std::string> device_nodes(const Root& root, const Device& dev);
 
 // Every process with one of DEV's nodes open, from /proc/*/fd.
@@ -29,11 +30,12 @@ std::string describe(const std::vector<Holder>& holders);
 
 // A use of a function inside the kernel, with no process to show for it: a
 // mounted filesystem or an active swap area on one of its block devices, or
-// a network interface of it that is up. Unbinding the driver pulls the
+// a network interface of it that is up, or a dm/md device stacked on one of
+// its block devices (an active LVM volume, an assembled array). Unbinding the driver pulls the
 // device from under them: the filesystem or swap loses its disk, the link
 // drops.
 struct KernelUser {
-  enum class Kind { mount, swap, net };
+  enum class Kind { mount, swap, net, stacked };
   Kind kind = Kind::mount;
   std::string device;  // "/dev/vda1", "/dev/dm-0", or the interface: "eth0"
   std::string
@@ -50,7 +52,8 @@ struct KernelUser {
 std::vector<KernelUser> find_kernel_users(const Root& root, const Device& dev);
 
 // "backs /dev/vda1 mounted on / (ext4)", "backs swap on /dev/vda2",
-// "has network interface eth0 up".
+// "has network interface eth0 up", "backs /dev/dm-0 (on vda1), which is
+// active".
 std::string describe(const KernelUser& user);
 
 }  // namespace pt

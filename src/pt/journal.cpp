@@ -5,8 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
 
+#include "pt/address.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/trusted_file.hpp"
 #include "pt/try.hpp"
@@ -32,7 +38,38 @@ const TrustRules kStateRules{
 
 }  // namespace
 
+// In a --root tree, /run must lead to a directory inside the tree: the state
+// directory, the lock and the journal are written through it, and a symbolic
+// link there would carry those writes (as root) anywhere on the host.
+Status check_run_in_root(const Root& root) {
+  if (root.is_real()) return {};
+  const std::string run = root.path("/run");
+  char* base = ::realpath(root.dir().c_str(), nullptr);
+  char* real = ::realpath(run.c_str(), nullptr);
+  const int e = errno;
+  std::string base_text = base ? base : "", real_text = real ? real : "";
+  ::free(base);
+  ::free(real);
+  if (base_text.empty()) return fail(root.dir(), "cannot resolve the --root directory", e);
+  if (real_text.empty()) {
+    struct stat st {};
+    if (::lstat(run.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+      return fail("/run",
+                  "is a symbolic link that leads nowhere inside the --root tree; pt writes its "
+                  "state only under the root: make it a directory",
+                  e);
+    return {};  // missing: creating the state directory says so
+  }
+  if (real_text != base_text && !real_text.starts_with(base_text + "/"))
+    return fail("/run",
+                "leads out of the --root tree (to " + real_text +
+                    "); pt writes its state only under the root: make it a directory",
+                EXDEV);
+  return {};
+}
+
 Status check_state_dir(const Root& root, bool create) {
+  if (auto r = check_run_in_root(root); !r) return r;
   const std::string dir = root.path(kStateDir);
   struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) {
@@ -109,100 +146,282 @@ std::string journal_to_text(const Journal& journal) {
     }
     j["consoles"][bdf] = list;
   }
-  return j.dump(2) + "\n";
+  // A sysfs name that is not UTF-8 must not abort the save of a job in flight.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
+namespace {
+
+// Strict reading: every field the writer writes must be there with exactly
+// its type, an integer must be an integer in range, and a key may appear once
+// per object. What does not fit is refused, naming the file and the field,
+// rather than read as a default: a default here silently drops a function's
+// original driver.
+class Reader {
+ public:
+  explicit Reader(const std::string& path) : path_(path) {}
+
+  std::unexpected<Error> bad(const std::string& field, const std::string& what) const {
+    return fail(path_,
+                "field " + field + " " + what +
+                    "; the journal was not written by this pt or was edited. Inspect it, then "
+                    "remove it to start afresh (pt-bind attach will then let the kernel choose "
+                    "drivers)",
+                EINVAL);
+  }
+
+  Result<const json*> member(const json& o, const std::string& where, const char* key,
+                             bool required = true) const {
+    auto it = o.find(key);
+    if (it == o.end()) {
+      if (required) return bad(where + key, "is missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  Result<const json*> object(const json& o, const std::string& where, const char* key,
+                             bool required = true) const {
+    auto v = PT_TRY(member(o, where, key, required));
+    if (v && !v->is_object()) return bad(where + key, "must be an object, not " + kind(*v));
+    return v;
+  }
+
+  // NULLABLE: null reads as the empty string, the writer's spelling of "none".
+  Result<std::string> string(const json& o, const std::string& where, const char* key,
+                             bool nullable) const {
+    auto v = PT_TRY(member(o, where, key));
+    if (nullable && v->is_null()) return std::string();
+    if (!v->is_string())
+      return bad(where + key, std::string("must be a string") + (nullable ? " or null" : "") +
+                                  ", not " + kind(*v));
+    return v->get<std::string>();
+  }
+
+  Result<int64_t> integer(const json& o, const std::string& where, const char* key, int64_t lo,
+                          int64_t hi, bool required = true, int64_t absent = 0) const {
+    auto v = PT_TRY(member(o, where, key, required));
+    if (!v) return absent;
+    return integer_value(*v, where + key, lo, hi);
+  }
+
+  Result<int64_t> integer_value(const json& v, const std::string& field, int64_t lo,
+                                int64_t hi) const {
+    const std::string range =
+        "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    if (!v.is_number_integer()) return bad(field, range + ", not " + kind(v));
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi)
+                               : v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+      return bad(field, range + ", not " + v.dump());
+    return v.get<int64_t>();
+  }
+
+  Result<bool> boolean(const json& o, const std::string& where, const char* key,
+                       bool required = true) const {
+    auto v = PT_TRY(member(o, where, key, required));
+    if (!v) return false;
+    if (!v->is_boolean()) return bad(where + key, "must be true or false, not " + kind(*v));
+    return v->get<bool>();
+  }
+
+  // A key naming a PCI function, as the writer spells it ("0000:01:00.0").
+  Status address(const std::string& field, const std::string& text) const {
+    auto a = parse_sysfs_name(text);
+    if (!a || a->str() != text)
+      return bad(field, "'" + text + "' is not a PCI address as sysfs spells it (0000:01:00.0)");
+    return {};
+  }
+
+  static std::string kind(const json& v) {
+    if (v.is_number_float()) return "the fraction " + v.dump();
+    return v.type_name();
+  }
+
+ private:
+  const std::string& path_;
+};
+
+constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+constexpr int64_t kIntMin = std::numeric_limits<int>::min();
+constexpr int64_t kTimeMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kTimeMin = std::numeric_limits<int64_t>::min();
+
+Result<JournalEntry> read_entry(const Reader& r, const json& d, const std::string& where) {
+  JournalEntry e;
+  e.driver = PT_TRY(r.string(d, where, "driver", true));
+  e.module = PT_TRY(r.string(d, where, "module", true));
+  e.driver_override = PT_TRY(r.string(d, where, "driver_override", true));
+  e.to = PT_TRY(r.string(d, where, "to", false));
+  e.attach_order = int(PT_TRY(r.integer(d, where, "attach_order", kIntMin, kIntMax)));
+  e.time = PT_TRY(r.integer(d, where, "time", kTimeMin, kTimeMax));
+  e.boot = PT_TRY(r.boolean(d, where, "boot", false));
+  return e;
+}
+
+Result<Job> read_job(const Reader& r, const json& o) {
+  const std::string where = "job.";
+  Job job;
+  job.op = PT_TRY(r.string(o, where, "op", false));
+  if (job.op != "detach" && job.op != "attach" && job.op != "set" && job.op != "unset")
+    return r.bad("job.op", "'" + job.op + "' is not detach, attach, set or unset");
+  job.pid = int(PT_TRY(r.integer(o, where, "pid", 0, kIntMax)));
+  job.started = PT_TRY(r.integer(o, where, "started", kTimeMin, kTimeMax));
+  auto list = PT_TRY(r.member(o, where, "devices"));
+  if (!list->is_array())
+    return r.bad("job.devices", "must be an array, not " + Reader::kind(*list));
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string field = "job.devices[" + std::to_string(i) + "]";
+    const json& d = (*list)[i];
+    if (!d.is_string()) return r.bad(field, "must be a string, not " + Reader::kind(d));
+    PT_TRY(r.address(field, d.get<std::string>()));
+    job.devices.push_back(d.get<std::string>());
+  }
+  if (auto sw = PT_TRY(r.object(o, where, "stuck_write", false))) {
+    const std::string w = "job.stuck_write.";
+    job.writer = int(PT_TRY(r.integer(*sw, w, "writer", 1, kIntMax)));
+    job.write_path = PT_TRY(r.string(*sw, w, "path", false));
+    job.write_value = PT_TRY(r.string(*sw, w, "value", false));
+  }
+  return job;
+}
+
+Result<VgaRecord> read_vga(const Reader& r, const json& v, const std::string& where) {
+  VgaRecord rec;
+  rec.decodes = PT_TRY(r.string(v, where, "decodes", false));
+  rec.owns = PT_TRY(r.string(v, where, "owns", true));
+  rec.boot_vga = PT_TRY(r.boolean(v, where, "boot_vga"));
+  rec.driver = PT_TRY(r.string(v, where, "driver", true));
+  rec.time = PT_TRY(r.integer(v, where, "time", kTimeMin, kTimeMax));
+  return rec;
+}
+
+Result<ConsoleChange> read_change(const Reader& r, const json& c, const std::string& where) {
+  if (!c.is_object()) return r.bad(where, "must be an object, not " + Reader::kind(c));
+  const std::string w = where + ".";
+  ConsoleChange ch;
+  ch.kind = PT_TRY(r.string(c, w, "kind", false));
+  if (ch.kind != "vtconsole" && ch.kind != "framebuffer")
+    return r.bad(w + "kind", "'" + ch.kind + "' is not vtconsole or framebuffer");
+  ch.name = PT_TRY(r.string(c, w, "name", false));
+  ch.driver = PT_TRY(r.string(c, w, "driver", true));
+  ch.node = PT_TRY(r.string(c, w, "node", false));
+  ch.time = PT_TRY(r.integer(c, w, "time", kTimeMin, kTimeMax));
+  auto served = PT_TRY(r.member(c, w, "served", ch.kind == "vtconsole"));
+  if (!served) return ch;
+  if (!served->is_array())
+    return r.bad(w + "served", "must be an array, not " + Reader::kind(*served));
+  for (size_t i = 0; i < served->size(); ++i) {
+    const std::string fw = w + "served[" + std::to_string(i) + "]";
+    const json& f = (*served)[i];
+    if (!f.is_object()) return r.bad(fw, "must be an object, not " + Reader::kind(f));
+    ServedFb fb;
+    fb.node = PT_TRY(r.string(f, fw + ".", "fb", false));
+    fb.name = PT_TRY(r.string(f, fw + ".", "name", false));
+    auto cons = PT_TRY(r.member(f, fw + ".", "consoles"));
+    if (!cons->is_array())
+      return r.bad(fw + ".consoles", "must be an array, not " + Reader::kind(*cons));
+    for (size_t k = 0; k < cons->size(); ++k)
+      fb.consoles.push_back(int(PT_TRY(
+          r.integer_value((*cons)[k], fw + ".consoles[" + std::to_string(k) + "]", 0, kIntMax))));
+    ch.served.push_back(std::move(fb));
+  }
+  return ch;
+}
+
+}  // namespace
+
 Result<Journal> journal_from_text(const std::string& text, const std::string& path) {
-  Journal out;
+  const Reader r(path);
+  // The parser keeps the last of two equal keys; a journal with both would
+  // be read as one of two different stories, so duplicates are refused.
+  std::vector<std::set<std::string>> keys;
+  std::string duplicate;
+  auto watch = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (event == json::parse_event_t::key && !keys.empty() &&
+        !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  json j;
   try {
-    json j = json::parse(text);
-    if (!j.contains("version"))
-      return fail(
-          path,
-          "the journal has no version field; it was not written by pt: inspect it, then remove it",
-          EINVAL);
-    if (j.value("version", 0) != 1)
-      return fail(path, "unknown journal version; it was written by a newer pt", EINVAL);
-    auto str = [](const json& o, const char* key) {
-      auto it = o.find(key);
-      return (it == o.end() || it->is_null()) ? std::string() : it->get<std::string>();
-    };
-    for (const auto& [bdf, d] : j.at("devices").items()) {
-      JournalEntry e;
-      e.driver = str(d, "driver");
-      e.module = str(d, "module");
-      e.driver_override = str(d, "driver_override");
-      e.to = str(d, "to");
-      e.attach_order = d.value("attach_order", 0);
-      e.time = d.value("time", int64_t(0));
-      e.boot = d.value("boot", false);
-      out.devices[bdf] = e;
-    }
-    if (auto it = j.find("job"); it != j.end() && !it->is_null()) {
-      Job job;
-      job.op = it->at("op").get<std::string>();
-      job.pid = it->value("pid", 0);
-      job.started = it->value("started", int64_t(0));
-      job.devices = it->at("devices").get<std::vector<std::string>>();
-      if (auto sw = it->find("stuck_write"); sw != it->end() && sw->is_object()) {
-        job.writer = sw->value("writer", 0);
-        job.write_path = str(*sw, "path");
-        job.write_value = str(*sw, "value");
-      }
-      out.job = job;
-    }
-    if (auto it = j.find("vga"); it != j.end() && !it->is_null()) {
-      for (const auto& [bdf, v] : it->items()) {
-        VgaRecord r;
-        r.decodes = v.at("decodes").get<std::string>();
-        r.owns = str(v, "owns");
-        r.boot_vga = v.value("boot_vga", false);
-        r.driver = str(v, "driver");
-        r.time = v.value("time", int64_t(0));
-        out.vga[bdf] = r;
-      }
-    }
-    if (auto it = j.find("consoles"); it != j.end() && !it->is_null()) {
-      for (const auto& [bdf, list] : it->items()) {
-        auto& changes = out.consoles[bdf];
-        for (const auto& c : list) {
-          ConsoleChange ch;
-          ch.kind = c.at("kind").get<std::string>();
-          ch.name = c.at("name").get<std::string>();
-          ch.driver = str(c, "driver");
-          ch.node = str(c, "node");
-          ch.time = c.value("time", int64_t(0));
-          if (auto sv = c.find("served"); sv != c.end() && sv->is_array())
-            for (const auto& f : *sv)
-              ch.served.push_back(ServedFb{f.at("fb").get<std::string>(),
-                                           f.at("name").get<std::string>(),
-                                           f.value("consoles", std::vector<int>{})});
-          changes.push_back(ch);
-        }
-      }
-    }
+    j = json::parse(text, watch);
   } catch (const json::exception& e) {
     return fail(
         path,
-        std::string("the journal is not valid: ") + e.what() +
+        std::string("the journal is not valid JSON: ") + e.what() +
             "; inspect it, then remove it to start afresh (pt-bind attach will then let the kernel "
             "choose drivers)",
         EINVAL);
   }
+  if (!duplicate.empty()) return r.bad("'" + duplicate + "'", "appears twice in one object");
+  if (!j.is_object()) return r.bad("(top level)", "must be an object, not " + Reader::kind(j));
+  if (!j.contains("version"))
+    return fail(
+        path,
+        "the journal has no version field; it was not written by pt: inspect it, then remove it",
+        EINVAL);
+  const json& version = j["version"];
+  if (!version.is_number_integer() || version.get<int64_t>() != 1 ||
+      (version.is_number_unsigned() && version.get<uint64_t>() != 1))
+    return fail(path,
+                "unknown journal version " + version.dump() +
+                    "; this pt reads version 1 only (a newer pt wrote it, or it was edited): "
+                    "inspect it, then remove it to start afresh",
+                EINVAL);
+
+  Journal out;
+  const json* devices = PT_TRY(r.object(j, "", "devices"));
+  for (const auto& [bdf, d] : devices->items()) {
+    const std::string where = "devices." + bdf;
+    PT_TRY(r.address(where, bdf));
+    if (!d.is_object()) return r.bad(where, "must be an object, not " + Reader::kind(d));
+    out.devices[bdf] = PT_TRY(read_entry(r, d, where + "."));
+  }
+  const json* job = PT_TRY(r.member(j, "", "job"));
+  if (!job->is_null()) {
+    if (!job->is_object())
+      return r.bad("job", "must be an object or null, not " + Reader::kind(*job));
+    out.job = PT_TRY(read_job(r, *job));
+  }
+  if (const json* vga = PT_TRY(r.object(j, "", "vga", false)))
+    for (const auto& [bdf, v] : vga->items()) {
+      const std::string where = "vga." + bdf;
+      PT_TRY(r.address(where, bdf));
+      if (!v.is_object()) return r.bad(where, "must be an object, not " + Reader::kind(v));
+      out.vga[bdf] = PT_TRY(read_vga(r, v, where + "."));
+    }
+  if (const json* consoles = PT_TRY(r.object(j, "", "consoles", false)))
+    for (const auto& [bdf, list] : consoles->items()) {
+      const std::string where = "consoles." + bdf;
+      PT_TRY(r.address(where, bdf));
+      if (!list.is_array()) return r.bad(where, "must be an array, not " + Reader::kind(list));
+      auto& changes = out.consoles[bdf];
+      for (size_t i = 0; i < list.size(); ++i)
+        changes.push_back(PT_TRY(read_change(r, list[i], where + "[" + std::to_string(i) + "]")));
+    }
   return out;
 }
 
 Result<Journal> load_journal(const Root& root) {
+  PT_TRY(check_run_in_root(root));
   auto text = PT_TRY(read_trusted_file(root, kJournalPath, kStateRules));
   if (!text) return Journal{};
   return journal_from_text(*text, kJournalPath);
 }
 
 Status save_journal(const Root& root, const Journal& journal) {
+  PT_TRY(check_state_dir(root, false));
   const std::string path = root.path(kJournalPath);
-  const std::string tmp = path + ".tmp";
+  // A fresh name created exclusively: whatever sits at a fixed temporary
+  // name (a hard link to another file, a symlink) is never opened, so never
+  // truncated or written through. The name ends as the fault shim's rules
+  // (tests/vm/fault_inject.c) expect: "journal.json.tmp".
+  const std::string suffix = ".journal.json.tmp";
+  std::string tmp = root.path(std::string(kStateDir) + "/new-XXXXXX" + suffix);
   const std::string text = journal_to_text(journal);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  int fd = ::mkostemps(tmp.data(), int(suffix.size()), O_CLOEXEC);
   if (fd < 0) return fail(kJournalPath, "cannot write the journal", errno);
   size_t done = 0;
   while (done < text.size()) {

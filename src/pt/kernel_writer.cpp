@@ -48,15 +48,18 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
       spawn::call(root_, [&](int) { return write_all(real.c_str(), data.data(), data.size()); },
                   {.timeout = timeout_});
   if (!oc) return fail(path, "cannot fork a writer process", oc.error().err);
-  if (!oc->finished)
-    return fail(
-        path,
-        "writing " + show_value(value) + " did not return within " + spawn::seconds_text(timeout_) +
-            " s; the kernel is waiting in " + oc->wchan + " (writer pid " +
-            std::to_string(oc->pid) +
-            "). A sysfs write cannot be cancelled: it completes when the driver lets go. Find "
-            "what holds the device (pt-bind show) and stop it",
-        0, Exit::timeout);
+  if (!oc->finished) {
+    auto stuck =
+        fail(path,
+             "writing " + show_value(value) + " did not return within " +
+                 spawn::seconds_text(timeout_) + " s; the kernel is waiting in " + oc->wchan +
+                 " (writer pid " + std::to_string(oc->pid) +
+                 "). A sysfs write cannot be cancelled: it completes when the driver lets go. Find "
+                 "what holds the device (pt-bind show) and stop it",
+             0, Exit::timeout);
+    stuck.error().writer = int(oc->pid);
+    return stuck;
+  }
   if (oc->code) return std::unexpected(write_error(path, value, oc->code));
   return {};
 }

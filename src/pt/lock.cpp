@@ -88,9 +88,26 @@ Result<Lock> Lock::inherit(const Root& root, const char* value) {
                 ENOLCK);
   }
   int e = errno;
+  if (e != EWOULDBLOCK) {
+    ::close(probe);
+    return fail(kLockPath, "cannot test the lock", e);
+  }
+  // Someone holds it. A shared lock lets a second shared one in; the caller
+  // must hold it exclusively, because flock(2) converts a shared lock by
+  // dropping it first, and another pt could take it in that gap.
+  if (::flock(probe, LOCK_SH | LOCK_NB) == 0) {
+    ::flock(probe, LOCK_UN);
+    ::close(probe);
+    return fail(shown,
+                "holds a shared lock on " + std::string(kLockPath) +
+                    ", which pt cannot turn exclusive without dropping it; take it exclusively "
+                    "(flock -x, or flock(fd, LOCK_EX))",
+                ENOLCK);
+  }
+  e = errno;
   ::close(probe);
   if (e != EWOULDBLOCK) return fail(kLockPath, "cannot test the lock", e);
-  // Someone holds it. The same open file description takes an exclusive lock
+  // Someone holds it exclusively. The same open file description takes an exclusive lock
   // it already holds again at once; any other description is refused.
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     e = errno;

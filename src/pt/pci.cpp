@@ -15,6 +15,7 @@ extern "C" {
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "pt/sysfs.hpp"
 
@@ -24,6 +25,14 @@ std::string Device::sysfs(const std::string& attr) const {
   std::string p = "/sys/bus/pci/devices/" + addr.str();
   if (!attr.empty()) p += "/" + attr;
   return p;
+}
+
+bool Device::is_bridge() const {
+  return base_class() == 0x06;
+}
+
+bool Device::has_secondary_bus() const {
+  return class_id() == 0x0604 || class_id() == 0x0607 || class_id() == 0x0609;
 }
 
 std::string id_string(const Device& d) {
@@ -63,11 +72,10 @@ void fill_sysfs(const Root& root, Device& d) {
   d.driver = link_basename(base + "/driver").value_or("");
   auto ov = read_attr(base + "/driver_override");
   d.driver_override = (!ov || *ov == "(null)") ? "" : *ov;
-  if (auto g = link_basename(base + "/iommu_group")) {
-    char* end = nullptr;
-    long v = std::strtol(g->c_str(), &end, 10);
-    if (end != g->c_str()) d.iommu_group = int(v);
-  }
+  // A group the kernel would never name ("-1", twenty digits) is no group:
+  // vfio-pci is refused for the device rather than /dev/vfio/-1 used.
+  if (auto g = link_basename(base + "/iommu_group"))
+    if (auto v = parse_index(*g)) d.iommu_group = int(*v);
   if (auto b = read_attr(base + "/boot_vga")) d.boot_vga = (*b == "1");
   if (auto r = read_attr(base + "/reset_method")) {
     std::vector<std::string> methods;
@@ -221,17 +229,38 @@ ClassNames load_class_names(std::string path) {
   return names;
 }
 
-bool scan_raw(PciAccess& holder, std::vector<RawDevice>& raw, bool names) {
+// Reads ADDRS through one libpci access. The bus is listed here rather than
+// by pci_scan_bus, which gives up on the whole bus when one function is
+// removed while it reads.
+bool scan_raw(PciAccess& holder, const std::vector<PciAddress>& addrs, std::vector<RawDevice>& raw,
+              bool names) {
+  raw.clear();
+  if (holder.acc) pci_cleanup(std::exchange(holder.acc, nullptr));
   return in_pci_region(holder, [&](pci_access* acc) {
-    pci_scan_bus(acc);
-    for (pci_dev* p = acc->devices; p; p = p->next) {
+    for (const auto& a : addrs) {
+      pci_dev* p = pci_get_dev(acc, int(a.domain), a.bus, a.dev, a.func);
+      if (!p) continue;
       pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS);
-      raw.push_back(RawDevice{PciAddress{uint32_t(p->domain), uint8_t(p->bus), uint8_t(p->dev), uint8_t(p->func)},
-                              p->vendor_id, p->device_id, uint32_t(p->device_class) << 8, {}});
+      raw.push_back(RawDevice{a, p->vendor_id, p->device_id, uint32_t(p->device_class) << 8, {}});
+      pci_free_dev(p);
     }
     if (names && acc->id_file_name) holder.ids_path = acc->id_file_name;
     return true;
   });
+}
+
+// The functions /sys/bus/pci/devices lists whose directory is still there:
+// a function removed (hot unplug, remove, a rescan under way) leaves a
+// link to nothing for a moment, and one vanished function must not fail a
+// scan for the others.
+std::vector<PciAddress> present_functions(const Root& root) {
+  std::vector<PciAddress> out;
+  for (const auto& name : list_dir(root, "/sys/bus/pci/devices"))
+    // The trailing slash makes lstat(2) follow the link to the directory.
+    if (auto a = parse_sysfs_name(name);
+        a && path_exists(root, "/sys/bus/pci/devices/" + name + "/"))
+      out.push_back(*a);
+  return out;
 }
 
 }  // namespace
@@ -240,8 +269,12 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
   PciAccess holder;
   holder.sysfs_path = root.path("/sys/bus/pci");
   std::vector<RawDevice> raw;
-  if (!scan_raw(holder, raw, options.class_names))
-    return fail(holder.sysfs_path, std::string("libpci: ") + pci_message, EIO);
+  // A function that vanishes between the listing and libpci's read fails
+  // the read; listing again leaves it out.
+  bool read = false;
+  for (int attempt = 0; attempt < 3 && !read; ++attempt)
+    read = scan_raw(holder, present_functions(root), raw, options.class_names);
+  if (!read) return fail(holder.sysfs_path, std::string("libpci: ") + pci_message, EIO);
 
   ClassNames class_names;
   if (options.class_names && !holder.ids_path.empty()) class_names = load_class_names(holder.ids_path);
@@ -280,6 +313,9 @@ Result<std::vector<Device>> scan_near(const Root& root, const std::vector<Device
   for (const auto& a : addrs) {
     if (!buses.count({a.domain, a.bus})) continue;
     auto d = read_device(root, a);
+    // Gone since the listing: the others are still worth a look, and a
+    // named one is missing to the resolver.
+    if (!d && !path_exists(root, "/sys/bus/pci/devices/" + a.str() + "/")) continue;
     if (!d) return std::unexpected(d.error());
     out.push_back(std::move(*d));
   }

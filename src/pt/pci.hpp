@@ -27,7 +27,11 @@ struct Device {
 
   uint8_t base_class() const { return uint8_t(class_code >> 16); }
   uint16_t class_id() const { return uint16_t(class_code >> 8); }
-  bool is_bridge() const { return base_class() == 0x06 && (class_id() == 0x0604 || class_id() == 0x0609); }
+  // Every bridge class (06xx): host, ISA/LPC, PCI-to-PCI, CardBus, ... pt
+  // never unbinds one; the chipset's own functions hang off them.
+  bool is_bridge() const;
+  // A bridge with a secondary bus below it (PCI-to-PCI, subtractive, CardBus).
+  bool has_secondary_bus() const;
   bool is_display() const { return base_class() == 0x03; }
   bool is_audio() const { return class_id() == 0x0403 || class_id() == 0x0401; }
   std::string sysfs(const std::string& attr = "") const;  // "/sys/bus/pci/devices/BDF[/attr]"

@@ -7,13 +7,20 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "pt/error.hpp"
+
 namespace pt::render {
 
 using json = nlohmann::json;
+
+// Every command's text output goes through printable (error.hpp), so no
+// string from sysfs or /proc reaches the terminal raw.
+using pt::printable;
 
 // null for an empty string: "no driver" is null in JSON, not "".
 inline json nullable(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
@@ -34,7 +41,14 @@ std::string join(const std::vector<std::string>& v, const char* sep);
 // "0300": a PCI class as lspci prints it.
 std::string class_hex(uint16_t class_id);
 
+// S in single quotes for a message, with control characters, quotes and
+// backslashes as C escapes ('\n', '\x1b'), so a value from a file or the
+// command line can neither break a line nor hide what it holds.
+std::string quote(std::string_view s);
+
 // A document as every tool prints it: two-space indent, one trailing newline.
+// Bytes that are not UTF-8 (a process name is any bytes) become U+FFFD
+// instead of aborting the dump.
 void emit(std::ostream& out, const json& doc);
 
 // Rows of text under fixed column widths (the last column is not padded).

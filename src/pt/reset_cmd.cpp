@@ -53,7 +53,7 @@ Result<Exit> cmd_methods(const CliOptions& o, Context& ctx, std::ostream& out) {
   if (o.common.json)
     render::emit(out, arr);
   else
-    out << text;
+    out << render::printable(text, true);
   return Exit::ok;
 }
 
@@ -87,7 +87,7 @@ Result<Exit> cmd_reset(const CliOptions& o, Context& ctx, std::ostream& out) {
     if (o.common.json)
       render::emit(out, arr);
     else
-      out << text;
+      out << render::printable(text, true);
     return Exit::ok;
   }
   const auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
@@ -119,7 +119,7 @@ Result<Exit> cmd_reset(const CliOptions& o, Context& ctx, std::ostream& out) {
   if (o.common.json)
     render::emit(out, arr);
   else
-    out << text;
+    out << render::printable(text, true);
   return Exit::ok;
 }
 

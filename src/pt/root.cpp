@@ -28,6 +28,10 @@ Result<Root> Root::open(std::string_view dir) {
 }
 
 Result<Root> Root::from_option(const std::optional<std::string>& option) {
+  // An empty --root is a mistake (an unset variable in a script), not a way
+  // to say "the live system" over PT_ROOT.
+  if (option && option->empty())
+    return usage_error("--root", "DIR is empty; name a directory, or leave --root out to use /");
   if (option) return open(*option);
   // secure_getenv: in a set-user-ID or capability-raised pt the caller does
   // not get to choose the tree pt changes.

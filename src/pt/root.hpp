@@ -16,7 +16,8 @@ class Root {
   Root() = default;
   // DIR must be an existing directory; "/" or an empty string means the real root.
   static Result<Root> open(std::string_view dir);
-  // --root wins over PT_ROOT; neither means the real root.
+  // --root wins over PT_ROOT; neither means the real root. An empty --root
+  // is a usage error.
   static Result<Root> from_option(const std::optional<std::string>& option);
 
   // "/sys/bus/pci" -> "DIR/sys/bus/pci". ABS must be absolute.

@@ -7,12 +7,25 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <climits>
 
 namespace pt {
 
 Result<std::string> read_file(const std::string& real_path) {
-  int fd = ::open(real_path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+  int fd = ::open(real_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail(real_path, "cannot open", errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return fail(real_path, "cannot inspect", e);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail(real_path, "is not a regular file, so not a kernel attribute; not read", EINVAL);
+  }
   std::string out;
   char buf[4096];
   // Kernel attributes fit one page; keep reading only for ordinary files.
@@ -25,12 +38,25 @@ Result<std::string> read_file(const std::string& real_path) {
       return fail(real_path, "cannot read", e);
     }
     if (n == 0) break;
+    if (out.size() + size_t(n) > kMaxReadBytes) {
+      ::close(fd);
+      return fail(real_path, "is larger than 1 MiB, so not a kernel attribute; not read", EFBIG);
+    }
     out.append(buf, size_t(n));
     if (size_t(n) < sizeof buf) break;
   }
   ::close(fd);
   while (!out.empty() && (out.back() == '\n' || out.back() == '\0')) out.pop_back();
   return out;
+}
+
+std::optional<uint32_t> parse_index(std::string_view text) {
+  uint32_t v = 0;
+  if (text.empty() || text[0] < '0' || text[0] > '9') return std::nullopt;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v > uint32_t(INT32_MAX))
+    return std::nullopt;
+  return v;
 }
 
 std::optional<std::string> read_attr(const std::string& real_path) {

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,7 +19,15 @@
 
 namespace pt {
 
-// Whole-file read with one buffered read(); trailing newline removed.
+// The most a read takes from one file. A kernel attribute is one page and
+// /proc/self/mountinfo a few hundred lines; a larger file is not one of them
+// (a fixture, a tampered --root tree) and is refused, not read on forever.
+inline constexpr size_t kMaxReadBytes = 1 << 20;
+
+// Whole-file read; trailing newlines and NULs removed. Only a regular file is
+// read (sysfs and procfs attributes are), opened without blocking, so a FIFO
+// or device planted where an attribute belongs is an error, not a hang; so
+// is a file over kMaxReadBytes.
 Result<std::string> read_file(const std::string& real_path);
 std::optional<std::string> read_attr(const std::string& real_path);
 // Basename of a symlink's target ("driver" -> "vfio-pci"); nullopt if no link.
@@ -36,6 +45,11 @@ std::optional<std::string> link_basename(const Root& root, std::string_view abs)
 std::optional<std::string> read_link(const Root& root, std::string_view abs);
 std::vector<std::string> list_dir(const Root& root, std::string_view abs);
 bool path_exists(const Root& root, std::string_view abs);
+
+// A decimal index the kernel writes in a name or attribute ("12" of
+// iommu_groups/12, "0" of card0): digits only, no sign, at most INT32_MAX so
+// it fits every int it becomes; none for anything else ("-1", 20 digits).
+std::optional<uint32_t> parse_index(std::string_view text);
 
 // How a value is shown in messages: quoted, with a newline made visible.
 std::string show_value(std::string_view value);

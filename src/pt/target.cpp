@@ -36,9 +36,13 @@ Result<std::vector<Device>> resolve(const std::vector<Device>& all, const Device
     for (auto* d : matched)
       if (!d->is_bridge()) endpoints.push_back(d);
     if (endpoints.empty())
-      return fail(matched.front()->addr.str(),
-                  "is a PCI bridge; pt works on endpoint functions only: name the device below it",
-                  EINVAL);
+      return fail(
+          matched.front()->addr.str(),
+          matched.front()->has_secondary_bus()
+              ? "is a PCI bridge; pt works on endpoint functions only: name the device below it"
+              : "is a bridge (class " + render::class_hex(matched.front()->class_id()) +
+                    "), which pt never unbinds; pt works on endpoint functions only",
+          EINVAL);
     matched = std::move(endpoints);
   }
   if (rules.kind) {

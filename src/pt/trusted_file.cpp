@@ -9,6 +9,8 @@ namespace pt {
 
 namespace {
 
+constexpr size_t kMaxTrustedBytes = 1 << 20;
+
 // Closes the descriptor on every return path.
 struct Fd {
   int fd;
@@ -52,6 +54,10 @@ Result<std::optional<std::string>> read_trusted_file(const Root& root, std::stri
       return fail(real, "cannot read", errno);
     }
     if (n == 0) break;
+    // The journal and pt.conf are a few KiB; a file growing without end
+    // (or 10 MiB planted there) is refused, not read into memory.
+    if (out.size() + size_t(n) > kMaxTrustedBytes)
+      return fail(shown, "is larger than 1 MiB, so not a file pt wrote or reads; not read", EFBIG);
     out.append(buf, size_t(n));
   }
   while (!out.empty() && (out.back() == '\n' || out.back() == '\0')) out.pop_back();

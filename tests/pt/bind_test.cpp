@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -654,4 +655,325 @@ TEST_CASE("a rollback whose reprobe fails binds the original driver directly") {
   for (const auto& [path, value] : e.fx.kernel().log)
     if (path == "/sys/bus/pci/drivers/nvidia/bind" && value == kGpu) direct_bind = true;
   CHECK(direct_bind);
+}
+
+namespace {
+// Passes every write on; after AFTER (path, value) it opens /run/pt to
+// others, so the next journal save is refused even for root.
+class SpoilStateAfter final : public SysfsWriter {
+ public:
+  SpoilStateAfter(test::Fixture& fx, std::string path, std::string value)
+      : fx_(fx), path_(std::move(path)), value_(std::move(value)) {}
+  Status write(const std::string& path, std::string_view value, WriteKind kind) override {
+    auto r = fx_.kernel().write(path, value, kind);
+    if (path == path_ && value == value_) ::chmod((fx_.dir() + "/run/pt").c_str(), 0755);
+    return r;
+  }
+  Status write_config(const std::string& d, uint16_t off, uint16_t v) override {
+    return fx_.kernel().write_config(d, off, v);
+  }
+  test::Fixture& fx_;
+  std::string path_, value_;
+};
+}  // namespace
+
+TEST_CASE("a journal save that fails after every move says the change happened (exit 4)") {
+  Env e;
+  SpoilStateAfter spoil(e.fx, "/sys/bus/pci/drivers_probe", kGpu);
+  e.ctx.writer = &spoil;
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::not_rolled_back);
+  CHECK(r.error().message.find("was moved, but the journal could not record it") !=
+        std::string::npos);
+  CHECK(r.error().message.find("0000:01:00.0: driver=vfio-pci") != std::string::npos);
+  CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+  // What is on disk is the journal of before the first move: the job and the
+  // original drivers, which the next run uses to finish.
+  ::chmod((e.fx.dir() + "/run/pt").c_str(), 0700);
+  auto j = e.journal();
+  REQUIRE(j.job);
+  CHECK(j.devices.at(kGpu).driver == "nvidia");
+  e.ctx.writer = &e.fx.kernel();
+  REQUIRE(e.run("detach", {"01:00"}));
+  CHECK_FALSE(e.journal().job);
+  REQUIRE(e.run("attach", {"01:00"}));
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+}
+
+TEST_CASE(
+    "an interrupted job on a function removed since is nothing to undo, and other devices still "
+    "move") {
+  Env e([](test::Fixture& fx) { test::Fixture::many_devices(fx, 6); });
+  run_killed_after(e, "detach", 4);
+  auto job = e.journal().job;
+  REQUIRE(job);
+  REQUIRE(std::find(job->devices.begin(), job->devices.end(), "0000:01:00.0") !=
+          job->devices.end());
+  REQUIRE(
+      e.fx.kernel().write("/sys/bus/pci/devices/0000:01:00.0/remove", "1", WriteKind::blocking));
+  const std::string gone = "0000:01:00.0 of an interrupted detach of " +
+                           std::to_string(job->devices.size()) + " function(s) by pid " +
+                           std::to_string(job->pid) +
+                           " is gone (removed or unplugged): nothing to undo for it";
+
+  // The dry run tells what the real run does.
+  e.ctx.dry_run = true;
+  REQUIRE(e.run("detach", {"02:00"}));
+  CHECK(e.out.find("note: " + gone) != std::string::npos);
+  REQUIRE(e.journal().job);
+
+  e.ctx.dry_run = false;
+  auto r = e.run("detach", {"02:00"});
+  REQUIRE(r);
+  CHECK(e.out.find("note: " + gone) != std::string::npos);
+  CHECK(e.out.find("undid an interrupted detach") != std::string::npos);
+  CHECK(e.fx.driver_of("0000:01:00.1") == "snd_hda_intel");
+  CHECK(e.fx.driver_of("0000:02:00.0") == "vfio-pci");
+  auto j = e.journal();
+  CHECK_FALSE(j.job);
+  CHECK(j.devices.count("0000:01:00.0") == 0);
+  CHECK(j.devices.count("0000:01:00.1") == 0);
+  CHECK(j.devices.at("0000:02:00.0").driver == "nvidia");
+}
+
+TEST_CASE("an interrupted job whose functions are all gone is cleared, and said so") {
+  Env e([](test::Fixture& fx) { test::Fixture::many_devices(fx, 6); });
+  run_killed_after(e, "detach", 2);
+  auto job = e.journal().job;
+  REQUIRE(job);
+  for (const auto& d : job->devices)
+    REQUIRE(e.fx.kernel().write("/sys/bus/pci/devices/" + d + "/remove", "1", WriteKind::blocking));
+  REQUIRE(e.run("attach", {"02:00"}));
+  CHECK(e.out.find("is gone (removed or unplugged)") != std::string::npos);
+  CHECK(e.out.find("none of its functions is left") != std::string::npos);
+  CHECK_FALSE(e.journal().job);
+}
+
+TEST_CASE("an undo of an interrupted job that cannot be planned says so, in the dry run too") {
+  Env e([](test::Fixture& fx) { test::Fixture::many_devices(fx, 6); });
+  run_killed_after(e, "detach", 4);
+  auto j = e.journal();
+  REQUIRE(j.job);
+  j.devices.at("0000:01:00.1").driver = "nosuchdriver";
+  j.devices.at("0000:01:00.1").module = "nosuchmodule";
+  REQUIRE(save_journal(e.ctx.root, j));
+  for (bool dry : {true, false}) {
+    CAPTURE(dry);
+    e.ctx.dry_run = dry;
+    auto r = e.run("detach", {"02:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.starts_with("undoing an interrupted detach of"));
+    CHECK(r.error().message.find("failed: the journal says 0000:01:00.1 was on this driver") !=
+          std::string::npos);
+    CHECK(e.fx.driver_of("0000:02:00.0") == "nvidia");
+  }
+  CHECK(e.journal().job);
+}
+
+namespace {
+// A timed-out unbind of the GPU whose writer (pid 4242) stays in the kernel;
+// its message does not name the pid, so only the Error's field carries it.
+class StuckWithWriter final : public SysfsWriter {
+ public:
+  explicit StuckWithWriter(SysfsWriter& inner) : inner_(inner) {}
+  Status write(const std::string& path, std::string_view value, WriteKind kind) override {
+    if (path == "/sys/bus/pci/drivers/nvidia/unbind" && value == kGpu) {
+      auto e = fail(path, "did not return within 0.2 s", 0, Exit::timeout);
+      e.error().writer = 4242;
+      return e;
+    }
+    return inner_.write(path, value, kind);
+  }
+  Status write_config(const std::string& d, uint16_t off, uint16_t v) override {
+    return inner_.write_config(d, off, v);
+  }
+  SysfsWriter& inner_;
+};
+}  // namespace
+
+TEST_CASE(
+    "a stuck unbind stays in the journal until it completes; then attach restores the driver") {
+  Env e;
+  StuckWithWriter stuck(e.fx.kernel());
+  e.ctx.writer = &stuck;
+  e.fx.write_file("/proc/4242/wchan", "nv_pci_remove");
+  auto r = e.run("detach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::timeout);
+  auto j = e.journal();
+  REQUIRE(j.job);
+  CHECK(j.job->writer == 4242);
+  CHECK(j.job->write_path == "/sys/bus/pci/drivers/nvidia/unbind");
+  CHECK(j.job->write_value == kGpu);
+  CHECK(j.devices.at(kGpu).driver == "nvidia");
+  const std::string stuck_journal = e.fx.read("/run/pt/journal.json");
+
+  // While the writer lives every run refuses with exit 5 and keeps the record.
+  e.ctx.writer = &e.fx.kernel();
+  for (bool dry : {true, false}) {
+    CAPTURE(dry);
+    e.ctx.dry_run = dry;
+    r = e.run("attach", {"01:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == Exit::timeout);
+    CHECK(r.error().message.find("writer pid 4242, waiting in nv_pci_remove") != std::string::npos);
+    CHECK(e.fx.read("/run/pt/journal.json") == stuck_journal);
+  }
+  e.ctx.dry_run = false;
+
+  // The holder lets go: the unbind completes and the writer exits.
+  REQUIRE(e.fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", kGpu, WriteKind::blocking));
+  std::filesystem::remove_all(e.fx.dir() + "/proc/4242");
+  CHECK(e.fx.driver_of(kGpu) == "none");
+  REQUIRE(e.run("attach", {"01:00"}));
+  CHECK(e.out.find("interrupted detach") != std::string::npos);
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+  CHECK(e.fx.driver_of(kAudio) == "snd_hda_intel");
+  CHECK(e.journal().devices.empty());
+  CHECK_FALSE(e.journal().job);
+TEST_CASE("on a chipset slot, detach of one function takes nothing else: bridges and a disk stay") {
+  const char* kLpc = "0000:00:1f.0";
+  const char* kSata = "0000:00:1f.2";
+  const char* kSmbus = "0000:00:1f.3";
+  SUBCASE("the SMBus alone: the LPC bridge and the SATA controller are named, nothing changes") {
+    for (bool dry : {true, false}) {
+      CAPTURE(dry);
+      Env e(test::Fixture::intel_chipset);
+      auto before = e.fx.snapshot();
+      bind::Options o;
+      o.common.dry_run = dry;
+      e.ctx.dry_run = dry;
+      auto r = e.run("detach", {"00:1f.3"}, o);
+      REQUIRE_FALSE(r);
+      CHECK(r.error().exit == Exit::failed);
+      CHECK(r.error().err == EBUSY);
+      CHECK(r.error().subject == kSmbus);
+      CHECK(r.error().message.find("0000:00:1f.0 (lpc_ich, class 0601)") != std::string::npos);
+      CHECK(r.error().message.find("0000:00:1f.2 (ahci)") != std::string::npos);
+      CHECK(r.error().message.find("never unbinds") != std::string::npos);
+      CHECK(e.out.find("ahci/unbind") == std::string::npos);
+      CHECK(e.fx.kernel().log.empty());
+      CHECK(e.fx.snapshot() == before);
+      CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+      // --force-group cannot move a bridge either.
+      o.force_group = true;
+      CHECK_FALSE(e.run("detach", {"00:1f.3"}, o));
+      CHECK(e.fx.kernel().log.empty());
+      CHECK(e.fx.driver_of(kLpc) == "lpc_ich");
+      CHECK(e.fx.driver_of(kSata) == "ahci");
+      CHECK(e.fx.driver_of(kSmbus) == "i801_smbus");
+    }
+  }
+  SUBCASE("with the bridge unbound, the SATA controller is a blocker unless named") {
+    Env e(test::Fixture::intel_chipset);
+    e.fx.kernel().write("/sys/bus/pci/drivers/lpc_ich/unbind", kLpc, WriteKind::blocking);
+    e.fx.kernel().log.clear();
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"00:1f.3"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("0000:00:1f.2 (ahci), which you did not name") !=
+          std::string::npos);
+    CHECK(r.error().message.find("--force-group") != std::string::npos);
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    // --force-group takes it along, and then its mounted disk refuses.
+    bind::Options o;
+    o.force_group = true;
+    auto held = e.run("detach", {"00:1f.3"}, o);
+    REQUIRE_FALSE(held);
+    CHECK(held.error().subject == kSata);
+    CHECK(held.error().message.find("backs /dev/sda1 mounted on / (ext4)") != std::string::npos);
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+  }
+  SUBCASE("a host or ISA bridge named directly is refused as a bridge") {
+    Env e(test::Fixture::intel_chipset);
+    auto before = e.fx.snapshot();
+    for (const char* dev : {"00:00.0", "00:1f.0"}) {
+      CAPTURE(dev);
+      auto r = e.run("detach", {dev});
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message.find("is a bridge (class 06") != std::string::npos);
+    }
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+  }
+}
+
+TEST_CASE("a driver name that is no driver is refused before any write, not rolled back") {
+  Env e;
+  auto before = e.fx.snapshot();
+  for (const std::string& bad : std::vector<std::string>{"..", ".", "", "vfio-pci/..", "vfio\npci",
+                                                         "vfio pci", std::string(65, 'a')}) {
+    CAPTURE(bad);
+    bind::Options o;
+    o.to = bad;
+    auto detach = e.run("detach", {"01:00"}, o);
+    REQUIRE_FALSE(detach);
+    CHECK(detach.error().exit == Exit::usage);
+    CHECK(detach.error().subject.starts_with("--to '"));
+    CHECK(detach.error().subject.find('\n') == std::string::npos);
+    bind::Options so;
+    so.driver = bad;
+    auto set = e.run("set", {"01:00.0"}, so);
+    REQUIRE_FALSE(set);
+    CHECK(set.error().exit == Exit::usage);
+    CHECK(set.error().subject.starts_with("DRIVER '"));
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+  }
+}
+
+TEST_CASE(
+    "one function vanishing from the bus leaves list, show and detach of the others working") {
+  Env e;
+  std::filesystem::remove_all(
+      std::filesystem::canonical(e.fx.dir() + "/sys/bus/pci/devices/" + kAudio));
+  REQUIRE(e.run("list", {}));
+  CHECK(e.out.find(kGpu) != std::string::npos);
+  CHECK(e.out.find(kAudio) == std::string::npos);
+  REQUIRE(e.run("show", {"01:00.0"}));
+  CHECK(e.out.find("driver:") != std::string::npos);
+  auto named = e.run("detach", {"01:00.1"});
+  REQUIRE_FALSE(named);
+  CHECK(named.error().subject == "'01:00.1'");
+  CHECK(named.error().message.starts_with("no such PCI device"));
+  CHECK(e.fx.kernel().log.empty());
+  REQUIRE(e.run("detach", {"01:00.0"}));
+  CHECK(e.fx.driver_of(kGpu) == "vfio-pci");
+  auto j = e.journal();
+  CHECK(j.devices.count(kGpu) == 1);
+  CHECK(j.devices.count(kAudio) == 0);
+}
+
+TEST_CASE("a disk that a process holds open, or with an active stack on it, is refused") {
+  SUBCASE("a process holds /dev/vda") {
+    Env e(test::Fixture::kernel_held);
+    e.fx.add_holder(5151, "qemu-system-x86", "/dev/vda");
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"00:04.0"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().err == EBUSY);
+    CHECK(r.error().message.find("pid 5151 (qemu-system-x86) holds /dev/vda") != std::string::npos);
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+  }
+  SUBCASE("an md array on vda2, nothing mounted") {
+    Env e(test::Fixture::kernel_held);
+    e.fx.add_stacked_block("vda2", "md0", 9, 0);
+    auto before = e.fx.snapshot();
+    auto r = e.run("detach", {"00:04.0"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().describe() ==
+          "0000:00:04.0: backs /dev/md0 (on vda2), which is active; stop what is stacked on it "
+          "(vgchange "
+          "-an, mdadm --stop, cryptsetup close), or pass --force to unbind anyway (Device or "
+          "resource busy)");
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+    CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
+  }
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -254,4 +255,76 @@ TEST_CASE("pt-bind udev-match reads the function's IDs from sysfs") {
   auto bad = run(fx, o, out);
   REQUIRE_FALSE(bad);
   CHECK(bad.error().exit == Exit::usage);
+}
+
+TEST_CASE("udev-rules and udev-match stay one rule a line whatever a name holds") {
+  auto conf = parse_conf(std::string(kClaim) +
+                             "\n[device.\"odd-name(1)@x:y+z\"]\nbdf = "
+                             "\"0000:02:00.0\"\nboot = \"vfio\"\nrecover = [\"attach\"]\n",
+                         "/etc/pt/pt.conf");
+  REQUIRE(conf);
+  auto count_lines = [](const std::string& s) { return std::count(s.begin(), s.end(), '\n'); };
+  const std::string good = boot::udev_rules(*conf);
+  CHECK(good.find("# [device.odd-name(1)@x:y+z]\n") != std::string::npos);
+  // A Conf that did not come through the parser (a future source, a bug):
+  // its name cannot add a line, close a quote or assign.
+  Conf bad = *conf;
+  bad.devices[0].name = "guest\nRUN+=\"/bin/sh -c x\"";
+  const std::string rules = boot::udev_rules(bad);
+  CHECK(count_lines(rules) == count_lines(good));
+  CHECK(rules.find("\nRUN") == std::string::npos);
+  CHECK(rules.find("# [device.guest\\x0aRUN+\\x3d\\x22/bin/sh -c x\\x22]\n") != std::string::npos);
+  const std::string match = boot::udev_match(bad, bad.devices[0].bdf, 0x10de, 0x2484);
+  CHECK(match ==
+        "PT_DEVICE=guest\\x0aRUN+\\x3d\\x22/bin/sh -c x\\x22\nPT_BOOT=vfio\nPT_RECOVER=1\n");
+}
+
+TEST_CASE(
+    "a companion that is a bridge, or outside the slot and group, is refused by every conf "
+    "command") {
+  Fixture fx;
+  Fixture::group_with_unrelated(fx);  // 00:01.0 root port, 01:00.0-2 GPU, 02:00.0 NIC (group 1)
+  fx.add_device(FakeDevice{
+      .bdf = "0000:00:1b.0", .class_code = 0x040300, .driver = "snd_hda_intel", .group = 7});
+  struct Case {
+    std::string companion, why;
+  };
+  for (const auto& c :
+       {Case{"0000:00:01.0",
+             "companion 0000:00:01.0 is a bridge (class 0604), which pt never moves"},
+        Case{"0000:00:1b.0",
+             "companion 0000:00:1b.0 shares neither the slot nor the IOMMU group "
+             "of 0000:01:00.0"}}) {
+    CAPTURE(c.companion);
+    write_conf(fx,
+               "[device.guest]\nbdf = \"0000:01:00.0\"\nid = \"10de:2484\"\nboot = "
+               "\"vfio\"\ncompanions = [\"" +
+                   c.companion + "\"]\nrecover = [\"attach\"]\n");
+    const auto before = fx.snapshot();
+    for (const char* command : {"boot", "udev-rules", "udev-match", "boot-check"}) {
+      CAPTURE(command);
+      bind::Options o;
+      o.command = command;
+      if (std::string(command) == "udev-match") o.devices = {"0000:01:00.0"};
+      std::string out;
+      auto r = run(fx, o, out);
+      REQUIRE_FALSE(r);
+      CHECK(r.error().exit == Exit::usage);
+      CHECK(r.error().subject == "/etc/pt/pt.conf: [device.guest]");
+      CHECK(r.error().message.starts_with(c.why));
+      CHECK(out.find("ATTR{driver_override}") == std::string::npos);
+      CHECK(fx.snapshot() == before);
+    }
+    CHECK(fx.kernel().log.empty());
+  }
+  // A companion in the slot, or in the group on another slot, is fine.
+  write_conf(
+      fx,
+      "[device.guest]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\ncompanions = [\"0000:01:00.1\", "
+      "\"0000:02:00.0\"]\n");
+  bind::Options o;
+  o.command = "udev-rules";
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  CHECK(out.find("KERNEL==\"0000:02:00.0\"") != std::string::npos);
 }

@@ -155,3 +155,74 @@ TEST_CASE("pt.conf: a symlink in its place is refused, not followed") {
   CHECK(r.error().message == "cannot open the configuration");
   CHECK(r.error().err == ELOOP);
 }
+
+TEST_CASE("pt.conf: a step's timeout is a finite number of seconds up to a day") {
+  auto conf = [](const std::string& value) {
+    return "[device.a]\nbdf = \"0000:3b:00.0\"\nrecover = [\"drm-wait\"]\n"
+           "[device.a.step.drm-wait]\ntimeout = " +
+           value + "\n";
+  };
+  CHECK(error_of(conf("nan")) ==
+        "/etc/pt/pt.conf:5:11: drm-wait.timeout: 'nan' is not a number of seconds; give a number "
+        "of seconds from 0.001 to 86400");
+  CHECK(error_of(conf("inf")) ==
+        "/etc/pt/pt.conf:5:11: drm-wait.timeout: 'inf' is not a number of seconds; give a number "
+        "of seconds from 0.001 to 86400");
+  CHECK(error_of(conf("1e300")) ==
+        "/etc/pt/pt.conf:5:11: drm-wait.timeout: '1e+300' is out of range; give a number of "
+        "seconds from 0.001 to 86400");
+  CHECK(error_of(conf("9.3e15")).find("'9.3e+15' is out of range") != std::string::npos);
+  CHECK(error_of(conf("-1")).find("'-1' is out of range") != std::string::npos);
+  CHECK(error_of(conf("0")).find("'0' is out of range") != std::string::npos);
+  for (const char* ok : {"86400", "2.5", "15"}) {
+    auto r = parse_conf(conf(ok), "/etc/pt/pt.conf");
+    REQUIRE(r);
+    CHECK(r->devices[0].recover[0].options.at("timeout") == ok);
+  }
+}
+
+TEST_CASE("pt.conf: CRLF line ends (a file saved on Windows) read like LF") {
+  std::string crlf;
+  for (char c : std::string(kTwoGpus)) {
+    if (c == '\n') crlf += '\r';
+    crlf += c;
+  }
+  auto lf = parse_conf(kTwoGpus, "/etc/pt/pt.conf");
+  auto r = parse_conf(crlf, "/etc/pt/pt.conf");
+  REQUIRE(lf);
+  REQUIRE(r);
+  REQUIRE(r->devices.size() == lf->devices.size());
+  for (size_t i = 0; i < r->devices.size(); ++i) {
+    CHECK(r->devices[i].name == lf->devices[i].name);
+    CHECK(r->devices[i].bdf == lf->devices[i].bdf);
+    CHECK(r->devices[i].boot == lf->devices[i].boot);
+    CHECK(r->devices[i].recover.size() == lf->devices[i].recover.size());
+  }
+  // As load_conf hands it over: read_trusted_file trims the last "\n".
+  crlf.pop_back();
+  REQUIRE(crlf.ends_with('\r'));
+  auto trimmed = parse_conf(crlf, "/etc/pt/pt.conf");
+  REQUIRE(trimmed);
+  CHECK(trimmed->devices.size() == lf->devices.size());
+  // An error in such a file still names its line and column.
+  CHECK(error_of("[device.a]\r\nbdf = \"0000:3b:00.0\"\r\nbot = \"vfio\"\r\n")
+            .rfind("/etc/pt/pt.conf:3:1: unknown key 'bot'", 0) == 0);
+TEST_CASE("pt.conf: a device name that could break a rules file is refused, escaped") {
+  // A quoted TOML key may hold a newline: written into udev-rules it would
+  // start a line of its own, here a RUN+= rule.
+  const std::string injected =
+      "[device.\"gpu\\nRUN+=\\\"/bin/sh -c x\\\"\"]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\n";
+  CHECK(error_of(injected) ==
+        "/etc/pt/pt.conf:1:9: device name 'gpu\\nRUN+=\"/bin/sh -c x\"' must be 1 to 64 letters, "
+        "digits or _ - . : @ + ( ), like [device.gpu0]");
+  for (const std::string& bad :
+       std::vector<std::string>{"\"a b\"", "\"a\\tb\"", "\"\"", "\"a\\\"b\"", "\"a=b\"", "\"a$b\"",
+                                std::string(65, 'x')}) {
+    CAPTURE(bad);
+    CHECK(error_of("[device." + bad + "]\nbdf = \"0000:01:00.0\"\n").find("device name '") !=
+          std::string::npos);
+  }
+  auto odd = parse_conf("[device.\"left-gpu(1)@slot:2+x_y.z\"]\nbdf = \"0000:01:00.0\"\n", "p");
+  REQUIRE(odd);
+  CHECK(odd->devices[0].name == "left-gpu(1)@slot:2+x_y.z");
+}

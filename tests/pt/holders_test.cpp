@@ -138,8 +138,46 @@ TEST_CASE(
   std::filesystem::remove(fx.dir() + "/proc/self/mountinfo");
   fx.write_file("/proc/mounts", "/dev/vda1 / ext4 rw 0 0\n/dev/vdb1 /srv ext4 rw 0 0\n");
   u = find_kernel_users(fx.root(), *disk);
-  REQUIRE(u.size() == 1);
+  REQUIRE(u.size() == 2);
   CHECK(describe(u[0]) == "backs /dev/vda1 mounted on / (ext4)");
+  // dm-1 is no longer seen mounted, but the stack on vda1 is still active.
+  CHECK(describe(u[1]) == "backs /dev/dm-1 (on vda1), which is active");
+}
+
+TEST_CASE(
+    "kernel users: an active dm device with nothing mounted is a use; only the top is named") {
+  test::Fixture fx;
+  test::Fixture::kernel_held(fx);
+  auto disk = read_device(fx.root(), PciAddress{0, 0, 4, 0});
+  CHECK(find_kernel_users(fx.root(), *disk).empty());
+  fx.add_stacked_block("vda2", "md0", 9, 0);
+  fx.add_stacked_block("md0", "dm-3", 253, 3);
+  auto u = find_kernel_users(fx.root(), *disk);
+  REQUIRE(u.size() == 1);
+  CHECK(u[0].kind == KernelUser::Kind::stacked);
+  CHECK(describe(u[0]) == "backs /dev/dm-3 (on vda2), which is active");
+}
+
+TEST_CASE("a disk's block devices are its nodes, wherever they hang below the function") {
+  test::Fixture fx;
+  test::Fixture::intel_chipset(fx);  // sda under 00:1f.2/ata1/host0/target0:0:0/0:0:0:0
+  fx.add_stacked_block("sda1", "dm-0", 253, 0);
+  auto sata = read_device(fx.root(), PciAddress{0, 0, 0x1f, 2});
+  REQUIRE(sata);
+  CHECK(device_nodes(fx.root(), *sata) ==
+        std::vector<std::string>{"/dev/dm-0", "/dev/sda", "/dev/sda1", "/dev/vfio/5"});
+  fx.add_holder(4747, "qemu-system-x86", "/dev/sda");
+  auto h = find_holders(fx.root(), *sata);
+  REQUIRE(h.size() == 1);
+  CHECK(describe(h) == "pid 4747 (qemu-system-x86) holds /dev/sda");
+  auto u = find_kernel_users(fx.root(), *sata);
+  REQUIRE(u.size() == 2);
+  CHECK(describe(u[0]) == "backs /dev/sda1 mounted on / (ext4)");
+  CHECK(describe(u[1]) == "backs /dev/dm-0 (on sda1), which is active");
+  // The SMBus beside it has none of them.
+  auto smbus = read_device(fx.root(), PciAddress{0, 0, 0x1f, 3});
+  CHECK(device_nodes(fx.root(), *smbus) == std::vector<std::string>{"/dev/vfio/5"});
+  CHECK(find_kernel_users(fx.root(), *smbus).empty());
 }
 
 TEST_CASE("kernel users go with the driver: none once the function left it") {

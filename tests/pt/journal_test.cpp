@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 #include "fixture.hpp"
 
@@ -166,4 +169,140 @@ TEST_CASE("a journal that is a symlink is refused, not followed") {
   CHECK(j.error().subject == "/run/pt/journal.json");
   CHECK(j.error().message == "cannot open the journal");
   CHECK(j.error().err == ELOOP);
+}
+
+namespace {
+// Each bad journal of the corpus and a part of the message that names what
+// is wrong with it. A file without a line here fails the test, so nobody adds
+// a bad journal that is not checked.
+const std::map<std::string, std::string> kBadJournals = {
+    {"attach-order-huge", "devices.0000:01:00.0.attach_order must be an integer"},
+    {"attach-order-overflow", "devices.0000:01:00.0.attach_order must be an integer from"},
+    {"attach-order-string", "devices.0000:01:00.0.attach_order must be an integer"},
+    {"boot-string", "devices.0000:01:00.0.boot must be true or false"},
+    {"consoles-console-fraction",
+     "consoles.0000:01:00.0[0].served[0].consoles[0] must be an integer"},
+    {"consoles-object", "consoles.0000:01:00.0 must be an array"},
+    {"consoles-served-null", "consoles.0000:01:00.0[0].served must be an array"},
+    {"device-key-bad", "devices.01:00.0 '01:00.0' is not a PCI address"},
+    {"devices-array", "devices must be an object, not array"},
+    {"devices-missing", "devices is missing"},
+    {"devices-null", "devices must be an object, not null"},
+    {"driver-missing", "devices.0000:01:00.0.driver is missing"},
+    {"driver-number", "devices.0000:01:00.0.driver must be a string or null"},
+    {"duplicate-device", "'0000:01:00.0' appears twice"},
+    {"duplicate-field", "'driver' appears twice"},
+    {"duplicate-version", "'version' appears twice"},
+    {"entry-null", "devices.0000:01:00.0 must be an object, not null"},
+    {"job-array", "job must be an object or null"},
+    {"job-device-bad", "job.devices[0] 'gpu' is not a PCI address"},
+    {"job-devices-null", "job.devices must be an array, not null"},
+    {"job-missing", "job is missing"},
+    {"job-op-unknown", "job.op 'explode' is not detach"},
+    {"job-pid-fraction", "job.pid must be an integer from 0 to 2147483647, not the fraction 12.5"},
+    {"job-stuck-write-null", "job.stuck_write must be an object, not null"},
+    {"job-writer-negative", "job.stuck_write.writer must be an integer from 1"},
+    {"not-json", "not valid JSON"},
+    {"time-fraction", "devices.0000:01:00.0.time must be an integer"},
+    {"top-array", "(top level) must be an object"},
+    {"version-fraction", "unknown journal version 1.9"},
+    {"version-string", "unknown journal version \"1\""},
+    {"version-two", "unknown journal version 2"},
+    {"vga-boot-number", "vga.0000:01:00.0.boot_vga must be true or false"},
+    {"vga-null", "vga must be an object, not null"},
+};
+}  // namespace
+
+TEST_CASE("every bad journal of the corpus is refused, naming the file and the field") {
+  size_t seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(PT_JOURNAL_CORPUS)) {
+    const std::string name = entry.path().stem().string();
+    CAPTURE(name);
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    auto r = journal_from_text(text.str(), "/run/pt/journal.json");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().subject == "/run/pt/journal.json");
+    CHECK(r.error().err == EINVAL);
+    CHECK(r.error().exit == Exit::failed);
+    CHECK(r.error().message.find("remove it") != std::string::npos);
+    auto it = kBadJournals.find(name);
+    REQUIRE_MESSAGE(it != kBadJournals.end(), "add the expected message of " << name);
+    CHECK_MESSAGE(r.error().message.find(it->second) != std::string::npos, r.error().message);
+    ++seen;
+  }
+  CHECK(seen == kBadJournals.size());
+}
+
+TEST_CASE("a loaded bad journal is refused with exit 1, records kept on disk") {
+  test::Fixture fx;
+  REQUIRE(check_state_dir(fx.root(), true));
+  const std::string text = R"({"version": 1, "devices": null, "job": null})";
+  fx.write_file("/run/pt/journal.json", text);
+  ::chmod((fx.dir() + "/run/pt/journal.json").c_str(), 0600);
+  auto j = load_journal(fx.root());
+  REQUIRE_FALSE(j);
+  CHECK(j.error().exit == Exit::failed);
+  CHECK(j.error().message.find("field devices must be an object, not null") != std::string::npos);
+  CHECK(fx.read("/run/pt/journal.json") == text);
+}
+
+TEST_CASE("a journal the writer wrote reads back whole, boot claims and all") {
+  Journal j = sample();
+  j.devices["0000:02:00.0"] = JournalEntry{"", "", "", "vfio-pci", 0, 5, true};
+  j.devices["0000:01:00.0"].attach_order = -3;
+  auto back = journal_from_text(journal_to_text(j), "j");
+  REQUIRE(back);
+  CHECK(back->devices.at("0000:02:00.0").boot);
+  CHECK(back->devices.at("0000:01:00.0").attach_order == -3);
+  CHECK(journal_to_text(*back) == journal_to_text(j));
+}
+
+TEST_CASE("a hard link planted at the old temporary name is not written through") {
+  test::Fixture fx;
+  REQUIRE(check_state_dir(fx.root(), true));
+  fx.write_file("/etc/victim", "precious\n");
+  REQUIRE(::link((fx.dir() + "/etc/victim").c_str(),
+                 (fx.dir() + "/run/pt/journal.json.tmp").c_str()) == 0);
+  REQUIRE(save_journal(fx.root(), sample()));
+  CHECK(fx.read("/etc/victim") == "precious");
+  REQUIRE(load_journal(fx.root()));
+  CHECK(load_journal(fx.root())->devices.size() == 2);
+  // No temporary file of its own is left behind.
+  for (const auto& f : std::filesystem::directory_iterator(fx.dir() + "/run/pt"))
+    CHECK_FALSE(f.path().string().ends_with(".journal.json.tmp"));
+}
+
+TEST_CASE("state under a --root tree whose /run leads out of the tree is refused") {
+  test::Fixture fx;
+  const std::string outside = fx.dir() + ".outside";
+  std::filesystem::create_directories(outside);
+  std::filesystem::remove_all(fx.dir() + "/run");
+  REQUIRE(::symlink(outside.c_str(), (fx.dir() + "/run").c_str()) == 0);
+  auto dir = check_state_dir(fx.root(), true);
+  REQUIRE_FALSE(dir);
+  CHECK(dir.error().subject == "/run");
+  CHECK(dir.error().message.find("leads out of the --root tree") != std::string::npos);
+  auto saved = save_journal(fx.root(), sample());
+  REQUIRE_FALSE(saved);
+  CHECK(saved.error().subject == "/run");
+  auto loaded = load_journal(fx.root());
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error().subject == "/run");
+  CHECK(std::filesystem::is_empty(outside));
+  std::filesystem::remove_all(outside);
+}
+
+TEST_CASE("a /run/pt that is a symlink out of the tree is refused and nothing is written there") {
+  test::Fixture fx;
+  const std::string outside = fx.dir() + ".outside";
+  std::filesystem::create_directories(outside);
+  ::chmod(outside.c_str(), 0700);
+  std::filesystem::create_directories(fx.dir() + "/run");
+  REQUIRE(::symlink(outside.c_str(), (fx.dir() + "/run/pt").c_str()) == 0);
+  CHECK_FALSE(check_state_dir(fx.root(), true));
+  CHECK_FALSE(save_journal(fx.root(), sample()));
+  CHECK(std::filesystem::is_empty(outside));
+  std::filesystem::remove_all(outside);
 }

@@ -2,13 +2,16 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
 #include <vector>
 
 #include "fixture.hpp"
+#include "pt/lock.hpp"
 
 using namespace pt;
 using namespace std::chrono_literals;
@@ -71,4 +74,60 @@ TEST_CASE("the observed writer reports each write with its outcome") {
   CHECK(seen[1].err == ENOENT);
   CHECK(seen[1].failed);
   CHECK_FALSE(seen[1].timed_out);
+}
+
+TEST_CASE("an abandoned writer holds neither the caller's output nor the pt lock") {
+  test::Fixture fx;
+  const std::string fifo = fx.dir() + "/sys/stuck";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  int report[2];  // the writer's pid, from the error's field
+  REQUIRE(::pipe(report) == 0);
+  // The caller, as under out=$(pt-bind ... 2>&1): its stdout and stderr are
+  // the pipe, and it holds the lock while it writes.
+  pid_t caller = ::fork();
+  if (caller == 0) {
+    ::dup2(out[1], 1);
+    ::dup2(out[1], 2);
+    ::close(out[0]);
+    ::close(out[1]);
+    ::close(report[0]);
+    auto lock = Lock::acquire(fx.root(), 1000ms);
+    if (!lock) ::_exit(2);
+    KernelWriter w(fx.root(), 200ms);
+    auto r = w.write("/sys/stuck", "0000:01:00.0", WriteKind::blocking);
+    int pid = r ? 0 : r.error().writer;
+    [[maybe_unused]] auto n = ::write(report[1], &pid, sizeof pid);
+    ::_exit(r ? 1 : 0);
+  }
+  ::close(out[1]);
+  ::close(report[1]);
+  int writer = 0;
+  REQUIRE(::read(report[0], &writer, sizeof writer) == ssize_t(sizeof writer));
+  ::close(report[0]);
+  int status = 0;
+  REQUIRE(::waitpid(caller, &status, 0) == caller);
+  CHECK(WEXITSTATUS(status) == 0);
+  REQUIRE(writer > 0);
+  CHECK(::kill(writer, 0) == 0);  // still stuck on the FIFO
+
+  // The caller's pipe reaches its end although the writer still lives.
+  pollfd p{out[0], POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 2000) == 1);
+  char buf[256];
+  while (::read(out[0], buf, sizeof buf) > 0) {
+  }
+  CHECK(::read(out[0], buf, sizeof buf) == 0);
+  ::close(out[0]);
+  // And the lock is free for the next run.
+  auto next = Lock::acquire(fx.root(), 0ms);
+  CHECK(next);
+  CHECK(::kill(writer, 0) == 0);
+
+  int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  std::this_thread::sleep_for(50ms);
+  while (::read(fd, buf, sizeof buf) > 0) {
+  }
+  ::close(fd);
 }

@@ -225,6 +225,27 @@ TEST_CASE("PT_LOCK_FD: a descriptor on the lock file while another process holds
   ::close(fd);
 }
 
+TEST_CASE("PT_LOCK_FD: a descriptor holding a shared lock is refused, not converted") {
+  // flock(2) turns a shared lock exclusive by dropping it first: another pt
+  // could run in that gap, so pt must not try.
+  test::Fixture fx;
+  int fd = caller_lock(fx, false);
+  REQUIRE(::flock(fd, LOCK_SH | LOCK_NB) == 0);
+  LockFdEnv env(std::to_string(fd));
+  auto lock = Lock::acquire(fx.root(), 100ms);
+  REQUIRE_FALSE(lock);
+  CHECK(lock.error().exit == Exit::failed);
+  CHECK(lock.error().subject == "PT_LOCK_FD=" + std::to_string(fd));
+  CHECK(lock.error().message.find("shared lock") != std::string::npos);
+  // The caller's lock is as it was: still shared, so another shared lock
+  // gets in and an exclusive one does not.
+  int probe = ::open(fx.root().path(kLockPath).c_str(), O_RDONLY);
+  CHECK(::flock(probe, LOCK_EX | LOCK_NB) != 0);
+  CHECK(::flock(probe, LOCK_SH | LOCK_NB) == 0);
+  ::close(probe);
+  ::close(fd);
+}
+
 TEST_CASE("PT_LOCK_FD: a dry run neither needs nor checks it") {
   test::Fixture fx;
   LockFdEnv env("abc");

@@ -82,3 +82,36 @@ TEST_CASE("a broken tree is an error, not an exit from inside libpci") {
   REQUIRE_FALSE(all);
   CHECK(all.error().message.find("libpci") != std::string::npos);
 }
+
+TEST_CASE("an iommu_group link no kernel would make is no group, never group -1") {
+  for (const std::string name : {"-1", "99999999999999999999", "4294967295", "1x"}) {
+    CAPTURE(name);
+    test::Fixture fx;
+    test::Fixture::gpu_with_audio(fx);
+    const std::string link = fx.root().path("/sys/bus/pci/devices/0000:01:00.0/iommu_group");
+    std::filesystem::remove(link);
+    std::filesystem::create_symlink("../../../../kernel/iommu_groups/" + name, link);
+    auto all = scan_devices(fx.root());
+    REQUIRE(all);
+    CHECK_FALSE((*all)[1].iommu_group);
+    CHECK((*all)[2].iommu_group == 1);
+  }
+TEST_CASE("a function whose directory vanished is left out of a scan; the others are read") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  const std::string link = fx.dir() + "/sys/bus/pci/devices/0000:01:00.1";
+  std::filesystem::remove_all(std::filesystem::canonical(link));
+  REQUIRE(std::filesystem::is_symlink(link));
+  auto all = scan_devices(fx.root());
+  REQUIRE_MESSAGE(all, (all ? "" : all.error().describe()));
+  REQUIRE(all->size() == 2);
+  CHECK((*all)[0].addr.str() == "0000:00:01.0");
+  CHECK((*all)[1].addr.str() == "0000:01:00.0");
+  CHECK((*all)[1].driver == "nvidia");
+  auto near = scan_near(fx.root(), {*parse_device_spec("01:00.0")});
+  REQUIRE(near);
+  CHECK(near->size() == 1);
+  auto gone = read_device(fx.root(), *parse_sysfs_name("0000:01:00.1"));
+  REQUIRE_FALSE(gone);
+  CHECK(gone.error().message.find("no such PCI device") != std::string::npos);
+}

@@ -27,6 +27,19 @@ TEST_CASE("empty strings are null in JSON, and documents end with one newline") 
   CHECK(render::join({"a", "b"}, ", ") == "a, b");
 }
 
+TEST_CASE("a document with bytes that are not UTF-8 is printed, not aborted") {
+  // A process name is any bytes; nlohmann's default dump throws on them.
+  std::ostringstream out;
+  render::emit(out, {{"command", "\xff\xfe\x1b[31mevil"}});
+  auto back = render::json::parse(out.str());
+  CHECK(back["command"] == "\xEF\xBF\xBD\xEF\xBF\xBD\x1b[31mevil");  // U+FFFD twice
+  CHECK(out.str().find("\\u001b[31mevil") != std::string::npos);     // ESC escaped by JSON
+  // Text: a table cell's control characters are shown, not sent.
+  render::Table t({4});
+  t.row({"\x1b[31m", "a\nb\rc"});
+  CHECK(t.text() == "\\x1b[31ma\\x0ab\\x0dc\n");
+}
+
 namespace {
 Result<int> twice(Result<int> r) { return 2 * PT_TRY(std::move(r)); }
 Status check(Status s, int& reached) {

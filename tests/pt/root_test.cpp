@@ -40,3 +40,17 @@ TEST_CASE("PT_ROOT stands in for --root, and --root wins") {
   CHECK(from_env->dir() == a.dir());
   CHECK(from_flag->dir() == b.dir());
 }
+
+TEST_CASE("an empty --root is a usage error, also over PT_ROOT: never the live system") {
+  test::Fixture a;
+  for (bool env : {false, true}) {
+    CAPTURE(env);
+    if (env) ::setenv("PT_ROOT", a.dir().c_str(), 1);
+    auto r = Root::from_option(std::string());
+    ::unsetenv("PT_ROOT");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == Exit::usage);
+    CHECK(r.error().subject == "--root");
+    CHECK(r.error().message.find("DIR is empty") != std::string::npos);
+  }
+}

@@ -1,11 +1,17 @@
 // pt-bind as a user runs it: the real binary on fixture trees through --root.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "fixture.hpp"
+#include "pt/journal.hpp"
 #include "run_tool.hpp"
 
 namespace {
@@ -145,4 +151,201 @@ TEST_CASE("boot-check names the missing initramfs and what to run") {
   auto named = pt_bind("--root " + fx.dir() + " boot-check --initramfs /boot/none.img");
   CHECK(named.status == 2);
   CHECK(named.out.find("--initramfs /boot/none.img: no such file") != std::string::npos);
+}
+
+TEST_CASE("pt-bind --root '' is exit 2 naming --root, also over PT_ROOT") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  pt::test::check_empty_root_refused("pt-bind", fx.dir(), "list");
+}
+
+TEST_CASE("pt-bind --timeout and --lock-timeout: finite seconds up to a day, else exit 2") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  pt::test::check_durations("pt-bind", "--root " + fx.dir() + " list");
+}
+
+TEST_CASE("show with a holder named in bytes that are not UTF-8, with an escape sequence") {
+  // Any user names their process (prctl PR_SET_NAME); it must not abort
+  // root's --json nor drive root's terminal.
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  fx.add_holder(4242, "\xff\xfe\x1b[31mevil", "/dev/vfio/1");
+  auto r = pt_bind("--root " + fx.dir() + " --json show 01:00.0");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["holders"].size() == 1);
+  CHECK(j["holders"][0]["pid"] == 4242);
+  CHECK(j["holders"][0]["command"] == "\xEF\xBF\xBD\xEF\xBF\xBD\x1b[31mevil");
+  CHECK(r.out.find('\x1b') == std::string::npos);  // JSON writes it \u001b
+  r = pt_bind("--root " + fx.dir() + " show 01:00.0");
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find('\x1b') == std::string::npos);
+  CHECK(r.out.find("pid 4242 (\xff\xfe\\x1b[31mevil) holds /dev/vfio/1") != std::string::npos);
+  // A refusal naming the holder prints it the same way.
+  r = pt_bind("--root " + fx.dir() + " attach 01:00.0");
+  CHECK(r.out.find('\x1b') == std::string::npos);
+}
+
+TEST_CASE("a FIFO or a 10 MiB file as an attribute: show finishes and reads around it") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  const std::string dev = fx.dir() + "/sys/bus/pci/devices/0000:01:00.0";
+  REQUIRE(::unlink((dev + "/driver_override").c_str()) == 0);
+  REQUIRE(::mkfifo((dev + "/driver_override").c_str(), 0644) == 0);
+  fx.write_file("/sys/bus/pci/devices/0000:01:00.0/boot_vga", std::string(10 << 20, '1'));
+  auto start = std::chrono::steady_clock::now();
+  // timeout(1): the unfixed pt-bind waits for a writer on the FIFO forever.
+  auto r = pt::test::run_tool_with("timeout 20 ", "pt-bind",
+                                   "--root " + fx.dir() + " --json show 01:00.0");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["driver_override"].is_null());  // not read: not a regular file
+  CHECK(j["boot_vga"].is_null());         // not read: over 1 MiB
+}
+
+TEST_CASE("an overflowing iommu_group link name is no group: detach refuses, no /dev/vfio/-1") {
+  for (const std::string name : {"99999999999999999999", "-1"}) {
+    CAPTURE(name);
+    pt::test::Fixture fx;
+    pt::test::Fixture::gpu_with_audio(fx);
+    fx.add_driver("vfio-pci", "vfio_pci");
+    const std::string link = fx.dir() + "/sys/bus/pci/devices/0000:01:00.0/iommu_group";
+    std::filesystem::remove(link);
+    std::filesystem::create_symlink("../../../../kernel/iommu_groups/" + name, link);
+    auto before = fx.snapshot();
+    auto r = pt_bind("--root " + fx.dir() + " --json show 01:00.0");
+    REQUIRE(r.status == 0);
+    auto j = nlohmann::json::parse(r.out);
+    CHECK(j["iommu_group"].is_null());
+    CHECK(r.out.find("/dev/vfio/-") == std::string::npos);
+    r = pt_bind("--root " + fx.dir() + " detach 01:00.0");
+    CHECK(r.status == 1);
+    CHECK(r.out.find("0000:01:00.0: has no IOMMU group") != std::string::npos);
+    CHECK(r.out.find("/dev/vfio/-") == std::string::npos);
+    CHECK(fx.snapshot() == before);
+  }
+}
+
+TEST_CASE("pt.conf: a step timeout of inf or 1e300 is refused when read; CRLF line ends read") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  const std::string head =
+      "[device.gpu]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\nrecover = [\"drm-wait\"]\n"
+      "[device.gpu.step.drm-wait]\ntimeout = ";
+  for (const std::string bad : {"inf", "nan", "1e300", "9.3e15", "-1"}) {
+    CAPTURE(bad);
+    fx.write_file("/etc/pt/pt.conf", head + bad + "\n");
+    ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+    auto r = pt_bind("--root " + fx.dir() + " udev-match 0000:01:00.0");
+    CHECK(r.status == 2);
+    CHECK(r.out.find("pt-bind: /etc/pt/pt.conf:6:11: drm-wait.timeout: '") == 0);
+  }
+  std::string crlf;
+  for (char c : head + "15\n") {
+    if (c == '\n') crlf += '\r';
+    crlf += c;
+  }
+  fx.write_file("/etc/pt/pt.conf", crlf);
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  auto r = pt_bind("--root " + fx.dir() + " udev-match 0000:01:00.0");
+  CHECK(r.status == 0);
+  CHECK(r.out == "PT_DEVICE=gpu\nPT_BOOT=vfio\nPT_RECOVER=1\n");
+}
+
+TEST_CASE(
+    "PT_LOCK_FD naming a shared lock: detach refuses, changes nothing, the lock stays shared") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  fx.add_driver("vfio-pci", "vfio_pci");
+  REQUIRE(pt::check_state_dir(fx.root(), true));
+  const std::string lock = fx.dir() + pt::kLockPath;
+  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT, 0600);  // no O_CLOEXEC: the tool inherits it
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_SH | LOCK_NB) == 0);
+  auto before = fx.snapshot();
+  auto r = pt::test::run_tool_with("PT_LOCK_FD=" + std::to_string(fd) + " ", "pt-bind",
+                                   "--root " + fx.dir() + " detach 01:00.0");
+  CHECK(r.status == 1);
+  CHECK(r.out.find("PT_LOCK_FD=" + std::to_string(fd) + ": holds a shared lock") !=
+        std::string::npos);
+  CHECK(fx.snapshot() == before);
+  CHECK(fx.driver_of("0000:01:00.0") == "nvidia");
+  int probe = ::open(lock.c_str(), O_RDONLY);
+  CHECK(::flock(probe, LOCK_EX | LOCK_NB) != 0);
+  CHECK(::flock(probe, LOCK_SH | LOCK_NB) == 0);
+  ::close(probe);
+  ::close(fd);
+}
+
+TEST_CASE("a /proc entry whose pid overflows an int is skipped, not an abort") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  fx.add_holder(4242, "qemu", "/dev/vfio/1");
+  const std::string big = fx.dir() + "/proc/99999999999999999999";
+  std::filesystem::create_directories(big + "/fd");
+  std::filesystem::create_symlink("/dev/vfio/1", big + "/fd/3");
+  fx.write_file("/proc/99999999999999999999/comm", "big\n");
+  auto r = pt_bind("--root " + fx.dir() + " --json show 01:00.0");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["holders"].size() == 1);
+  CHECK(j["holders"][0]["pid"] == 4242);
+TEST_CASE(
+    "detach of a chipset's SMBus names the SATA controller and LPC bridge, exits 1, writes "
+    "nothing") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::intel_chipset(fx);
+  auto before = fx.snapshot();
+  for (const char* dry : {"--dry-run ", ""}) {
+    CAPTURE(dry);
+    auto r = pt_bind("--root " + fx.dir() + " " + dry + "detach 00:1f.3");
+    CHECK(r.status == 1);
+    CHECK(
+        r.out.find(
+            "pt-bind: 0000:00:1f.3: its IOMMU group also holds 0000:00:1f.0 (lpc_ich, class 0601), "
+            "a bridge that pt never unbinds, and 0000:00:1f.2 (ahci), which you did not name") !=
+        std::string::npos);
+    CHECK(r.out.find("write ") == std::string::npos);
+    CHECK(fx.snapshot() == before);
+    CHECK_FALSE(fx.exists("/run/pt/journal.json"));
+  }
+  auto host = pt_bind("--root " + fx.dir() + " detach 00:00.0");
+  CHECK(host.status == 1);
+  CHECK(host.out.find("0000:00:00.0: is a bridge (class 0600)") != std::string::npos);
+  auto dots = pt_bind("--root " + fx.dir() + " detach --to .. 00:1f.3");
+  CHECK(dots.status == 2);
+  CHECK(dots.out.find("--to '..'") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("a function gone from the bus leaves list and show of the others working") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  std::filesystem::remove_all(
+      std::filesystem::canonical(fx.dir() + "/sys/bus/pci/devices/0000:01:00.1"));
+  auto list = pt_bind("--root " + fx.dir() + " list --json");
+  REQUIRE(list.status == 0);
+  CHECK(nlohmann::json::parse(list.out).size() == 2);
+  CHECK(pt_bind("--root " + fx.dir() + " show 01:00.0").status == 0);
+  auto gone = pt_bind("--root " + fx.dir() + " show 01:00.1");
+  CHECK(gone.status == 1);
+  CHECK(gone.out.find("'01:00.1': no such PCI device") != std::string::npos);
+}
+
+TEST_CASE("udev-rules refuses a pt.conf whose device name would inject a line") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  fx.write_file(
+      "/etc/pt/pt.conf",
+      "[device.\"gpu\\nRUN+=\\\"/bin/sh -c x\\\"\"]\nbdf = \"0000:01:00.0\"\nboot = \"vfio\"\n");
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  for (const char* cmd : {"udev-rules", "udev-match 0000:01:00.0"}) {
+    CAPTURE(cmd);
+    auto r = pt_bind("--root " + fx.dir() + " " + cmd);
+    CHECK(r.status == 2);
+    CHECK(r.out.find("device name 'gpu\\nRUN+=\"/bin/sh -c x\"' must be") != std::string::npos);
+    CHECK(r.out.find("\nRUN") == std::string::npos);
+  }
 }

@@ -110,3 +110,15 @@ TEST_CASE("a tool runs under a lock its caller holds (PT_LOCK_FD) and waits with
   ::close(fd);
   CHECK(pt_console(root + "restore 01:00.0").status == 0);
 }
+
+TEST_CASE("pt-console --root '' is exit 2 naming --root, also over PT_ROOT") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::boot_console(fx, "efifb");
+  pt::test::check_empty_root_refused("pt-console", fx.dir(), "list");
+}
+
+TEST_CASE("pt-console --timeout and --lock-timeout: finite seconds up to a day, else exit 2") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::boot_console(fx, "efifb");
+  pt::test::check_durations("pt-console", "--root " + fx.dir() + " list");
+}

@@ -180,3 +180,32 @@ TEST_CASE("pt-drm --help lists the commands") {
   for (const char* c : {"list", "show", "probe", "wait", "check"})
     CHECK(r.out.find(c) != std::string::npos);
 }
+
+TEST_CASE("pt-drm --root '' is exit 2 naming --root, also over PT_ROOT") {
+  pt::test::Fixture fx;
+  lit_gpu(fx);
+  pt::test::check_empty_root_refused("pt-drm", fx.dir(), "list");
+}
+
+TEST_CASE("pt-drm --timeout and --lock-timeout: finite seconds up to a day, else exit 2") {
+  pt::test::Fixture fx;
+  lit_gpu(fx);
+  pt::test::check_durations("pt-drm", "--root " + fx.dir() + " list");
+}
+
+TEST_CASE("pt-drm check whose verdict cannot be written says so on stderr") {
+  // Every nonzero exit prints a line: a verdict lost to >/dev/full is not
+  // a silent exit 1.
+  Fixture fx;
+  lit_gpu(fx);
+  fx.add_driver("vfio-pci", "vfio_pci");
+  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", "0000:01:00.0",
+                            pt::WriteKind::blocking));
+  // Only stderr reaches the pipe; stdout goes to /dev/full.
+  auto r = pt_drm("--root " + fx.dir() + " check 01:00.0 2>&1 1>/dev/full; exit $?");
+  CHECK(r.status == 1);
+  CHECK(r.out == "pt-drm: cannot write standard output; the command's report is lost\n");
+  r = pt_drm("--root " + fx.dir() + " check 01:00.0 2>&1 1>/dev/null; exit $?");
+  CHECK(r.status == 1);
+  CHECK(r.out.empty());  // the verdict went to stdout, as documented
+}

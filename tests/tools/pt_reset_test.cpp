@@ -57,3 +57,15 @@ TEST_CASE("pt-reset --version") {
   CHECK(r.status == 0);
   CHECK(r.out.find(PT_VERSION) != std::string::npos);
 }
+
+TEST_CASE("pt-reset --root '' is exit 2 naming --root, also over PT_ROOT") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  pt::test::check_empty_root_refused("pt-reset", fx.dir(), "methods 01:00.0");
+}
+
+TEST_CASE("pt-reset --timeout and --lock-timeout: finite seconds up to a day, else exit 2") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  pt::test::check_durations("pt-reset", "--root " + fx.dir() + " methods 01:00.0");
+}

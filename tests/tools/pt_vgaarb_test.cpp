@@ -93,3 +93,15 @@ TEST_CASE("pt-vgaarb --help and --version") {
   CHECK(r.status == 0);
   CHECK(r.out.find(PT_VERSION) != std::string::npos);
 }
+
+TEST_CASE("pt-vgaarb --root '' is exit 2 naming --root, also over PT_ROOT") {
+  pt::test::Fixture fx;
+  tree(fx);
+  pt::test::check_empty_root_refused("pt-vgaarb", fx.dir(), "list");
+}
+
+TEST_CASE("pt-vgaarb --timeout and --lock-timeout: finite seconds up to a day, else exit 2") {
+  pt::test::Fixture fx;
+  tree(fx);
+  pt::test::check_durations("pt-vgaarb", "--root " + fx.dir() + " list");
+}

@@ -15,8 +15,10 @@ struct Run {
   std::string out;
 };
 
-inline Run run_tool(const std::string& tool, const std::string& args) {
-  std::string cmd = std::string(PT_BIN_DIR) + "/" + tool + " " + args + " 2>&1";
+// PREFIX goes before the tool on the shell line: "PT_ROOT=/tree ", "timeout 10 ".
+inline Run run_tool_with(const std::string& prefix, const std::string& tool,
+                         const std::string& args) {
+  std::string cmd = prefix + std::string(PT_BIN_DIR) + "/" + tool + " " + args + " 2>&1";
   Run r{0, ""};
   FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p);
@@ -26,6 +28,46 @@ inline Run run_tool(const std::string& tool, const std::string& args) {
   int st = ::pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+inline Run run_tool(const std::string& tool, const std::string& args) {
+  return run_tool_with("", tool, args);
+}
+
+// pt(7), for every tool: an empty --root is exit 2 naming --root, also when
+// PT_ROOT names TREE; it never means the live system. ARGS is a read-only
+// command, so the unfixed tool only read the real system.
+inline void check_empty_root_refused(const std::string& tool, const std::string& tree,
+                                     const std::string& args) {
+  for (const std::string& prefix : {std::string(), "PT_ROOT=" + tree + " "}) {
+    CAPTURE(prefix);
+    auto r = run_tool_with(prefix, tool, "--root '' " + args);
+    CHECK(r.status == 2);
+    CHECK(r.out.find("--root") != std::string::npos);
+    CHECK(r.out.find("DIR is empty") != std::string::npos);
+  }
+}
+
+// pt(7), for every tool: --timeout and --lock-timeout take a finite number
+// of seconds up to a day, through one check; anything else is exit 2 naming
+// the option and the value. ARGS is a read-only command under --root.
+inline void check_durations(const std::string& tool, const std::string& args) {
+  for (const std::string opt : {"--timeout", "--lock-timeout"}) {
+    for (const std::string bad : {"nan", "inf", "-1", "1e300", "9.3e15", "86401", "ten"}) {
+      CAPTURE(opt);
+      CAPTURE(bad);
+      auto r = run_tool(tool, opt + " " + bad + " " + args);
+      CHECK(r.status == 2);
+      CHECK(r.out.find(opt) != std::string::npos);
+      CHECK(r.out.find(bad == "1e300"    ? "1e+300"
+                       : bad == "9.3e15" ? "9.3e+15"
+                                         : bad) != std::string::npos);
+      CHECK(r.out.size() < 400);  // no 309-digit bound
+    }
+    CHECK(run_tool(tool, opt + " 2.5 " + args).status == 0);
+  }
+  CHECK(run_tool(tool, "--timeout 0 " + args).status == 2);
+  CHECK(run_tool(tool, "--lock-timeout 0 " + args).status == 0);  // 0: try the lock once
 }
 
 }  // namespace pt::test
