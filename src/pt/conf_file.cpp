@@ -284,6 +284,54 @@ const char* to_string(BootAction action) {
   return "none";
 }
 
+namespace {
+
+// toml++ 3.3.0, Debian 12's, has undefined behaviour on two kinds of input
+// (its debug build asserts; the release build pt links assumes them away):
+// a non-ASCII character where it looks for whitespace (upstream #190, #295),
+// and a table header whose first character is no key start, such as "[`"
+// (upstream #301). pt.conf holds addresses, driver names and step words, so
+// it is ASCII; refusing both before toml++ sees the text costs an admin
+// nothing but a non-ASCII comment.
+Status check_toml_safe(std::string_view body, const std::string& path) {
+  size_t line = 1, column = 1;
+  bool line_start = true;
+  for (size_t i = 0; i < body.size(); ++i) {
+    const unsigned char c = body[i];
+    if (c >= 0x80) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", c);
+      return usage_error(path + ":" + std::to_string(line) + ":" + std::to_string(column),
+                         std::string("byte ") + hex +
+                             " is not ASCII; pt.conf is ASCII only (names, addresses and "
+                             "drivers are): remove or replace it, comments included");
+    }
+    if (c == '\n') {
+      ++line;
+      column = 1;
+      line_start = true;
+      continue;
+    }
+    if (line_start && c == '[') {
+      size_t j = i + 1;
+      if (j < body.size() && body[j] == '[') ++j;
+      while (j < body.size() && (body[j] == ' ' || body[j] == '\t')) ++j;
+      const char n = j < body.size() ? body[j] : ']';
+      const bool key_start = std::isalnum(static_cast<unsigned char>(n)) || n == '_' || n == '-' ||
+                             n == '"' || n == '\'' || n == ']' || n == '[';
+      if (!key_start)
+        return usage_error(path + ":" + std::to_string(line) + ":" + std::to_string(column),
+                           "a line that starts with '[' must go on with a table name, as in "
+                           "[device.gpu]; put an array's '[' after its key's '='");
+    }
+    if (c != ' ' && c != '\t') line_start = false;
+    ++column;
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<Conf> parse_conf(const std::string& text, const std::string& path) {
   Conf conf;
   conf.path = path;
@@ -293,6 +341,7 @@ Result<Conf> parse_conf(const std::string& text, const std::string& path) {
   // every '\r' ("expected '\n' after '\r', saw EOF").
   std::string_view body = text;
   if (body.ends_with('\r')) body.remove_suffix(1);
+  PT_TRY(check_toml_safe(body, path));
   try {
     root = toml::parse(body, path);
   } catch (const toml::parse_error& e) {

@@ -226,3 +226,41 @@ TEST_CASE("pt.conf: a device name that could break a rules file is refused, esca
   REQUIRE(odd);
   CHECK(odd->devices[0].name == "left-gpu(1)@slot:2+x_y.z");
 }
+
+// Both inputs reach undefined behaviour inside toml++ 3.3.0 (conf_fuzz's
+// findings; upstream marzer/tomlplusplus#190, #295, #301), so pt.conf refuses
+// them before toml++ reads the text.
+TEST_CASE("pt.conf: a non-ASCII byte, or a '[' line that starts no table name, is refused") {
+  SUBCASE("an accented bare name") {
+    auto r = parse_conf("[device.gpu\xc3\xa9]\nbdf = \"0000:01:00.0\"\n", "/etc/pt/pt.conf");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == Exit::usage);
+    CHECK(r.error().subject == "/etc/pt/pt.conf:1:12");
+    CHECK(r.error().message.find("0xc3 is not ASCII") != std::string::npos);
+  }
+  SUBCASE("a non-ASCII comment on line 3") {
+    auto r = parse_conf(std::string(kTwoGpus) + "# caf\xc3\xa9\n", "/etc/pt/pt.conf");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().subject.starts_with("/etc/pt/pt.conf:"));
+    CHECK(r.error().message.find("ASCII only") != std::string::npos);
+  }
+  SUBCASE("a table header on a backtick") {
+    for (const char* text : {"[`", "[ `x]\n", "[[!a]]\n", "[\n", "  [#\n"}) {
+      CAPTURE(text);
+      auto r = parse_conf(text, "/etc/pt/pt.conf");
+      REQUIRE_FALSE(r);
+      CHECK(r.error().exit == Exit::usage);
+      CHECK(r.error().message.find("must go on with a table name") != std::string::npos);
+    }
+  }
+  SUBCASE("arrays and quoted table names still parse") {
+    auto r = parse_conf(
+        "[device.\"gpu-1\"]\nbdf = \"0000:01:00.0\"\ncompanions = [\n  \"0000:01:00.1\",\n]\n"
+        "recover = [\"reset\",\n\"attach\"]\n",
+        "/etc/pt/pt.conf");
+    REQUIRE(r);
+    REQUIRE(r->devices.size() == 1);
+    CHECK(r->devices[0].companions.size() == 1);
+    CHECK(r->devices[0].recover.size() == 2);
+  }
+}
