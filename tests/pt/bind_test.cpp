@@ -832,6 +832,9 @@ TEST_CASE(
   CHECK(e.fx.driver_of(kAudio) == "snd_hda_intel");
   CHECK(e.journal().devices.empty());
   CHECK_FALSE(e.journal().job);
+}
+
+
 TEST_CASE("on a chipset slot, detach of one function takes nothing else: bridges and a disk stay") {
   const char* kLpc = "0000:00:1f.0";
   const char* kSata = "0000:00:1f.2";
