@@ -207,6 +207,8 @@ TEST_CASE("pt.conf: CRLF line ends (a file saved on Windows) read like LF") {
   // An error in such a file still names its line and column.
   CHECK(error_of("[device.a]\r\nbdf = \"0000:3b:00.0\"\r\nbot = \"vfio\"\r\n")
             .rfind("/etc/pt/pt.conf:3:1: unknown key 'bot'", 0) == 0);
+}
+
 TEST_CASE("pt.conf: a device name that could break a rules file is refused, escaped") {
   // A quoted TOML key may hold a newline: written into udev-rules it would
   // start a line of its own, here a RUN+= rule.

@@ -292,6 +292,8 @@ TEST_CASE("a /proc entry whose pid overflows an int is skipped, not an abort") {
   auto j = nlohmann::json::parse(r.out);
   REQUIRE(j["holders"].size() == 1);
   CHECK(j["holders"][0]["pid"] == 4242);
+}
+
 TEST_CASE(
     "detach of a chipset's SMBus names the SATA controller and LPC bridge, exits 1, writes "
     "nothing") {
