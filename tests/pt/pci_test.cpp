@@ -96,6 +96,8 @@ TEST_CASE("an iommu_group link no kernel would make is no group, never group -1"
     CHECK_FALSE((*all)[1].iommu_group);
     CHECK((*all)[2].iommu_group == 1);
   }
+}
+
 TEST_CASE("a function whose directory vanished is left out of a scan; the others are read") {
   test::Fixture fx;
   test::Fixture::gpu_with_audio(fx);
