@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <set>
 
 #include "pt/holders.hpp"
@@ -655,22 +656,68 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   return std::unexpected(failure);
 }
 
+bool adopt_unrecorded_writer(const Root& root, Journal& journal) {
+  if (!journal.job) return false;
+  Job& job = *journal.job;
+  // A recorded writer that still lives is check_stuck_write's to report.
+  if (job.writer > 0 && path_exists(root.path("/proc/" + std::to_string(job.writer)))) return false;
+  // The files a pt write goes through, as /proc/PID/fd names them: a driver's
+  // directory is real under /sys/bus/pci/drivers, a function's attributes
+  // are named by its real /sys/devices path, not the bus symlink. Only the
+  // driver link is read: reading driver_override would block on the device
+  // lock the stuck write holds.
+  std::vector<std::string> paths{"/sys/bus/pci/drivers_probe", "/sys/bus/pci/rescan"};
+  for (const auto& bdf : job.devices) {
+    std::set<std::string> drivers;
+    const std::string link = "/sys/bus/pci/devices/" + bdf;
+    if (auto d = link_basename(root.path(link + "/driver")); d && !d->empty()) drivers.insert(*d);
+    if (auto it = journal.devices.find(bdf); it != journal.devices.end()) {
+      drivers.insert(it->second.driver);
+      drivers.insert(it->second.to);
+    }
+    for (const auto& d : drivers) {
+      if (d.empty()) continue;
+      paths.push_back("/sys/bus/pci/drivers/" + d + "/unbind");
+      paths.push_back("/sys/bus/pci/drivers/" + d + "/bind");
+    }
+    std::vector<std::string> dirs{link};
+    std::error_code ec;
+    auto real = std::filesystem::canonical(root.path(link), ec);
+    if (!ec) dirs.push_back(root.unprefix(real.string()));
+    for (const auto& dir : dirs)
+      for (const char* attr : {"driver_override", "remove", "reset"})
+        paths.push_back(dir + "/" + attr);
+  }
+  auto writers = find_open(root, paths);
+  if (writers.empty()) return false;
+  job.writer = writers.front().pid;
+  job.write_path = writers.front().node;
+  job.write_value.clear();  // unknown: the run that wrote it kept it to itself
+  return true;
+}
+
 Status check_stuck_write(const Root& root, const Journal& journal) {
   if (!journal.job || journal.job->writer <= 0) return {};
   const Job& job = *journal.job;
   const std::string proc = "/proc/" + std::to_string(job.writer);
   if (!path_exists(root.path(proc))) return {};  // it returned; recover_job takes the job on
   const std::string wchan = spawn::wait_channel(root, job.writer).first;
-  return fail(job.write_path,
-              "a " + job.op + " by pid " + std::to_string(job.pid) + " gave up on writing " +
-                  show_value(job.write_value) + " here, and that write is still blocked in the kernel " +
-                  "(writer pid " + std::to_string(job.writer) + ", waiting in " + wchan +
-                  "). Until it returns the device's lock is held and pt-bind would block on it too, "
-                  "so it does nothing. The write completes when the driver lets go: find what holds "
-                  "the device (for nvidia, the processes with /dev/nvidia* open) and stop it, then run "
-                  "pt-bind again to finish or undo the " +
-                  job.op,
-              0, Exit::timeout);
+  // An adopted writer's value is unknown: its run died before it could say.
+  const std::string what =
+      job.write_value.empty()
+          ? " ended (killed?) while writing here, and that write is still blocked in the kernel "
+          : " gave up on writing " + show_value(job.write_value) +
+                " here, and that write is still blocked in the kernel ";
+  return fail(
+      job.write_path,
+      "a " + job.op + " by pid " + std::to_string(job.pid) + what + "(writer pid " +
+          std::to_string(job.writer) + ", waiting in " + wchan +
+          "). Until it returns the device's lock is held and pt-bind would block on it too, "
+          "so it does nothing. The write completes when the driver lets go: find what holds "
+          "the device (for nvidia, the processes with /dev/nvidia* open) and stop it, then run "
+          "pt-bind again to finish or undo the " +
+          job.op,
+      0, Exit::timeout);
 }
 
 Result<JobRecovery> plan_recovery(const Context& ctx, const Journal& journal,

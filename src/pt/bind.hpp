@@ -98,6 +98,14 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal);
 // still in the kernel: scanning the device would block on its lock.
 Status check_stuck_write(const Root& root, const Journal& journal);
 
+// A run killed while its writer was in the kernel recorded no writer; the
+// writer outlives it. Finds a process with a control file of the journal job's
+// functions open (a driver's bind/unbind, the function's driver_override,
+// remove or reset, drivers_probe, rescan) and records it in the job as the
+// stuck writer, so check_stuck_write refuses while it lives and the job stays
+// journaled. True when it recorded one; the caller saves the journal.
+bool adopt_unrecorded_writer(const Root& root, Journal& journal);
+
 // What finishing or undoing the journal's job will do, planned without a
 // write: the dry run shows it, recover_job carries it out.
 struct JobRecovery {

@@ -207,6 +207,7 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     // No lock and no state directory: a dry run writes nothing at all.
     PT_TRY(check_state_dir(ctx.root, false));
     auto journal = PT_TRY(load_journal(ctx.root));
+    adopt_unrecorded_writer(ctx.root, journal);
     PT_TRY(check_stuck_write(ctx.root, journal));
     auto plan = make_plan(journal);
     if (!plan) return std::unexpected(plan.error());
@@ -226,6 +227,9 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
 
   auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
   auto journal = PT_TRY(load_journal(ctx.root));
+  // Before anything reads the job's functions: a write left in the kernel by
+  // a killed run holds their lock. Recorded, the job stays until it returns.
+  if (adopt_unrecorded_writer(ctx.root, journal)) PT_TRY(save_journal(ctx.root, journal));
   PT_TRY(check_stuck_write(ctx.root, journal));
   auto plan = make_plan(journal);
   if (!plan) return std::unexpected(plan.error());

@@ -208,10 +208,11 @@ std::vector<std::string> device_nodes(const Root& root, const Device& dev) {
   return {nodes.begin(), nodes.end()};
 }
 
-std::vector<Holder> find_holders(const Root& root, const Device& dev) {
+std::vector<Holder> find_open(const Root& root, const std::vector<std::string>& paths) {
   std::vector<Holder> out;
-  auto nodes = device_nodes(root, dev);
-  if (nodes.empty()) return out;
+  if (paths.empty()) return out;
+  std::vector<std::string> sorted = paths;
+  std::sort(sorted.begin(), sorted.end());
   const std::string proc = root.path("/proc");
   for (const auto& pid : list_dir(proc)) {
     // parse_index, not std::stoi: a /proc entry of 20 digits (a --root
@@ -221,7 +222,7 @@ std::vector<Holder> find_holders(const Root& root, const Device& dev) {
     const std::string fd_dir = proc + "/" + pid + "/fd";
     for (const auto& fd : list_dir(fd_dir)) {
       auto target = read_link(fd_dir + "/" + fd);
-      if (!target || !std::binary_search(nodes.begin(), nodes.end(), *target)) continue;
+      if (!target || !std::binary_search(sorted.begin(), sorted.end(), *target)) continue;
       Holder h;
       h.pid = int(*pid_number);
       h.command = read_attr(proc + "/" + pid + "/comm").value_or("?");
@@ -232,6 +233,10 @@ std::vector<Holder> find_holders(const Root& root, const Device& dev) {
     }
   }
   return out;
+}
+
+std::vector<Holder> find_holders(const Root& root, const Device& dev) {
+  return find_open(root, device_nodes(root, dev));
 }
 
 std::vector<KernelUser> find_kernel_users(const Root& root, const Device& dev) {

@@ -23,6 +23,10 @@ struct Holder {
 // /dev/sda1, /dev/dm-0: a process with a disk open keeps it in use).
 std::vector<std::string> device_nodes(const Root& root, const Device& dev);
 
+// Every process with one of PATHS open, from /proc/*/fd (the link text, as
+// the kernel names the file: a sysfs attribute by its real path).
+std::vector<Holder> find_open(const Root& root, const std::vector<std::string>& paths);
+
 // Every process with one of DEV's nodes open, from /proc/*/fd.
 std::vector<Holder> find_holders(const Root& root, const Device& dev);
 

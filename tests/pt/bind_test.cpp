@@ -834,6 +834,101 @@ TEST_CASE(
   CHECK_FALSE(e.journal().job);
 }
 
+TEST_CASE(
+    "a run killed while its unbind is stuck: attach finds the writer by its open unbind file, "
+    "refuses until it is gone, then restores the driver") {
+  Env e;
+  // pt-bind is SIGKILLed while its writer child sits in the GPU's unbind: the
+  // unbind has not happened, and nothing recorded the writer.
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    struct KilledInUnbind final : SysfsWriter {
+      SysfsWriter& inner;
+      explicit KilledInUnbind(SysfsWriter& i) : inner(i) {}
+      Status write(const std::string& p, std::string_view v, WriteKind kind) override {
+        if (p == "/sys/bus/pci/drivers/nvidia/unbind" && v == kGpu) ::_exit(137);
+        return inner.write(p, v, kind);
+      }
+      Status write_config(const std::string& d, uint16_t off, uint16_t v) override {
+        return inner.write_config(d, off, v);
+      }
+    } killed(e.fx.kernel());
+    e.ctx.writer = &killed;
+    bind::Options o;
+    o.command = "detach";
+    o.devices = {"01:00"};
+    std::ostringstream s;
+    auto r = bind::run_in(o, e.ctx, s);
+    ::_exit(r ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 137);
+  REQUIRE(e.journal().job);
+  CHECK(e.journal().job->writer == 0);
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+  // The orphaned writer, as the kernel shows it: its fd on the unbind file.
+  e.fx.add_holder(5151, "pt-bind", "/sys/bus/pci/drivers/nvidia/unbind");
+  e.fx.write_file("/proc/5151/wchan", "nv_pci_remove");
+
+  for (bool dry : {true, false}) {
+    CAPTURE(dry);
+    e.ctx.dry_run = dry;
+    const std::string journal_before = e.fx.read("/run/pt/journal.json");
+    auto r = e.run("attach", {"01:00"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().exit == Exit::timeout);
+    CHECK(r.error().subject == "/sys/bus/pci/drivers/nvidia/unbind");
+    CHECK(r.error().message.find("writer pid 5151, waiting in nv_pci_remove") != std::string::npos);
+    auto j = e.journal();
+    REQUIRE(j.job);
+    CHECK(j.job->op == "detach");
+    CHECK(j.devices.at(kGpu).driver == "nvidia");
+    CHECK(j.devices.at(kAudio).driver == "snd_hda_intel");
+    // The dry run writes nothing; the real run records the writer.
+    if (dry) {
+      CHECK(e.fx.read("/run/pt/journal.json") == journal_before);
+    } else {
+      CHECK(j.job->writer == 5151);
+      CHECK(j.job->write_path == "/sys/bus/pci/drivers/nvidia/unbind");
+    }
+    CHECK(e.fx.driver_of(kGpu) == "nvidia");
+  }
+  e.ctx.dry_run = false;
+
+  // The holder lets go: the unbind completes and the writer exits. The
+  // function now has no driver, and the journal still says where it came from.
+  REQUIRE(e.fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", kGpu, WriteKind::blocking));
+  std::filesystem::remove_all(e.fx.dir() + "/proc/5151");
+  CHECK(e.fx.driver_of(kGpu) == "none");
+  REQUIRE(e.run("attach", {"01:00"}));
+  CHECK(e.out.find("interrupted detach") != std::string::npos);
+  CHECK(e.fx.driver_of(kGpu) == "nvidia");
+  CHECK(e.fx.driver_of(kAudio) == "snd_hda_intel");
+  CHECK(e.journal().devices.empty());
+  CHECK_FALSE(e.journal().job);
+}
+
+TEST_CASE("a process with a function's driver_override open, by its real sysfs path, is a writer") {
+  Env e;
+  auto j = e.journal();
+  j.devices[kGpu] = JournalEntry{"nvidia", "nvidia", "", "vfio-pci", 0, 0, false};
+  j.job = Job{"detach", 999999, 0, {kGpu}, 0, {}, {}};
+  REQUIRE(check_state_dir(e.ctx.root, true));
+  REQUIRE(save_journal(e.ctx.root, j));
+  auto real = std::filesystem::canonical(e.fx.dir() + "/sys/bus/pci/devices/" + kGpu);
+  const std::string attr = e.ctx.root.unprefix(real.string()) + "/driver_override";
+  REQUIRE(attr.starts_with("/sys/devices/"));
+  e.fx.add_holder(6262, "pt-bind", attr);
+  // An unrelated process with another function's file open is no writer of this job.
+  e.fx.add_holder(7373, "cat", "/sys/bus/pci/devices/0000:02:00.0/driver_override");
+  auto r = e.run("attach", {"01:00"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::timeout);
+  CHECK(r.error().subject == attr);
+  CHECK(e.journal().job->writer == 6262);
+}
 
 TEST_CASE("on a chipset slot, detach of one function takes nothing else: bridges and a disk stay") {
   const char* kLpc = "0000:00:1f.0";
