@@ -4,6 +4,8 @@
 #include <string_view>
 #include <vector>
 
+#include "pt/error.hpp"
+
 namespace pt::boot {
 
 namespace {
@@ -18,20 +20,7 @@ std::string hex4(uint16_t v) {
 // that could end the line, the quoted string or the assignment becomes
 // \xNN. pt.conf's parser refuses such names; this holds for a Conf that
 // came from anywhere else.
-std::string rule_safe(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '\'' || c == '$' || c == '`' ||
-        c == '=') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out;
-}
+std::string rule_safe(std::string_view s) { return printable(s, false, "\"\\'$`="); }
 
 }  // namespace
 

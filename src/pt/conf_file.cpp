@@ -314,11 +314,13 @@ Status check_toml_safe(std::string_view body, const std::string& path) {
     }
     if (line_start && c == '[') {
       size_t j = i + 1;
-      if (j < body.size() && body[j] == '[') ++j;
+      const bool array_header = j < body.size() && body[j] == '[';
+      if (array_header) ++j;
       while (j < body.size() && (body[j] == ' ' || body[j] == '\t')) ++j;
       const char n = j < body.size() ? body[j] : ']';
+      // "[ [" is refused by toml++ itself; "[[[" reaches the key parser.
       const bool key_start = std::isalnum(static_cast<unsigned char>(n)) || n == '_' || n == '-' ||
-                             n == '"' || n == '\'' || n == ']' || n == '[';
+                             n == '"' || n == '\'' || n == ']' || (n == '[' && !array_header);
       if (!key_start)
         return usage_error(path + ":" + std::to_string(line) + ":" + std::to_string(column),
                            "a line that starts with '[' must go on with a table name, as in "

@@ -5,11 +5,12 @@
 
 namespace pt {
 
-std::string printable(std::string_view s, bool keep_lines) {
+std::string printable(std::string_view s, bool keep_lines, std::string_view also) {
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
-    if ((c < 0x20 && !(keep_lines && c == '\n')) || c == 0x7f) {
+    if ((c < 0x20 && !(keep_lines && c == '\n')) || c == 0x7f ||
+        also.find(char(c)) != std::string_view::npos) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;

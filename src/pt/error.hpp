@@ -35,8 +35,9 @@ struct Error {
 // S as a terminal may show it: control characters (ESC, CR, a newline in a
 // process name any user chose) become \xNN; with KEEP_LINES a newline stays,
 // for a whole text output. describe() applies it, and so does every
-// command's text output (render.hpp).
-std::string printable(std::string_view s, bool keep_lines = false);
+// command's text output (render.hpp). Bytes in ALSO are escaped too: the
+// quotes and operators of a udev rule, for one.
+std::string printable(std::string_view s, bool keep_lines = false, std::string_view also = {});
 
 template <class T>
 using Result = std::expected<T, Error>;

@@ -247,7 +247,7 @@ TEST_CASE("pt.conf: a non-ASCII byte, or a '[' line that starts no table name, i
     CHECK(r.error().message.find("ASCII only") != std::string::npos);
   }
   SUBCASE("a table header on a backtick") {
-    for (const char* text : {"[`", "[ `x]\n", "[[!a]]\n", "[\n", "  [#\n"}) {
+    for (const char* text : {"[`", "[ `x]\n", "[[!a]]\n", "[[[device.g]\n", "[\n", "  [#\n"}) {
       CAPTURE(text);
       auto r = parse_conf(text, "/etc/pt/pt.conf");
       REQUIRE_FALSE(r);
