@@ -236,17 +236,24 @@ bool scan_raw(PciAccess& holder, const std::vector<PciAddress>& addrs, std::vect
               bool names) {
   raw.clear();
   if (holder.acc) pci_cleanup(std::exchange(holder.acc, nullptr));
-  return in_pci_region(holder, [&](pci_access* acc) {
+  // libpci's error handler jumps out of the region mid-read (a function
+  // vanished): the device being read is freed here, not leaked.
+  pci_dev* volatile current = nullptr;
+  const bool ok = in_pci_region(holder, [&](pci_access* acc) {
     for (const auto& a : addrs) {
-      pci_dev* p = pci_get_dev(acc, int(a.domain), a.bus, a.dev, a.func);
+      current = pci_get_dev(acc, int(a.domain), a.bus, a.dev, a.func);
+      pci_dev* p = current;
       if (!p) continue;
       pci_fill_info(p, PCI_FILL_IDENT | PCI_FILL_CLASS);
       raw.push_back(RawDevice{a, p->vendor_id, p->device_id, uint32_t(p->device_class) << 8, {}});
+      current = nullptr;
       pci_free_dev(p);
     }
     if (names && acc->id_file_name) holder.ids_path = acc->id_file_name;
     return true;
   });
+  if (current) pci_free_dev(current);
+  return ok;
 }
 
 // The functions /sys/bus/pci/devices lists whose directory is still there:
