@@ -81,4 +81,10 @@ std::optional<PciAddress> parse_sysfs_name(std::string_view name) {
   return PciAddress{spec->domain, spec->bus, spec->dev, *spec->func};
 }
 
+std::string hex4(uint16_t v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04x", v);
+  return buf;
+}
+
 }  // namespace pt

@@ -41,6 +41,9 @@ struct DeviceSpec {
 // Anything else is a usage error that quotes the input.
 Result<DeviceSpec> parse_device_spec(std::string_view text);
 
+// "10de", "0300": a vendor, device or class id as lspci and sysfs spell it.
+std::string hex4(uint16_t v);
+
 // Parses a full sysfs name such as "0000:3b:00.0"; nullopt for anything else.
 std::optional<PciAddress> parse_sysfs_name(std::string_view name);
 

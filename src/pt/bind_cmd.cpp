@@ -40,11 +40,8 @@ std::vector<std::string> companions(const std::vector<Device>& all, const Device
 json device_json(const std::vector<Device>& all, const Device& d) {
   json j;
   j["device"] = d.addr.str();
-  char id[8];
-  std::snprintf(id, sizeof id, "%04x", d.vendor);
-  j["vendor"] = id;
-  std::snprintf(id, sizeof id, "%04x", d.device);
-  j["device_id"] = id;
+  j["vendor"] = hex4(d.vendor);
+  j["device_id"] = hex4(d.device);
   j["class"] = class_hex(d);
   j["class_name"] = nullable(d.class_name);
   j["driver"] = nullable(d.driver);

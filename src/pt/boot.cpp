@@ -10,12 +10,6 @@ namespace pt::boot {
 
 namespace {
 
-std::string hex4(uint16_t v) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04x", v);
-  return buf;
-}
-
 }  // namespace
 
 Status check_companions(const Root& root, const Conf& conf) {

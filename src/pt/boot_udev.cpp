@@ -4,17 +4,12 @@
 #include <string_view>
 #include <vector>
 
+#include "pt/address.hpp"
 #include "pt/error.hpp"
 
 namespace pt::boot {
 
 namespace {
-
-std::string hex4(uint16_t v) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04x", v);
-  return buf;
-}
 
 // A value as it may stand in a rules file or a udev property: every byte
 // that could end the line, the quoted string or the assignment becomes

@@ -286,33 +286,99 @@ const char* to_string(BootAction action) {
 
 namespace {
 
-// toml++ 3.3.0, Debian 12's, has undefined behaviour on two kinds of input
+// toml++ 3.3.0, Debian 12's, has undefined behaviour on three kinds of input
 // (its debug build asserts; the release build pt links assumes them away):
 // a non-ASCII character where it looks for whitespace (upstream #190, #295),
-// and a table header whose first character is no key start, such as "[`"
-// (upstream #301). pt.conf holds addresses, driver names and step words, so
-// it is ASCII; refusing both before toml++ sees the text costs an admin
-// nothing but a non-ASCII comment.
+// a table header whose first character is no key start, such as "[`"
+// (upstream #301), and a '}' where an array expects a value, as in "[}" or
+// "[1, }": parse_array() hands the '}' to parse_value(), which assumes it
+// holds no value terminator. pt.conf holds addresses, driver names and step
+// words, so it is ASCII; refusing these before toml++ sees the text costs an
+// admin nothing but a non-ASCII comment.
+//
+// The scan follows TOML's strings and comments so that a '[' or '}' inside
+// them is text, not structure: "...", '...', """...""" and '\'\'\'...\'\'\''
+// (a closing triple may carry up to two more quotes of its kind).
 Status check_toml_safe(std::string_view body, const std::string& path) {
   size_t line = 1, column = 1;
   bool line_start = true;
+  // The last character outside strings, comments and whitespace, and how
+  // deep the value being read nests arrays and inline tables: a '[' that
+  // starts a line at depth 0 opens a table header, one inside a value that
+  // spans lines opens an array.
+  char last = 0;
+  size_t depth = 0;
+  auto where = [&] { return path + ":" + std::to_string(line) + ":" + std::to_string(column); };
+  auto step = [&](size_t i) {
+    if (body[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  };
   for (size_t i = 0; i < body.size(); ++i) {
     const unsigned char c = body[i];
     if (c >= 0x80) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02x", c);
-      return usage_error(path + ":" + std::to_string(line) + ":" + std::to_string(column),
-                         std::string("byte ") + hex +
-                             " is not ASCII; pt.conf is ASCII only (names, addresses and "
-                             "drivers are): remove or replace it, comments included");
+      return usage_error(where(), std::string("byte ") + hex +
+                                      " is not ASCII; pt.conf is ASCII only (names, addresses "
+                                      "and drivers are): remove or replace it, comments included");
     }
     if (c == '\n') {
-      ++line;
-      column = 1;
+      step(i);
       line_start = true;
       continue;
     }
-    if (line_start && c == '[') {
+    if (c == '#') {
+      // A comment runs to the end of the line; its bytes are only checked
+      // for ASCII.
+      while (i + 1 < body.size() && body[i + 1] != '\n') {
+        if (static_cast<unsigned char>(body[i + 1]) >= 0x80) break;
+        step(i++);
+      }
+      step(i);
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      const bool triple = body.substr(i, 3) == std::string_view(c == '"' ? "\"\"\"" : "\'\'\'");
+      const bool escapes = c == '"';
+      const size_t open = triple ? 3 : 1;
+      for (size_t k = 0; k < open; ++k) step(i++);
+      // Scan to the closing quote(s); a newline ends a one-line string (toml++
+      // reports that), EOF ends any.
+      while (i < body.size()) {
+        const unsigned char d = body[i];
+        if (d >= 0x80) break;  // reported by the ASCII check above
+        // A backslash escapes the next character; one before a line end
+        // inside a one-line string is toml++'s error to report.
+        if (escapes && d == '\\' && i + 1 < body.size() && (triple || body[i + 1] != '\n')) {
+          step(i++);
+          step(i++);
+          continue;
+        }
+        if (!triple && d == '\n') break;
+        if (d == c && (!triple || body.substr(i, 3) == std::string(3, c))) break;
+        step(i++);
+      }
+      if (i >= body.size()) break;
+      if (static_cast<unsigned char>(body[i]) >= 0x80 || body[i] == '\n') {
+        --i;  // let the loop see it
+        continue;
+      }
+      // body[i] opens the closing quote(s).
+      size_t close = triple ? 3 : 1;
+      if (triple)
+        while (close < 5 && i + close < body.size() && body[i + close] == c) ++close;
+      for (size_t k = 0; k + 1 < close; ++k) step(i++);
+      step(i);
+      last = c;
+      line_start = false;
+      continue;
+    }
+    const bool header = line_start && depth == 0 && c == '[';
+    if (header) {
       size_t j = i + 1;
       const bool array_header = j < body.size() && body[j] == '[';
       if (array_header) ++j;
@@ -322,12 +388,24 @@ Status check_toml_safe(std::string_view body, const std::string& path) {
       const bool key_start = std::isalnum(static_cast<unsigned char>(n)) || n == '_' || n == '-' ||
                              n == '"' || n == '\'' || n == ']' || (n == '[' && !array_header);
       if (!key_start)
-        return usage_error(path + ":" + std::to_string(line) + ":" + std::to_string(column),
-                           "a line that starts with '[' must go on with a table name, as in "
-                           "[device.gpu]; put an array's '[' after its key's '='");
+        return usage_error(where(), "a line that starts with '[' must go on with a table name, as "
+                                    "in [device.gpu]; put an array's '[' after its key's '='");
     }
-    if (c != ' ' && c != '\t') line_start = false;
-    ++column;
+    if (c == '}' && (last == '[' || last == ','))
+      return usage_error(where(), std::string("'}' after '") + last +
+                                      "' where a value belongs; '}' only closes an inline table "
+                                      "opened with '{': remove it or add the missing '{'");
+    if ((c == '[' && !header) || c == '{') ++depth;
+    if ((c == ']' || c == '}') && depth > 0) --depth;
+    if (header && i + 1 < body.size() && body[i + 1] == '[') {
+      // "[[name]]": both brackets belong to the header.
+      step(i++);
+    }
+    if (c != ' ' && c != '\t' && c != '\r') {
+      line_start = false;
+      last = static_cast<char>(c);
+    }
+    step(i);
   }
   return {};
 }

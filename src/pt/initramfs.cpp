@@ -22,22 +22,6 @@ namespace pt {
 
 namespace {
 
-// The whole file, byte for byte (read_file trims like a sysfs attribute).
-std::optional<std::string> slurp(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, size_t(n));
-  }
-  ::close(fd);
-  return out;
-}
-
 // Runs ARGV with stdout captured; stderr goes to the caller's stderr.
 Result<std::string> run_capture(const std::vector<std::string>& argv) {
   auto oc = spawn::exec(Root{}, argv, {.capture = true, .search_path = true});
@@ -82,11 +66,19 @@ class InitramfsTools final : public InitramfsReader {
     const std::string dir = tmpl;
     std::error_code ec;
     auto r = run_capture({"unmkinitramfs", image, dir});
-    std::optional<std::string> content;
+    Result<std::optional<std::string>> content = std::nullopt;
     if (r) {
-      // With early microcode in front, the main archive lands in main/.
-      for (const std::string& p : {dir + "/main/" + path, dir + "/" + path})
-        if (!content) content = slurp(p);
+      // With early microcode in front, the main archive lands in main/. The
+      // archive decides what each path is, so it is read as any untrusted
+      // file: a FIFO or a huge file there is an error, not a hang.
+      for (const std::string& p : {dir + "/main/" + path, dir + "/" + path}) {
+        if (!content || *content) break;
+        auto bytes = read_bytes(p);
+        if (bytes)
+          content = std::move(*bytes);
+        else if (bytes.error().err != ENOENT)
+          content = std::unexpected(bytes.error());
+      }
     }
     std::filesystem::remove_all(dir, ec);
     if (!r) return std::unexpected(r.error());
@@ -219,8 +211,10 @@ Result<BootCheck> boot_check(const Root& root, InitramfsReader& reader, const st
 
   auto inside = reader.read(root.path(image), "etc/pt/pt.conf");
   if (!inside) return std::unexpected(inside.error());
-  auto current = slurp(root.path(kConfPath));
-  if (!current) return fail(kConfPath, "cannot read the configuration", errno);
+  auto current = read_bytes(root.path(kConfPath));
+  if (!current)
+    return fail(kConfPath, "cannot read the configuration: " + current.error().message,
+                current.error().err);
   if (!*inside)
     bc.problems.push_back(std::string(kConfPath) + " is missing from the initramfs: run " +
                           rebuild);

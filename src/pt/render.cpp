@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "pt/address.hpp"
+
 namespace pt::render {
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -10,11 +12,7 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   return s;
 }
 
-std::string class_hex(uint16_t class_id) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04x", class_id);
-  return buf;
-}
+std::string class_hex(uint16_t class_id) { return hex4(class_id); }
 
 void emit(std::ostream& out, const json& doc) {
   out << doc.dump(2, ' ', false, json::error_handler_t::replace) << "\n";

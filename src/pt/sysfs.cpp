@@ -10,9 +10,14 @@
 #include <charconv>
 #include <climits>
 
+#include "pt/try.hpp"
+
 namespace pt {
 
-Result<std::string> read_file(const std::string& real_path) {
+namespace {
+
+// KIND names what a file that breaks the rules is not, for the message.
+Result<std::string> read_regular(const std::string& real_path, const std::string& kind) {
   // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
   int fd = ::open(real_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail(real_path, "cannot open", errno);
@@ -24,7 +29,7 @@ Result<std::string> read_file(const std::string& real_path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return fail(real_path, "is not a regular file, so not a kernel attribute; not read", EINVAL);
+    return fail(real_path, "is not a regular file" + kind + "; not read", EINVAL);
   }
   std::string out;
   char buf[4096];
@@ -40,15 +45,24 @@ Result<std::string> read_file(const std::string& real_path) {
     if (n == 0) break;
     if (out.size() + size_t(n) > kMaxReadBytes) {
       ::close(fd);
-      return fail(real_path, "is larger than 1 MiB, so not a kernel attribute; not read", EFBIG);
+      return fail(real_path, "is larger than 1 MiB" + kind + "; not read", EFBIG);
     }
     out.append(buf, size_t(n));
     if (size_t(n) < sizeof buf) break;
   }
   ::close(fd);
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> read_file(const std::string& real_path) {
+  auto out = PT_TRY(read_regular(real_path, ", so not a kernel attribute"));
   while (!out.empty() && (out.back() == '\n' || out.back() == '\0')) out.pop_back();
   return out;
 }
+
+Result<std::string> read_bytes(const std::string& real_path) { return read_regular(real_path, ""); }
 
 std::optional<uint32_t> parse_index(std::string_view text) {
   uint32_t v = 0;

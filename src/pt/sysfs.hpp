@@ -30,6 +30,8 @@ inline constexpr size_t kMaxReadBytes = 1 << 20;
 // is a file over kMaxReadBytes.
 Result<std::string> read_file(const std::string& real_path);
 std::optional<std::string> read_attr(const std::string& real_path);
+// The same rules for a file that is not an attribute: every byte, untrimmed.
+Result<std::string> read_bytes(const std::string& real_path);
 // Basename of a symlink's target ("driver" -> "vfio-pci"); nullopt if no link.
 std::optional<std::string> link_basename(const std::string& real_path);
 std::optional<std::string> read_link(const std::string& real_path);

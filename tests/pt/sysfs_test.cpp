@@ -13,6 +13,7 @@
 #include "fixture.hpp"
 
 using namespace pt;
+using namespace std::string_literals;
 
 TEST_CASE("reads strip the trailing newline and report missing files") {
   test::Fixture fx;
@@ -89,4 +90,25 @@ TEST_CASE("an index in a name is digits that fit an int, nothing else") {
   CHECK_FALSE(parse_index(""));
   CHECK_FALSE(parse_index("1a"));
   CHECK_FALSE(parse_index(" 1"));
+}
+
+// read_bytes: the same limits for a file that is no attribute (an initramfs's
+// pt.conf, unpacked from an archive that decides what each path is).
+TEST_CASE("read_bytes keeps every byte and refuses a FIFO or a file over 1 MiB") {
+  test::Fixture fx;
+  fx.write_file("/etc/pt/pt.conf", "a\n\n\0"s);
+  auto whole = read_bytes(fx.root().path("/etc/pt/pt.conf"));
+  REQUIRE(whole);
+  CHECK(*whole == "a\n\n\0"s);
+  fx.write_file("/var/tmp/huge", std::string(kMaxReadBytes + 1, 'x'));
+  auto huge = read_bytes(fx.root().path("/var/tmp/huge"));
+  REQUIRE_FALSE(huge);
+  CHECK(huge.error().err == EFBIG);
+  CHECK(huge.error().message == "is larger than 1 MiB; not read");
+  const std::string fifo = fx.root().path("/var/tmp/fifo");
+  REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+  CHECK(finishes_within(std::chrono::seconds(5), [&] {
+    auto r = read_bytes(fifo);
+    return !r && r.error().err == EINVAL && r.error().message == "is not a regular file; not read";
+  }));
 }
