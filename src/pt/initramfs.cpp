@@ -44,6 +44,19 @@ std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
+// PATH from an archive unmkinitramfs unpacked into DIR; none when absent.
+// With early microcode in front, the main archive lands in main/. The
+// archive decides what each path is, so it is read as any untrusted file: a
+// FIFO or a huge file there is an error, not a hang.
+Result<std::optional<std::string>> read_unpacked(const std::string& dir, const std::string& path) {
+  for (const std::string& p : {dir + "/main/" + path, dir + "/" + path}) {
+    auto bytes = read_bytes(p);
+    if (bytes) return std::optional<std::string>(std::move(*bytes));
+    if (bytes.error().err != ENOENT) return std::unexpected(bytes.error());
+  }
+  return std::nullopt;
+}
+
 class InitramfsTools final : public InitramfsReader {
  public:
   explicit InitramfsTools(std::string scratch) : scratch_(std::move(scratch)) {}
@@ -66,22 +79,8 @@ class InitramfsTools final : public InitramfsReader {
     const std::string dir = tmpl;
     std::error_code ec;
     auto r = run_capture({"unmkinitramfs", image, dir});
-    Result<std::optional<std::string>> content = std::nullopt;
-    if (r) {
-      // With early microcode in front, the main archive lands in main/. The
-      // archive decides what each path is, so it is read as any untrusted
-      // file: a FIFO or a huge file there is an error, not a hang.
-      for (const std::string& p : {dir + "/main/" + path, dir + "/" + path}) {
-        if (!content || *content) break;
-        auto bytes = read_bytes(p);
-        if (bytes)
-          content = std::move(*bytes);
-        else if (bytes.error().err != ENOENT)
-          content = std::unexpected(bytes.error());
-      }
-    }
+    auto content = r ? read_unpacked(dir, path) : std::unexpected(r.error());
     std::filesystem::remove_all(dir, ec);
-    if (!r) return std::unexpected(r.error());
     return content;
   }
 
