@@ -59,6 +59,9 @@ std::string pci_ids_path(const Root& root) {
   pci_access* acc = pci_alloc();
   std::string path = acc->id_file_name ? acc->id_file_name : "/usr/share/misc/pci.ids";
   pci_cleanup(acc);
+  // Debian's libpci names pci.ids.gz, and falls back to the plain file the
+  // pci.ids package ships; pt reads only that one (no zlib).
+  if (path.ends_with(".gz")) path.resize(path.size() - 3);
   return root.is_real() ? path : root.path(path);
 }
 
@@ -254,13 +257,9 @@ void take_line(std::string_view line, IdNames& names, const std::set<uint32_t>& 
 
 // WANTED holds vendor << 16 | device for each device, and vendor << 16 |
 // 0xffff for each vendor (no device of pci.ids has the ID ffff).
-IdNames load_names(std::string path, const std::set<uint32_t>& wanted) {
+IdNames load_names(const std::string& path, const std::set<uint32_t>& wanted) {
   IdNames names;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0 && path.ends_with(".gz")) {
-    path.resize(path.size() - 3);
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  }
   if (fd < 0) return names;
   struct stat st {};
   // Only a regular file: a FIFO planted in a fixture tree must not hang a scan.

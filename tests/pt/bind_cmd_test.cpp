@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "fixture.hpp"
@@ -158,13 +159,14 @@ TEST_CASE("list and show carry vendor and device names, null when pci.ids lacks 
   std::string out;
   REQUIRE(run(fx, o, out));
   auto j = json::parse(out);
-  REQUIRE(j.size() == 5);
-  CHECK(j[1]["device"] == "0000:01:00.0");
-  CHECK(j[1]["vendor_name"] == "NVIDIA Corporation");
-  CHECK(j[1]["device_name"] == "GA104 [GeForce RTX 3070]");
-  CHECK(j[3]["device"] == "0000:01:00.2");
-  CHECK(j[3]["vendor_name"] == "NVIDIA Corporation");
-  CHECK(j[3]["device_name"].is_null());
+  std::map<std::string, json> by;
+  for (const auto& d : j) by[d["device"].get<std::string>()] = d;
+  REQUIRE(by.count("0000:01:00.0"));
+  REQUIRE(by.count("0000:01:00.2"));
+  CHECK(by["0000:01:00.0"]["vendor_name"] == "NVIDIA Corporation");
+  CHECK(by["0000:01:00.0"]["device_name"] == "GA104 [GeForce RTX 3070]");
+  CHECK(by["0000:01:00.2"]["vendor_name"] == "NVIDIA Corporation");
+  CHECK(by["0000:01:00.2"]["device_name"].is_null());
 
   o.common.json = false;
   REQUIRE(run(fx, o, out));
