@@ -89,7 +89,12 @@ cleanup() {
 trap cleanup EXIT
 
 pt_cmd=("$pt_bind" --root "$fx" list --json)
-lspci_cmd=("$lspci_path" -k -D -A linux-sysfs -O "sysfs.path=$fx/sys/bus/pci")
+# Both read the same, full-size pci.ids: pt-bind takes its names from the
+# tree's copy under --root (the fixture writes a small excerpt), lspci from -i.
+ids=/usr/share/misc/pci.ids
+[[ -f $ids ]] || die "no $ids to name the devices with (apt-get install pci.ids)"
+cp "$ids" "$fx/usr/share/misc/pci.ids"
+lspci_cmd=("$lspci_path" -k -D -i "$fx/usr/share/misc/pci.ids" -A linux-sysfs -O "sysfs.path=$fx/sys/bus/pci")
 
 # ---- sanity: both commands work and see the whole tree ---------------------
 "${pt_cmd[@]}" >"$work/pt.out" 2>"$work/pt.err" || die "pt-bind list --json failed: $(cat "$work/pt.err")"

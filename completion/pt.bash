@@ -64,7 +64,8 @@ _pt_values() {
 	printf '%s\n' "${values[@]}"
 }
 
-# _pt_devices TOOL ROOT CLASS: "BDF<TAB>class name" lines from pt-bind list.
+# _pt_devices TOOL ROOT CLASS: "BDF<TAB>class name" lines from pt-bind list
+# (its "note:" lines after the table are no devices).
 _pt_devices() {
 	local tool=$1 root=$2 class=$3 bind
 	bind=$(type -P "$tool")
@@ -72,7 +73,7 @@ _pt_devices() {
 	[[ -x $bind ]] || bind=$(type -P pt-bind) || return 0
 	"$bind" ${root:+--root "$root"} list --class "$class" 2>/dev/null | awk '
 		NR == 1 { c = index($0, "CLASS"); d = index($0, "DRIVER"); next }
-		c && d { name = substr($0, c, d - c); sub(/ +$/, "", name); print $1 "\t" name }'
+		c && d && $1 ~ /^[0-9a-f]+:/ { name = substr($0, c, d - c); sub(/ +$/, "", name); print $1 "\t" name }'
 }
 
 # _pt_drivers ROOT: the PCI drivers the kernel (or the tree) has.

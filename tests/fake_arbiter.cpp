@@ -16,7 +16,7 @@ std::optional<unsigned> kernel_state(std::string_view s) {
 }  // namespace
 
 FakeArbiter::FakeArbiter(Fixture& fx) : fx_(fx) {
-  auto all = scan_devices(fx.root(), ScanOptions{.class_names = false});
+  auto all = scan_devices(fx.root(), ScanOptions{.names = false});
   if (!all) return;
   for (const auto& d : *all) {
     if (!is_vga_class(d)) continue;

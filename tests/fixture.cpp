@@ -101,6 +101,7 @@ Fixture::Fixture() {
   put(dir_ + "/sys/bus/pci/drivers_autoprobe", "1\n");
   put(dir_ + "/proc/sys/kernel/osrelease", "6.1.0-fixture\n");
   put(dir_ + "/dev/vfio/vfio", "");
+  put(dir_ + "/usr/share/misc/pci.ids", kPciIds);
 }
 
 Fixture::~Fixture() {

@@ -41,6 +41,55 @@ force = true
 timeout = 20
 )";
 
+// The fixture's /usr/share/misc/pci.ids: the names of the vendors, devices
+// and classes the shapes below use, in pci.ids' syntax (comments,
+// subsystems and prog-ifs included, which a reader must skip). 10de:1ada
+// has no device line and 1b36 no vendor line, as IDs newer than a
+// distribution's pci.ids are.
+inline constexpr const char* kPciIds = R"(#
+#	List of PCI ID's (fixture excerpt)
+#
+1002  Advanced Micro Devices, Inc. [AMD/ATI]
+	73bf  Navi 21 [Radeon RX 6800/6800 XT / 6900 XT]
+10de  NVIDIA Corporation
+	228b  GA104 High Definition Audio Controller
+	2484  GA104 [GeForce RTX 3070]
+		1043 87b8  GA104 [GeForce RTX 3070]
+1af4  Red Hat, Inc.
+	1041  Virtio network device
+	1042  Virtio block device
+	1050  Virtio GPU
+8086  Intel Corporation
+	10d3  82574L Gigabit Network Connection
+	2918  82801IB (ICH9) LPC Interface Controller
+	2922  82801IR/IO/IH (ICH9R/DO/DH) 6 port SATA Controller [AHCI mode]
+	2930  82801I (ICH9 Family) SMBus Controller
+	29c0  82G33/G31/P35/P31 Express DRAM Controller
+	7a23  Raptor Lake SMBus Controller
+	7c10  200 Series PCH PCI Express Root Port
+# List of known device classes, subclasses and programming interfaces
+C 00  Unclassified device
+C 01  Mass storage controller
+	00  SCSI storage controller
+	06  SATA controller
+		01  AHCI 1.0
+C 02  Network controller
+	00  Ethernet controller
+C 03  Display controller
+	00  VGA compatible controller
+		00  VGA controller
+	02  3D controller
+C 04  Multimedia controller
+	03  Audio device
+C 06  Bridge
+	00  Host bridge
+	01  ISA bridge
+	04  PCI bridge
+C 0c  Serial bus controller
+	03  USB controller
+	05  SMBus
+)";
+
 // Capabilities written into a device's config space (PM at 0x40, PCIe at
 // 0x50, Advanced Features at 0x70), from which pt-reset derives its methods.
 struct FakeCaps {

@@ -52,6 +52,20 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
       ->check(duration_check("--lock-timeout", true));
 }
 
+void add_help_footer(CLI::App& app, const std::string& slot, const std::vector<std::string>& examples) {
+  std::string text =
+      "DEV is a PCI function or slot: 0000:01:00.0 (domain:bus:device.function), 01:00.0 "
+      "(domain 0000) or 01:00 (the slot: " +
+      slot + ").\n\nExamples:\n";
+  for (const auto& e : examples) text += "  " + e + "\n";
+  text +=
+      "\nExit status (pt(7)): 0 ok, 1 failed and nothing changed, 2 usage, 3 failed and rolled "
+      "back, 4 failed and not rolled back, 5 timed out, 6 degraded (pt-drm check), 75 busy (the pt "
+      "lock is held).\nSee " +
+      app.get_name() + "(8) and pt(7).";
+  app.footer(text);
+}
+
 ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& o) {
   if (!o.verbose) return nullptr;
   return [tool](const WriteEvent& ev) {
@@ -77,6 +91,11 @@ int finish(const std::string& tool, const Result<Exit>& result) {
 
 int parse(CLI::App& app, int argc, char** argv, bool& done) {
   done = false;
+  app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    const std::string tool = a->get_name();
+    return tool + ": " + e.what() + "\n" + tool + ": run '" + tool +
+           " --help' for the commands, options and address forms\n";
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "pt/context.hpp"
 #include "pt/error.hpp"
@@ -13,13 +14,19 @@ namespace pt::cli {
 // --root, --json, -v, --dry-run, --timeout, --lock-timeout.
 void add_common_options(CLI::App& app, CommonOptions& options);
 
+// The --help footer every tool shows: the address forms DEV takes (SLOT
+// says what this tool makes of a slot), EXAMPLES (one command a line) and
+// the exit statuses of pt(7).
+void add_help_footer(CLI::App& app, const std::string& slot, const std::vector<std::string>& examples);
+
 // Prints each sysfs write with its timing on stderr, for -v.
 ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& options);
 
 // Turns a command's result into the exit status, reporting an error once.
 int finish(const std::string& tool, const Result<Exit>& result);
 
-// Parses ARGV, mapping CLI11's errors onto exit 2 (usage).
+// Parses ARGV, mapping CLI11's errors onto exit 2 (usage): the message is
+// prefixed with the tool's name, as the tools' own are, and points at --help.
 int parse(CLI::App& app, int argc, char** argv, bool& done);
 
 }  // namespace pt::cli

@@ -11,6 +11,10 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   pt::cli::add_common_options(app, o.common);
+  pt::cli::add_help_footer(app, "every function of it",
+                           {"pt-bind list --class display", "pt-bind show 01:00.0",
+                            "pt-bind --dry-run detach 01:00", "pt-bind detach 01:00",
+                            "pt-bind attach 01:00"});
 
   auto* list =
       app.add_subcommand("list", "List PCI devices with driver, IOMMU group and companions");

@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   pt::cli::add_common_options(app, o.common);
+  pt::cli::add_help_footer(app, "refused: name the GPU function, 01:00.0",
+                           {"pt-console list", "pt-console release 01:00.0",
+                            "pt-console restore 01:00.0", "pt-console vt 2"});
   auto* list = app.add_subcommand(
       "list", "Show vtconsoles, framebuffers, firmware framebuffers and the active VT");
   auto* release = app.add_subcommand(

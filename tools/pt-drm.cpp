@@ -11,6 +11,13 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   pt::cli::add_common_options(app, o.common);
+  // Only probe writes: the other commands refuse the options of a write.
+  app.get_option("--dry-run")->description("probe only: print the writes and change nothing");
+  app.get_option("--lock-timeout")
+      ->description("probe only: seconds to wait for the pt lock (default 30)");
+  pt::cli::add_help_footer(app, "function 0",
+                           {"pt-drm list", "pt-drm show 01:00.0", "pt-drm wait 01:00.0 --timeout 15",
+                            "pt-drm check 01:00.0", "pt-drm probe 01:00.0"});
 
   app.add_subcommand("list", "List DRM devices: nodes, PCI device, driver, KMS, connectors");
   auto* show =
@@ -31,6 +38,13 @@ int main(int argc, char** argv) {
   int rc = pt::cli::parse(app, argc, argv, done);
   if (done) return rc;
   o.command = app.get_subcommands().front()->get_name();
+  for (const char* name : {"--dry-run", "--lock-timeout"})
+    if (o.command != "probe" && app.get_option(name)->count() > 0) {
+      std::cerr << "pt-drm: " << name << " applies to probe only; " << o.command
+                << " writes nothing\npt-drm: run 'pt-drm --help' for the commands, options and "
+                   "address forms\n";
+      return int(pt::Exit::usage);
+    }
   if (o.common.verbose)
     o.trace = [](const std::string& line) { std::cerr << "pt-drm: " << line << std::endl; };
   return pt::cli::finish("pt-drm",

@@ -9,6 +9,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Show, choose, perform and verify PCI function resets", "pt-reset"};
   app.fallthrough();
   pt::cli::add_common_options(app, o.common);
+  pt::cli::add_help_footer(app, "every function of it",
+                           {"pt-reset methods 01:00.0", "pt-reset 01:00.0",
+                            "pt-reset --method bus 01:00", "pt-reset --dry-run --json 01:00.0"});
   app.add_option("devices", o.devices, "DEV... to reset");
   app.add_option("--method", o.method, "device_specific, acpi, flr, af_flr, pm, bus, slot or rescan")
       ->type_name("METHOD");

@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   pt::cli::add_common_options(app, o.common);
+  pt::cli::add_help_footer(app, "its VGA function",
+                           {"pt-vgaarb list", "pt-vgaarb show 01:00.0",
+                            "pt-vgaarb decodes 01:00.0 io+mem", "pt-vgaarb restore 01:00.0",
+                            "pt-vgaarb lock 01:00.0 io+mem -- CMD..."});
   auto* list = app.add_subcommand(
       "list", "One row per VGA device: decodes, owns, locks, boot_vga, driver, IO/MEM");
   auto* show = app.add_subcommand(

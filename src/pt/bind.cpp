@@ -153,7 +153,7 @@ struct Scope {
 };
 
 Result<Scope> scan_and_resolve(const Context& ctx, const std::vector<DeviceSpec>& specs) {
-  auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.class_names = false}));
+  auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.names = false}));
   auto named = PT_TRY(target::resolve(all, specs, target::endpoints()));
   return Scope{std::move(all), std::move(named)};
 }
@@ -799,6 +799,20 @@ Result<std::vector<std::string>> recover_job(Context& ctx, Journal& journal,
                   (rec.undo ? ": its functions are back on their recorded drivers"
                             : ": none of its functions is left"));
   return notes;
+}
+
+std::vector<std::string> readiness_hints(const Context& ctx, const std::vector<Device>& all) {
+  std::vector<std::string> hints;
+  const bool any_group = std::any_of(all.begin(), all.end(), [](const Device& d) { return d.iommu_group; });
+  if (!any_group && !has_iommu(ctx.root))
+    hints.push_back(
+        "no IOMMU: add intel_iommu=on (or amd_iommu=on) to the kernel command line and enable VT-d "
+        "(or AMD-Vi) in the firmware; without IOMMU groups vfio-pci cannot take a device");
+  if (ctx.modules && !ctx.modules->knows("vfio-pci"))
+    hints.push_back(
+        "vfio-pci is not available: no such driver is registered and no kernel module of that name "
+        "is installed; install the kernel's vfio-pci module (check with 'modinfo vfio-pci')");
+  return hints;
 }
 
 }  // namespace pt::bind

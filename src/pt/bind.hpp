@@ -56,6 +56,11 @@ struct AttachOptions {
 // anything is written: "/sys/bus/pci/drivers/../unbind" is a real file.
 Status check_driver_name(const std::string& name, const std::string& option);
 
+// What keeps this machine from passing a device through, each a sentence
+// saying what to do: no IOMMU groups at all, no vfio-pci driver or module.
+// Empty when ready. ALL is a scan of the machine. Reads only.
+std::vector<std::string> readiness_hints(const Context& ctx, const std::vector<Device>& all);
+
 // Builds the writes that take BEFORE to (driver, override), without I/O.
 std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,
                               bool probe);

@@ -44,6 +44,8 @@ json device_json(const std::vector<Device>& all, const Device& d) {
   j["device_id"] = hex4(d.device);
   j["class"] = class_hex(d);
   j["class_name"] = nullable(d.class_name);
+  j["vendor_name"] = nullable(d.vendor_name);
+  j["device_name"] = nullable(d.device_name);
   j["driver"] = nullable(d.driver);
   j["iommu_group"] = d.iommu_group ? json(*d.iommu_group) : json(nullptr);
   j["boot_vga"] = d.boot_vga ? json(*d.boot_vga) : json(nullptr);
@@ -70,7 +72,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
     return Exit::ok;
   }
   std::string text = pad("DEVICE", 14) + pad("ID", 11) + pad("CLASS", 28) + pad("DRIVER", 16) +
-                     pad("GROUP", 7) + pad("BOOT", 6) + pad("RESET", 16) + "COMPANIONS\n";
+                     pad("GROUP", 7) + pad("BOOT", 6) + pad("RESET", 16) + pad("COMPANIONS", 14) + " NAME\n";
   for (const auto& d : all) {
     if (!class_selected(d, o.device_class)) continue;
     std::string cls = d.class_name.empty() ? class_hex(d) : d.class_name;
@@ -83,8 +85,11 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
                                 : "-",
                 16);
     auto c = companions(all, d);
-    text += (c.empty() ? "-" : join(c, ",")) + "\n";
+    const auto name = name_string(d);
+    // The companions may run past their column; a space still ends them.
+    text += pad(c.empty() ? "-" : join(c, ","), 14) + " " + (name.empty() ? "-" : name) + "\n";
   }
+  for (const auto& h : readiness_hints(ctx, all)) text += "note: " + h + "\n";
   out << render::printable(text, true);
   return Exit::ok;
 }
@@ -141,8 +146,10 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     j["journal_error"] = journal ? json(nullptr) : json(journal.error().describe());
     arr.push_back(j);
 
+    const auto name = name_string(d);
     text += d.addr.str() + "  " + id_string(d) + "  " +
-            (d.class_name.empty() ? class_hex(d) : d.class_name) + "\n";
+            (d.class_name.empty() ? class_hex(d) : d.class_name) +
+            (name.empty() ? "" : ": " + name) + "\n";
     auto mod = module_of_driver(ctx.root, d.driver);
     text += "  driver:           " + (d.driver.empty() ? std::string("none") : d.driver) +
             (mod.empty() ? "" : " (module " + mod + ")") + "\n";

@@ -39,7 +39,7 @@ Status check_companions(const Root& root, const Conf& conf) {
 
 Result<bind::Plan> plan_boot(const Context& ctx, const Conf& conf, const Journal& journal,
                              bool force, std::vector<std::string>& skipped) {
-  auto all = PT_TRY(scan_devices(ctx.root));
+  auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.names = false}));
   std::vector<DeviceSpec> specs;
   for (const auto& d : conf.devices) {
     if (d.boot != BootAction::vfio) continue;

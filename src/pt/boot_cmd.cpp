@@ -9,6 +9,7 @@
 #include "pt/initramfs.hpp"
 #include "pt/lock.hpp"
 #include "pt/recover.hpp"
+#include "pt/reset.hpp"
 #include "pt/render.hpp"
 #include "pt/target.hpp"
 #include "pt/try.hpp"
@@ -154,6 +155,7 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
 Result<Exit> cmd_recipe(const Options& o, Context& ctx, std::ostream& out) {
   const auto specs = PT_TRY(target::parse_all(o.devices));
   if (specs.empty()) return usage_error("recover --recipe", "needs at least one device");
+  PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
   const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
   const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
   if (o.common.json) {

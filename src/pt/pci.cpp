@@ -8,6 +8,7 @@ extern "C" {
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csetjmp>
 #include <map>
 #include <set>
@@ -15,6 +16,7 @@ extern "C" {
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 #include "pt/sysfs.hpp"
@@ -39,6 +41,28 @@ std::string id_string(const Device& d) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%04x:%04x", d.vendor, d.device);
   return buf;
+}
+
+std::unexpected<Error> no_such_device(const std::string& subject, const std::string& hint) {
+  return fail(subject, "no such PCI device" + (hint.empty() ? std::string() : "; " + hint), ENODEV);
+}
+
+std::string name_string(const Device& d) {
+  if (d.vendor_name.empty()) return "";
+  if (!d.device_name.empty()) return d.vendor_name + " " + d.device_name;
+  return d.vendor_name + " Device " + hex4(d.device);
+}
+
+std::string pci_ids_path(const Root& root) {
+  // pci_alloc sets id_file_name to libpci's built-in default; nothing is
+  // read and no error handler can fire before pci_init.
+  pci_access* acc = pci_alloc();
+  std::string path = acc->id_file_name ? acc->id_file_name : "/usr/share/misc/pci.ids";
+  pci_cleanup(acc);
+  // Debian's libpci names pci.ids.gz, and falls back to the plain file the
+  // pci.ids package ships; pt reads only that one (no zlib).
+  if (path.ends_with(".gz")) path.resize(path.size() - 3);
+  return root.is_real() ? path : root.path(path);
 }
 
 namespace {
@@ -107,7 +131,6 @@ void pci_quiet(char*, ...) {}
 struct PciAccess {
   pci_access* acc = nullptr;
   std::string sysfs_path;
-  std::string ids_path;  // libpci's configured pci.ids
   ~PciAccess() {
     if (acc) pci_cleanup(acc);
   }
@@ -168,9 +191,7 @@ Result<Device> read_device(const Root& root, const PciAddress& addr) {
   const std::string base = root.path(d.sysfs());
   auto vendor = read_hex(base + "/vendor");
   if (!vendor)
-    return fail(addr.str(), "no such PCI device (nothing at " + d.sysfs() +
-                                "); check the address with pt-bind list",
-                ENODEV);
+    return no_such_device(addr.str());
   d.vendor = uint16_t(*vendor);
   d.device = uint16_t(read_hex(base + "/device").value_or(0));
   d.class_code = read_hex(base + "/class").value_or(0);
@@ -180,60 +201,105 @@ Result<Device> read_device(const Root& root, const PciAddress& addr) {
 
 namespace {
 
-// Class names as lspci prints them, from the class section that ends
-// pci.ids. libpci's pci_lookup_name would parse the whole 1.4 MB file into a
-// 2 MB table to answer these few look-ups, so only the file's tail is read.
-struct ClassNames {
+// Names as lspci prints them, read from pci.ids in one pass that keeps only
+// what the scanned devices need. libpci's pci_lookup_name would parse the
+// whole 1.4 MB file into a 2 MB table for these few look-ups, which alone
+// takes pt-bind list over its 8 MiB peak RSS (bench/README.md).
+struct IdNames {
+  std::map<uint16_t, std::string> vendors;
+  std::map<uint32_t, std::string> devices;  // vendor << 16 | device
   std::map<uint8_t, std::string> bases;
   std::map<uint16_t, std::string> subclasses;
 };
 
-ClassNames load_class_names(std::string path) {
-  ClassNames names;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && path.ends_with(".gz")) {
-    path.resize(path.size() - 3);
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+std::optional<unsigned> hex_field(std::string_view line, size_t from, size_t len) {
+  if (line.size() < from + len + 2 || line.substr(from + len, 2) != "  ") return std::nullopt;
+  unsigned v = 0;
+  for (char c : line.substr(from, len)) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    v = v << 4 | unsigned(d);
   }
-  if (fd < 0) return names;
-  struct stat st {};
-  ::fstat(fd, &st);
-  std::string tail;
-  size_t start = std::string::npos;
-  for (off_t want = 16384;; want *= 4) {
-    off_t from = st.st_size > want ? st.st_size - want : 0;
-    tail.assign(size_t(st.st_size - from), '\0');
-    ssize_t n = ::pread(fd, tail.data(), tail.size(), from);
-    if (n < 0) break;
-    tail.resize(size_t(n));
-    start = tail.find("\nC 00  ");
-    if (start != std::string::npos || from == 0) break;
+  return v;
+}
+
+// pci.ids: "VVVV  vendor", "\tDDDD  device", "\t\tSSSS SSSS  subsystem",
+// then the class section: "C CC  class", "\tSS  subclass", "\t\tPP  prog-if".
+void take_line(std::string_view line, IdNames& names, const std::set<uint32_t>& wanted,
+               int& vendor, int& base) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.empty() || line[0] == '#') return;
+  if (line[0] != '\t') {
+    vendor = base = -1;
+    if (line.starts_with("C ")) {
+      if (auto b = hex_field(line, 2, 2)) {
+        base = int(*b);
+        names.bases[uint8_t(base)] = std::string(line.substr(6));
+      }
+    } else if (auto v = hex_field(line, 0, 4)) {
+      vendor = int(*v);
+      if (wanted.count(uint32_t(vendor) << 16 | 0xffff))
+        names.vendors[uint16_t(vendor)] = std::string(line.substr(6));
+    }
+    return;
   }
-  ::close(fd);
-  if (start == std::string::npos) return names;
-  int base = -1;
-  size_t pos = start + 1;
-  while (pos < tail.size()) {
-    size_t end = tail.find('\n', pos);
-    if (end == std::string::npos) end = tail.size();
-    std::string_view line(tail.data() + pos, end - pos);
-    pos = end + 1;
-    auto hex2 = [](std::string_view h) { return int(std::strtol(std::string(h).c_str(), nullptr, 16)); };
-    if (line.size() > 6 && line[0] == 'C' && line[1] == ' ' && line.substr(4, 2) == "  ") {
-      base = hex2(line.substr(2, 2));
-      names.bases[uint8_t(base)] = std::string(line.substr(6));
-    } else if (base >= 0 && line.size() > 5 && line[0] == '\t' && line[1] != '\t' && line.substr(3, 2) == "  ") {
-      names.subclasses[uint16_t(base << 8 | hex2(line.substr(1, 2)))] = std::string(line.substr(5));
+  if (line.size() > 1 && line[1] == '\t') return;
+  if (base >= 0) {
+    if (auto sub = hex_field(line, 1, 2))
+      names.subclasses[uint16_t(base << 8 | int(*sub))] = std::string(line.substr(5));
+  } else if (vendor >= 0) {
+    if (auto dev = hex_field(line, 1, 4)) {
+      const uint32_t key = uint32_t(vendor) << 16 | *dev;
+      if (wanted.count(key)) names.devices[key] = std::string(line.substr(7));
     }
   }
+}
+
+// WANTED holds vendor << 16 | device for each device, and vendor << 16 |
+// 0xffff for each vendor (no device of pci.ids has the ID ffff).
+IdNames load_names(const std::string& path, const std::set<uint32_t>& wanted) {
+  IdNames names;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return names;
+  struct stat st {};
+  // Only a regular file: a FIFO planted in a fixture tree must not hang a scan.
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return names;
+  }
+  int vendor = -1, base = -1;
+  std::string carry;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    std::string_view chunk(buf, size_t(n));
+    while (!chunk.empty()) {
+      size_t nl = chunk.find('\n');
+      if (nl == std::string_view::npos) {
+        carry.append(chunk);
+        break;
+      }
+      if (carry.empty()) {
+        take_line(chunk.substr(0, nl), names, wanted, vendor, base);
+      } else {
+        carry.append(chunk.substr(0, nl));
+        take_line(carry, names, wanted, vendor, base);
+        carry.clear();
+      }
+      chunk.remove_prefix(nl + 1);
+    }
+  }
+  if (!carry.empty()) take_line(carry, names, wanted, vendor, base);
+  ::close(fd);
   return names;
 }
 
 // Reads ADDRS through one libpci access. The bus is listed here rather than
 // by pci_scan_bus, which gives up on the whole bus when one function is
 // removed while it reads.
-bool scan_raw(PciAccess& holder, const std::vector<PciAddress>& addrs, std::vector<RawDevice>& raw,
-              bool names) {
+bool scan_raw(PciAccess& holder, const std::vector<PciAddress>& addrs, std::vector<RawDevice>& raw) {
   raw.clear();
   if (holder.acc) pci_cleanup(std::exchange(holder.acc, nullptr));
   // libpci's error handler jumps out of the region mid-read (a function
@@ -249,7 +315,6 @@ bool scan_raw(PciAccess& holder, const std::vector<PciAddress>& addrs, std::vect
       current = nullptr;
       pci_free_dev(p);
     }
-    if (names && acc->id_file_name) holder.ids_path = acc->id_file_name;
     return true;
   });
   if (current) pci_free_dev(current);
@@ -280,16 +345,25 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
   // the read; listing again leaves it out.
   bool read = false;
   for (int attempt = 0; attempt < 3 && !read; ++attempt)
-    read = scan_raw(holder, present_functions(root), raw, options.class_names);
+    read = scan_raw(holder, present_functions(root), raw);
   if (!read) return fail(holder.sysfs_path, std::string("libpci: ") + pci_message, EIO);
 
-  ClassNames class_names;
-  if (options.class_names && !holder.ids_path.empty()) class_names = load_class_names(holder.ids_path);
-  auto name_of = [&](uint32_t class_code) {
-    if (auto it = class_names.subclasses.find(uint16_t(class_code >> 8)); it != class_names.subclasses.end())
-      return it->second;
-    if (auto it = class_names.bases.find(uint8_t(class_code >> 16)); it != class_names.bases.end()) return it->second;
-    return std::string();
+  IdNames names;
+  if (options.names) {
+    std::set<uint32_t> wanted;
+    for (const auto& r : raw) {
+      wanted.insert(uint32_t(r.vendor) << 16 | r.device);
+      wanted.insert(uint32_t(r.vendor) << 16 | 0xffff);
+    }
+    names = load_names(pci_ids_path(root), wanted);
+  }
+  auto find = [](const auto& map, auto key) {
+    auto it = map.find(key);
+    return it == map.end() ? std::string() : it->second;
+  };
+  auto class_name = [&](uint32_t class_code) {
+    auto n = find(names.subclasses, uint16_t(class_code >> 8));
+    return n.empty() ? find(names.bases, uint8_t(class_code >> 16)) : n;
   };
   std::vector<Device> out;
   out.reserve(raw.size());
@@ -300,7 +374,9 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
     d.device = r.device;
     // libpci gives base+sub class; the prog-if lives in the class attribute.
     d.class_code = read_hex(root.path(d.sysfs("class"))).value_or(r.class_code);
-    d.class_name = name_of(d.class_code);
+    d.class_name = class_name(d.class_code);
+    d.vendor_name = find(names.vendors, d.vendor);
+    d.device_name = find(names.devices, uint32_t(d.vendor) << 16 | d.device);
     fill_sysfs(root, d);
     out.push_back(std::move(d));
   }

@@ -17,7 +17,9 @@ struct Device {
   uint16_t vendor = 0;
   uint16_t device = 0;
   uint32_t class_code = 0;   // 24 bits: base, sub, prog-if
-  std::string class_name;    // from pci.ids through libpci; may be empty
+  std::string class_name;    // from pci.ids; empty when unknown
+  std::string vendor_name;   // from pci.ids; empty when unknown
+  std::string device_name;   // from pci.ids; empty when unknown
   std::string driver;        // empty when unbound
   std::string driver_override;  // empty when unset ("(null)" in sysfs)
   std::optional<int> iommu_group;
@@ -40,15 +42,23 @@ struct Device {
 // Drivers that hold a function for a VM (or for nobody) rather than use it.
 inline bool is_parking_driver(const std::string& driver) { return driver == "vfio-pci" || driver == "pci-stub"; }
 
+// The kit's one wording for a PCI function that is not there, SUBJECT being
+// what the user typed or the address: "SUBJECT: no such PCI device; HINT".
+inline constexpr const char* kListHint = "list devices with 'pt-bind list'";
+std::unexpected<Error> no_such_device(const std::string& subject, const std::string& hint = kListHint);
+
 // Reads one device's sysfs attributes; a missing device is an Error naming it.
 Result<Device> read_device(const Root& root, const PciAddress& addr);
 
 struct ScanOptions {
-  bool class_names = true;  // pci.ids look-ups through libpci
+  // Class, vendor and device names from pci.ids: only for output a person
+  // reads, as reading the file is most of a scan's cost.
+  bool names = true;
 };
 
 // Every PCI device under ROOT/sys/bus/pci, in address order. Enumeration and
-// IDs come from libpci opened with sysfs.path, the rest from sysfs.
+// IDs come from libpci opened with sysfs.path, the rest from sysfs. Names
+// come from pci_ids_path(ROOT).
 Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& options = {});
 
 // Only the devices SPECS name and the others on their buses, read straight
@@ -64,7 +74,17 @@ Result<std::vector<uint8_t>> read_config(const Root& root, const PciAddress& add
 // Writes one 16-bit config register through libpci.
 Status write_config_word(const Root& root, const PciAddress& addr, int offset, uint16_t value);
 
+// The pci.ids a scan reads names from: libpci's configured file (its
+// id_file_name, /usr/share/misc/pci.ids on Debian) on the real root, and that
+// path inside DIR under --root DIR, never the host's.
+std::string pci_ids_path(const Root& root);
+
 // "vendor:device" as four-digit hex pairs.
 std::string id_string(const Device& d);
+
+// The names as lspci prints them: "NVIDIA Corporation GA104 [GeForce RTX
+// 3070]", "NVIDIA Corporation Device 1ada" when pci.ids knows only the
+// vendor, empty when it knows neither.
+std::string name_string(const Device& d);
 
 }  // namespace pt

@@ -205,12 +205,17 @@ Status refuse_busy(const Root& root, const Device& d, bool force) {
 
 }  // namespace
 
+Status check_method(const std::string& method, const std::string& option, bool auto_ok) {
+  if (std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end() || (auto_ok && method == "auto"))
+    return {};
+  std::string list;
+  for (const auto& m : kMethods) list += (list.empty() ? "" : ", ") + m;
+  if (auto_ok) list += " or auto";
+  return usage_error(option + " '" + method + "'", "is not a reset method; use one of " + list);
+}
+
 Result<std::vector<Job>> plan(const Context& ctx, const std::vector<DeviceSpec>& specs, const Options& options) {
-  if (options.method && std::find(kMethods.begin(), kMethods.end(), *options.method) == kMethods.end()) {
-    std::string list;
-    for (const auto& m : kMethods) list += (list.empty() ? "" : ", ") + m;
-    return usage_error("--method '" + *options.method + "'", "is not a reset method; use one of " + list);
-  }
+  if (options.method) PT_TRY(check_method(*options.method, "--method"));
   auto all = PT_TRY(scan_near(ctx.root, specs));
   auto named = PT_TRY(target::resolve(all, specs, target::endpoints()));
   bool kernel_knows = kernel_has_reset_method(ctx.root, all);

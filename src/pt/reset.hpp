@@ -19,6 +19,10 @@ namespace pt::reset {
 inline const std::vector<std::string> kMethods = {"device_specific", "acpi", "flr", "af_flr",
                                                   "pm",              "bus",  "slot", "rescan"};
 
+// METHOD as the user gave it through OPTION (--method, --reset-method): one
+// of kMethods, or "auto" where AUTO_OK. The usage error lists what is valid.
+Status check_method(const std::string& method, const std::string& option, bool auto_ok = false);
+
 struct MethodStatus {
   std::string name;
   bool available = false;

@@ -126,6 +126,14 @@ Result<Exit> cmd_reset(const CliOptions& o, Context& ctx, std::ostream& out) {
 }  // namespace
 
 Result<Exit> run_in(const CliOptions& o, Context& ctx, std::ostream& out) {
+  // Every address form has a ':'; a word without one is a mistyped command
+  // ("pt-reset method 01:00.0"), which must not read as a missing device.
+  for (const auto& word : o.devices)
+    if (word.find(':') == std::string::npos)
+      return usage_error("'" + word + "'",
+                         "is neither a command nor a device; the command is 'methods', a device "
+                         "is written 0000:01:00.0, 01:00.0 or 01:00 (see pt-reset --help)");
+  if (o.method) PT_TRY(check_method(*o.method, "--method"));
   if (o.command == "methods") return cmd_methods(o, ctx, out);
   return cmd_reset(o, ctx, out);
 }

@@ -13,7 +13,7 @@ namespace pt::target {
 namespace {
 
 std::unexpected<Error> missing(const DeviceSpec& spec, const Rules& rules) {
-  return fail("'" + spec.input + "'", "no such PCI device; " + rules.list_hint, ENODEV);
+  return no_such_device("'" + spec.input + "'", rules.list_hint);
 }
 
 }  // namespace

@@ -91,7 +91,7 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
 // The one VGA-class function DEV names; a slot must hold exactly one.
 Result<Device> resolve_vga(Context& ctx, const std::string& input, bool allow_display) {
   const auto spec = PT_TRY(parse_device_spec(input));
-  const auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.class_names = false}));
+  const auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.names = false}));
   return PT_TRY(target::resolve(all, spec, target::vga(allow_display))).front();
 }
 

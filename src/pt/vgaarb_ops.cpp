@@ -120,7 +120,7 @@ std::vector<Bridge> upstream_bridges(const Root& root, const Device& d) {
 }
 
 Result<Survey> survey(Context& ctx) {
-  const auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.class_names = false}));
+  const auto all = PT_TRY(scan_devices(ctx.root, ScanOptions{.names = false}));
   Survey s{{}, arbiter_state(ctx)};
   for (const auto& d : all)
     if (listed(d)) s.rows.push_back(make_row(ctx, d, s.arbiter));
@@ -219,7 +219,7 @@ Result<int> run_locked(Context& ctx, const Device& dev, unsigned state,
   // bridge cannot route VGA alone; after unlock nobody gives them back. Note
   // the owners now, to hand their resources back afterwards.
   std::vector<std::pair<PciAddress, unsigned>> owners;
-  if (auto all = scan_devices(ctx.root, ScanOptions{.class_names = false}))
+  if (auto all = scan_devices(ctx.root, ScanOptions{.names = false}))
     for (const auto& d : *all)
       if (is_vga_class(d) && d.addr != dev.addr)
         if (auto st = ctx.arbiter->status(d.addr); st && st->valid && st->owns)

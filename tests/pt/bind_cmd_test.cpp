@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "fixture.hpp"
@@ -146,4 +148,69 @@ TEST_CASE("detach --json reports each function's move") {
   CHECK(j["functions"][0]["from"] == "snd_hda_intel");
   CHECK(j["functions"][0]["to"] == "vfio-pci");
   CHECK(j["functions"][0]["result"] == "moved");
+}
+
+TEST_CASE("list and show carry vendor and device names, null when pci.ids lacks them") {
+  test::Fixture fx;
+  test::Fixture::group_with_unrelated(fx);
+  bind::Options o;
+  o.command = "list";
+  o.common.json = true;
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  auto j = json::parse(out);
+  std::map<std::string, json> by;
+  for (const auto& d : j) by[d["device"].get<std::string>()] = d;
+  REQUIRE(by.count("0000:01:00.0"));
+  REQUIRE(by.count("0000:01:00.2"));
+  CHECK(by["0000:01:00.0"]["vendor_name"] == "NVIDIA Corporation");
+  CHECK(by["0000:01:00.0"]["device_name"] == "GA104 [GeForce RTX 3070]");
+  CHECK(by["0000:01:00.2"]["vendor_name"] == "NVIDIA Corporation");
+  CHECK(by["0000:01:00.2"]["device_name"].is_null());
+
+  o.common.json = false;
+  REQUIRE(run(fx, o, out));
+  CHECK(out.find("COMPANIONS     NAME\n") != std::string::npos);
+  CHECK(out.find(" NVIDIA Corporation GA104 [GeForce RTX 3070]\n") != std::string::npos);
+  CHECK(out.find(" NVIDIA Corporation Device 1ada\n") != std::string::npos);
+  CHECK(out.find("note:") == std::string::npos);  // IOMMU groups and vfio-pci (below) are there
+
+  o.command = "show";
+  o.devices = {"01:00.1"};
+  REQUIRE(run(fx, o, out));
+  CHECK(out.starts_with(
+      "0000:01:00.1  10de:228b  Audio device: NVIDIA Corporation GA104 High Definition Audio "
+      "Controller\n"));
+  o.common.json = true;
+  REQUIRE(run(fx, o, out));
+  j = json::parse(out);
+  CHECK(j["vendor_name"] == "NVIDIA Corporation");
+  CHECK(j["device_name"] == "GA104 High Definition Audio Controller");
+}
+
+TEST_CASE("list names what keeps the machine from passthrough: no IOMMU, no vfio-pci") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  fx.no_iommu();
+  fx.modules().available.erase("vfio-pci");
+  std::filesystem::remove_all(fx.dir() + "/sys/bus/pci/drivers/vfio-pci");
+  bind::Options o;
+  o.command = "list";
+  std::string out;
+  REQUIRE(run(fx, o, out));
+  CHECK(out.find("\nnote: no IOMMU: add intel_iommu=on (or amd_iommu=on) to the kernel command line") !=
+        std::string::npos);
+  CHECK(out.find("\nnote: vfio-pci is not available: ") != std::string::npos);
+  // JSON keeps its array; iommu_group null says the same.
+  o.common.json = true;
+  REQUIRE(run(fx, o, out));
+  auto j = json::parse(out);
+  REQUIRE(j.is_array());
+  CHECK(j[1]["iommu_group"].is_null());
+  // With vfio-pci known the second note goes.
+  fx.modules().available.insert("vfio-pci");
+  o.common.json = false;
+  REQUIRE(run(fx, o, out));
+  CHECK(out.find("note: no IOMMU") != std::string::npos);
+  CHECK(out.find("vfio-pci is not available") == std::string::npos);
 }

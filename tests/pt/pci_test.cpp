@@ -1,6 +1,7 @@
 #include "pt/pci.hpp"
 
 #include <filesystem>
+#include <map>
 
 #include <doctest/doctest.h>
 
@@ -116,4 +117,79 @@ TEST_CASE("a function whose directory vanished is left out of a scan; the others
   auto gone = read_device(fx.root(), *parse_sysfs_name("0000:01:00.1"));
   REQUIRE_FALSE(gone);
   CHECK(gone.error().message.find("no such PCI device") != std::string::npos);
+}
+
+TEST_CASE("vendor and device names come from the tree's pci.ids") {
+  test::Fixture fx;
+  test::Fixture::group_with_unrelated(fx);
+  CHECK(pci_ids_path(fx.root()) == fx.dir() + "/usr/share/misc/pci.ids");
+  auto all = scan_devices(fx.root());
+  REQUIRE(all);
+  std::map<std::string, const Device*> by;
+  for (const auto& d : *all) by[d.addr.str()] = &d;
+  const Device& gpu = *by.at("0000:01:00.0");
+  CHECK(gpu.vendor_name == "NVIDIA Corporation");
+  CHECK(gpu.device_name == "GA104 [GeForce RTX 3070]");
+  CHECK(name_string(gpu) == "NVIDIA Corporation GA104 [GeForce RTX 3070]");
+  const Device& audio = *by.at("0000:01:00.1");
+  CHECK(audio.device_name == "GA104 High Definition Audio Controller");
+  CHECK(audio.class_name == "Audio device");
+  // 10de:1ada has no device line: the vendor alone, as lspci shows it.
+  const Device& usb = *by.at("0000:01:00.2");
+  CHECK(usb.vendor_name == "NVIDIA Corporation");
+  CHECK(usb.device_name.empty());
+  CHECK(name_string(usb) == "NVIDIA Corporation Device 1ada");
+  CHECK(usb.class_name == "USB controller");
+  const Device& nic = *by.at("0000:02:00.0");
+  CHECK(nic.vendor_name == "Intel Corporation");
+  CHECK(nic.device_name == "82574L Gigabit Network Connection");
+  CHECK(by.at("0000:00:01.0")->device_name == "200 Series PCH PCI Express Root Port");
+  CHECK(by.at("0000:00:01.0")->class_name == "PCI bridge");
+}
+
+TEST_CASE("without the tree's pci.ids there are no names, never the host's") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  std::filesystem::remove(fx.dir() + "/usr/share/misc/pci.ids");
+  auto all = scan_devices(fx.root());
+  REQUIRE(all);
+  for (const auto& d : *all) {
+    CHECK(d.vendor_name.empty());
+    CHECK(d.device_name.empty());
+    CHECK(d.class_name.empty());
+    CHECK(name_string(d).empty());
+  }
+}
+
+TEST_CASE("a scan without names reads no pci.ids; unknown IDs and odd lines are skipped") {
+  test::Fixture fx;
+  test::Fixture::gpu_with_audio(fx);
+  auto bare = scan_devices(fx.root(), ScanOptions{.names = false});
+  REQUIRE(bare);
+  CHECK((*bare)[1].vendor_name.empty());
+  CHECK((*bare)[1].class_name.empty());
+  // CRLF line ends, a truncated line and a vendor whose device list holds
+  // the same ID under another vendor: only 10de's 2484 names the GPU.
+  fx.write_file("/usr/share/misc/pci.ids",
+                "# ids\r\n1002  AMD\r\n\t2484  not this one\r\n10de  NVIDIA Corporation\r\n"
+                "\t2484  GA104\r\n\t\t10de 2484  subsystem\r\nzz\n\t22\nC 03  Display controller\n"
+                "\t00  VGA compatible controller\n\t\t00  VGA controller\nC 04  Multimedia");
+  auto all = scan_devices(fx.root());
+  REQUIRE(all);
+  const Device& gpu = (*all)[1];
+  CHECK(gpu.vendor_name == "NVIDIA Corporation");
+  CHECK(gpu.device_name == "GA104");
+  CHECK(gpu.class_name == "VGA compatible controller");
+  // 0403 has no subclass line: the base class name.
+  CHECK((*all)[2].class_name == "Multimedia");
+  CHECK((*all)[2].device_name.empty());
+}
+
+TEST_CASE("a missing device has the kit's one wording") {
+  test::Fixture fx;
+  auto d = read_device(fx.root(), PciAddress{0, 5, 0, 0});
+  REQUIRE_FALSE(d);
+  CHECK(d.error().message == "no such PCI device; list devices with 'pt-bind list'");
+  CHECK(no_such_device("'05:00'").error().describe().starts_with(
+      "'05:00': no such PCI device; list devices with 'pt-bind list'"));
 }

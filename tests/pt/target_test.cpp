@@ -14,7 +14,7 @@ struct Env {
   std::vector<Device> all;
   Env() {
     test::Fixture::gpu_with_audio(fx);
-    all = scan_devices(fx.root(), ScanOptions{.class_names = false}).value();
+    all = scan_devices(fx.root(), ScanOptions{.names = false}).value();
   }
   Result<std::vector<Device>> resolve(const std::string& input, const target::Rules& rules) {
     return target::resolve(all, parse_device_spec(input).value(), rules);

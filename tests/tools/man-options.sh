@@ -10,7 +10,8 @@ trap 'rm -f "$cli" "$man"' EXIT
 options_of() { "$@" --help | sed -n '/^Options:/,/^[A-Z][a-z]*:/p' | grep -oE '(^|[ ,])--[a-z][a-z-]*' | tr -d ' ,'; }
 {
   options_of "$tool"
-  for sub in $("$tool" --help | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF { print $1 }'); do
+  # The section ends at the blank line before the footer (forms, examples).
+  for sub in $("$tool" --help | sed -n '/^Subcommands:/,/^$/p' | awk 'NR > 1 && /^  [^ ]/ { print $1 }'); do
     options_of "$tool" "$sub"
   done
 } | sort -u >"$cli"

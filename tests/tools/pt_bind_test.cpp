@@ -351,3 +351,29 @@ TEST_CASE("udev-rules refuses a pt.conf whose device name would inject a line") 
     CHECK(r.out.find("\nRUN") == std::string::npos);
   }
 }
+
+TEST_CASE("recover --recipe --reset-method takes pt-reset's methods or auto, else exit 2 listing them") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  const auto before = fx.snapshot();
+  auto r = pt_bind("--root " + fx.dir() + " recover --recipe --reset-method warm 01:00.0");
+  CHECK(r.status == 2);
+  CHECK(r.out == "pt-bind: --reset-method 'warm': is not a reset method; use one of "
+                 "device_specific, acpi, flr, af_flr, pm, bus, slot, rescan or auto\n");
+  r = pt_bind("--root " + fx.dir() + " recover --recipe --reset-method flr 01:00.0");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("pt-reset --method flr") != std::string::npos);
+  r = pt_bind("--root " + fx.dir() + " recover --recipe --reset-method auto 01:00.0");
+  CHECK(r.status == 0);
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("pt-bind list shows names from the tree's pci.ids") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto r = pt_bind("--root " + fx.dir() + " list --class audio");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("0000:01:00.1  10de:228b  Audio device") != std::string::npos);
+  CHECK(r.out.find(" NVIDIA Corporation GA104 High Definition Audio Controller\n") !=
+        std::string::npos);
+}

@@ -190,7 +190,28 @@ TEST_CASE("pt-drm --root '' is exit 2 naming --root, also over PT_ROOT") {
 TEST_CASE("pt-drm --timeout and --lock-timeout: finite seconds up to a day, else exit 2") {
   pt::test::Fixture fx;
   lit_gpu(fx);
-  pt::test::check_durations("pt-drm", "--root " + fx.dir() + " list");
+  // --lock-timeout belongs to probe, the one command that writes.
+  pt::test::check_durations("pt-drm", "--root " + fx.dir() + " --dry-run probe 01:00.0");
+}
+
+TEST_CASE("pt-drm's read-only commands refuse the options of a write, with exit 2") {
+  pt::test::Fixture fx;
+  lit_gpu(fx);
+  const auto before = fx.snapshot();
+  for (const std::string cmd : {"list", "show 01:00.0", "check 01:00.0", "wait 01:00.0"})
+    for (const std::string opt : {"--dry-run", "--lock-timeout 3"}) {
+      CAPTURE(cmd);
+      CAPTURE(opt);
+      auto r = pt_drm("--root " + fx.dir() + " " + opt + " " + cmd);
+      CHECK(r.status == 2);
+      const std::string name = opt.substr(0, opt.find(' '));
+      CHECK(r.out.starts_with("pt-drm: " + name + " applies to probe only; "));
+      CHECK(r.out.find("pt-drm --help") != std::string::npos);
+    }
+  CHECK(fx.snapshot() == before);
+  auto r = pt_drm("--root " + fx.dir() + " --lock-timeout 3 --dry-run probe 01:00.0");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("card0-HDMI-A-1/status \"detect\"") != std::string::npos);
 }
 
 TEST_CASE("pt-drm check whose verdict cannot be written says so on stderr") {

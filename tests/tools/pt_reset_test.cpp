@@ -69,3 +69,45 @@ TEST_CASE("pt-reset --timeout and --lock-timeout: finite seconds up to a day, el
   pt::test::Fixture::gpu_with_audio(fx);
   pt::test::check_durations("pt-reset", "--root " + fx.dir() + " methods 01:00.0");
 }
+
+TEST_CASE("pt-reset: an unknown word is a usage error naming it, not a device lookup") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  auto before = fx.snapshot();
+  for (const std::string args : {"frobnicate", "method 01:00.0", "01:00.0 frobnicate"}) {
+    CAPTURE(args);
+    auto r = pt_reset("--root " + fx.dir() + " " + args);
+    CHECK(r.status == 2);
+    const std::string word = args.find("method") == 0 ? "method" : "frobnicate";
+    CHECK(r.out.starts_with("pt-reset: '" + word + "': is neither a command nor a device;"));
+    CHECK(r.out.find("no such PCI device") == std::string::npos);
+  }
+  // --method is checked before any device, with the valid values.
+  auto r = pt_reset("--root " + fx.dir() + " --method warm 07:00.0");
+  CHECK(r.status == 2);
+  CHECK(r.out.find("--method 'warm': is not a reset method; use one of device_specific, acpi, flr, "
+                   "af_flr, pm, bus, slot, rescan") != std::string::npos);
+  r = pt_reset("--root " + fx.dir() + " --method warm methods 01:00.0");
+  CHECK(r.status == 2);
+  CHECK(r.out.find("--method 'warm'") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+}
+
+TEST_CASE("every tool: option errors carry the tool's name and point at --help; --help has the forms") {
+  for (const std::string tool : {"pt-bind", "pt-reset", "pt-vgaarb", "pt-console", "pt-drm"}) {
+    CAPTURE(tool);
+    auto r = pt::test::run_tool(tool, "--no-such-option list");
+    CHECK(r.status == 2);
+    CHECK(r.out.starts_with(tool + ": "));
+    CHECK(r.out.find("--no-such-option") != std::string::npos);
+    CHECK(r.out.find(tool + ": run '" + tool + " --help'") != std::string::npos);
+    CHECK(r.out.find("Run with --help") == std::string::npos);
+    auto h = pt::test::run_tool(tool, "--help");
+    CHECK(h.status == 0);
+    for (const char* s : {"0000:01:00.0", "01:00.0", "01:00 (the slot", "Examples:\n  " ,
+                          "Exit status (pt(7)): 0 ok, 1 failed and nothing changed, 2 usage",
+                          "75 busy"})
+      CHECK(h.out.find(s) != std::string::npos);
+    CHECK(h.out.find("Examples:\n  " + tool + " ") != std::string::npos);
+  }
+}
