@@ -4,6 +4,7 @@
 #   pt    pt-console release; pt-bind detach; the VM stand-in; then the
 #         recovery recipe: pt-reset --method bus && pt-bind attach && pt-drm wait &&
 #         pt-vgaarb restore && pt-console restore && pt-drm check
+#   pt1   the same, with the recipe run by `pt-bind recover` in one process
 #   bare  (a): only the kernel writes pt made, in pt's order, as shell
 #         builtins, no checks. They are taken from a first pt cycle run with
 #         -v (every write is printed), so the two cannot drift apart.
@@ -12,7 +13,8 @@
 #         race condition", then per function driver_override, unbind,
 #         drivers_probe (what `virsh nodedev-detach` does); after the VM, the
 #         same back (`virsh nodedev-reattach`), bind vtcon0 and efifb again.
-# The three alternate, PT_BENCH_RUNS rounds. Every cycle must end healthy
+# The four alternate, PT_BENCH_RUNS rounds; each
+# also reports its recovery alone (the recipe, or (a)'s writes from the reset on). Every cycle must end healthy
 # (pt-drm check exit 0, both functions on their drivers), or the run fails.
 # Prints BENCH lines.
 . /pt-vm/lib.sh
@@ -48,6 +50,7 @@ for s in $steps; do
     echo "pt-vm-standin $GPU >/dev/null" >>/tmp/bare.sh
     continue
   fi
+  [ $s = reset ] && echo "stamp; BARE_REC=\$STAMP # the recovery" >>/tmp/bare.sh
   # pt-X: write PATH "VALUE" 1.234 ms   (a failed write ends in "failed: ...")
   sed -n 's/^pt-[a-z]*: write \([^ ]*\) "\(.*\)" [0-9.]* ms$/\1 \2/p' /tmp/step.err |
     while read -r path value; do
@@ -91,6 +94,7 @@ run_step() { # run_step STEP: the pt command of STEP, output to /tmp/step.out
     vgaarb) pt-vgaarb restore "$GPU" ;;
     console) pt-console restore "$GPU" ;;
     check) pt-drm check "$GPU" ;;
+    recover) pt-bind recover "$GPU" ;;
   esac >/tmp/step.out 2>&1
 }
 # Per-step times from /proc/uptime (10 ms steps) through the read built-in:
@@ -100,15 +104,17 @@ stamp() {
   read -r _up _idle </proc/uptime
   STAMP=$((${_up%.*}${_up#*.} * 10))
 }
-pt_cycle() { # sets STEPS="step=ms ..."
+pt_cycle() { # pt_cycle STEP...: sets STEPS="step=ms ..." and REC (ms from the reset on)
   STEPS=
   stamp
-  for s in $steps; do
+  for s in "$@"; do
     _a=$STAMP
+    [ $s = reset ] || [ $s = recover ] && _rec=$STAMP
     run_step $s || fail "pt step $s: $(cat /tmp/step.out)"
     stamp
     STEPS="$STEPS $s=$((STAMP - _a))"
   done
+  REC=$((STAMP - _rec))
 }
 
 # Process start-up alone under TCG: the smallest static program, a small C++
@@ -125,16 +131,23 @@ done
 
 for i in $(seq "$runs"); do
   t0=$(now_ns)
-  pt_cycle
+  pt_cycle $steps
   t1=$(now_ns)
   healthy "pt $i"
-  echo "BENCH cycle pt $i total_ms=$(ms "$t0" "$t1")$STEPS"
+  echo "BENCH cycle pt $i total_ms=$(ms "$t0" "$t1") recovery_ms=$REC$STEPS"
+
+  t0=$(now_ns)
+  pt_cycle release detach standin recover
+  t1=$(now_ns)
+  healthy "pt1 $i"
+  echo "BENCH cycle pt1 $i total_ms=$(ms "$t0" "$t1") recovery_ms=$REC$STEPS"
 
   t0=$(now_ns)
   . /tmp/bare.sh
+  stamp
   t1=$(now_ns)
   healthy "bare $i"
-  echo "BENCH cycle bare $i total_ms=$(ms "$t0" "$t1")"
+  echo "BENCH cycle bare $i total_ms=$(ms "$t0" "$t1") recovery_ms=$((STAMP - BARE_REC))"
 
   t0=$(now_ns)
   hook_cycle

@@ -11,6 +11,8 @@
 #   batched  one pipeline for all four: pt-bind and pt-reset take every DEV in
 #            one call (pt-reset resets them in parallel), pt-console and
 #            pt-drm take one DEV per call and run as four background jobs
+#   recover  the recovery alone, `pt-bind recover` in one process: of one
+#            GPU, and of all four in one call
 # Prints BENCH lines.
 . /pt-vm/lib.sh
 
@@ -39,6 +41,11 @@ batched_cycle() {
     bg_all pt-vm-standin && pt-reset --method bus $SOLOS >>/tmp/batch.log 2>&1 &&
     pt-bind attach $SOLOS >>/tmp/batch.log 2>&1 && bg_all pt-drm wait &&
     bg_all pt-console restore && bg_all pt-drm check
+}
+prepare() { # prepare DEV...: what a VM start and stop leaves, untimed
+  for _d in "$@"; do pt-console release "$_d" >/tmp/prep.log 2>&1 || fail "release $_d: $(cat /tmp/prep.log)"; done
+  pt-bind detach "$@" >/tmp/prep.log 2>&1 || fail "detach $*: $(cat /tmp/prep.log)"
+  for _d in "$@"; do pt-vm-standin "$_d" >/tmp/prep.log 2>&1 || fail "stand-in $_d: $(cat /tmp/prep.log)"; done
 }
 check_all() {
   for d in $SOLOS; do
@@ -75,6 +82,20 @@ for i in $(seq "$runs"); do
   t1=$(now_ns)
   check_all "batched $i"
   echo "BENCH quad batched $i total_ms=$(elapsed_ms "$t0" "$t1")"
+  # The recovery alone in one process: one GPU, then all four in one call.
+  prepare "$SOLO"
+  t0=$(now_ns)
+  pt-bind recover "$SOLO" >/tmp/rec.log 2>&1 || fail "pt-bind recover $SOLO: $(cat /tmp/rec.log)"
+  t1=$(now_ns)
+  check_all "recover-one $i"
+  echo "BENCH quad recover-one $i total_ms=$(elapsed_ms "$t0" "$t1")"
+  prepare $SOLOS
+  t0=$(now_ns)
+  # shellcheck disable=SC2086 # one word per GPU
+  pt-bind recover $SOLOS >/tmp/rec.log 2>&1 || fail "pt-bind recover $SOLOS: $(cat /tmp/rec.log)"
+  t1=$(now_ns)
+  check_all "recover-four $i"
+  echo "BENCH quad recover-four $i total_ms=$(elapsed_ms "$t0" "$t1")"
 done
 echo "BENCH cpus $(grep -c ^processor /proc/cpuinfo)"
 echo "BENCH kernel $(uname -r)"

@@ -12,7 +12,7 @@ gpu=$(full_bdf "$GPU")
 aud=$(full_bdf "$AUD")
 t0=$(cut -d' ' -f1 /proc/uptime)
 elapsed() { awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%6.2fs", b - a }'; }
-NSTEPS=10
+NSTEPS=5
 N=0
 SUM_MS=0
 
@@ -112,25 +112,14 @@ step "detach GPU+audio to vfio-pci" pt-bind detach "$SLOT"
 step "the VM runs: it opened /dev/vfio/$(group_of "$gpu") and left the GPU dirty" vm_start
 step "the VM stops (killed, no cleanup)" vm_stop
 echo
-echo "[$(elapsed)] recovery: the recipe of pt(7), as 'pt-bind recover --recipe $gpu' prints it;"
-echo "           each step stops it with its exit status:"
+echo "[$(elapsed)] recovery: the recipe of pt(7), as 'pt-bind recover --recipe $gpu' prints it,"
+echo "           run by 'pt-bind recover $gpu' in one process; a failing step stops it with its"
+echo "           exit status:"
 pt-bind recover --recipe "$gpu" >/tmp/recipe || exit $?
 sed 's/^/           /' /tmp/recipe
 SUM_MS=0
-while read -r _cmd; do
-  case $_cmd in
-    "pt-reset "*) _title="reset GPU+audio while still on vfio-pci" ;;
-    "pt-bind attach "*) _title="attach: back to the host drivers" ;;
-    "pt-drm wait "*) _title="wait for the DRM card" ;;
-    "pt-vgaarb restore "*) _title="restore the VGA arbiter's decodes" ;;
-    "pt-console restore "*) _title="restore the console" ;;
-    "pt-drm check "*) _title="check the display" ;;
-    *) _title=$_cmd ;;
-  esac
-  # shellcheck disable=SC2086 # the recipe's words: tool, arguments, BDF
-  step "$_title" $_cmd </dev/null
-done </tmp/recipe
+step "recover: reset, attach, DRM wait, decodes, console, check" pt-bind recover "$gpu"
 echo
-echo "[$(elapsed)] the recipe's six steps took $SUM_MS ms together (the tables not counted)"
+echo "[$(elapsed)] the recovery took $SUM_MS ms (the tables not counted)"
 echo "           journal: $(jq -c . "$PT_JOURNAL")"
-echo "[$(elapsed)] verdict of pt-drm check: $(head -n1 /tmp/step.out)"
+echo "[$(elapsed)] verdict of the DRM check: $(sed -n 's/.*drm-check exited 0 after [0-9]* ms: //p' /tmp/step.out)"

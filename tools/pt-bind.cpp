@@ -56,16 +56,16 @@ int main(int argc, char** argv) {
       app.add_subcommand("udev-match", "Print pt.conf's udev properties of DEV (for udev rules)");
   match->add_option("device", single, "DEV")->required();
   auto* recover = app.add_subcommand(
-      "recover", "Run the recovery steps pt.conf lists for DEV (--recipe: print pt(7)'s recipe)");
+      "recover",
+      "Recover DEV... in one run: pt.conf's recover steps, else pt(7)'s recipe (--recipe: print it)");
   recover->add_option("devices", o.devices, "DEV...")->required();
-  auto* recipe = recover->add_flag(
+  recover->add_flag(
       "--recipe", o.recipe,
       "Print the recovery recipe of pt(7) for DEV..., one command a line, and run nothing");
   recover
       ->add_option("--reset-method", o.reset_method,
-                   "With --recipe: the method of its resets (default bus; auto: pt-reset's choice)")
-      ->type_name("METHOD")
-      ->needs(recipe);
+                   "The method of the recipe's resets (default bus; auto: pt-reset's choice)")
+      ->type_name("METHOD");
 
   bool done = false;
   int rc = pt::cli::parse(app, argc, argv, done);

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "pt/holders.hpp"
+#include "pt/lock.hpp"
 #include "pt/render.hpp"
 #include "pt/spawn.hpp"
 #include "pt/sysfs.hpp"
@@ -813,6 +814,28 @@ std::vector<std::string> readiness_hints(const Context& ctx, const std::vector<D
         "vfio-pci is not available: no such driver is registered and no kernel module of that name "
         "is installed; install the kernel's vfio-pci module (check with 'modinfo vfio-pci')");
   return hints;
+}
+
+Result<Mutation> mutate(Context& ctx, const std::function<Result<Plan>(const Journal&)>& make_plan,
+                        bool force) {
+  auto lock = PT_TRY(lock_unless_held(ctx));
+  auto journal = PT_TRY(load_journal(ctx.root));
+  // Before anything reads the job's functions: a write left in the kernel by
+  // a killed run holds their lock. Recorded, the job stays until it returns.
+  if (adopt_unrecorded_writer(ctx.root, journal)) PT_TRY(save_journal(ctx.root, journal));
+  PT_TRY(check_stuck_write(ctx.root, journal));
+  auto plan = PT_TRY(make_plan(journal));
+
+  std::vector<std::string> covered;
+  for (const auto& m : plan.moves) covered.push_back(m.before.addr.str());
+  auto notes = PT_TRY(recover_job(ctx, journal, covered, force));
+  if (!notes.empty()) {
+    // Undoing an old job changed the devices; plan again from what is there now.
+    plan = PT_TRY(make_plan(journal));
+    for (auto& n : notes) plan.notes.push_back(std::move(n));
+  }
+  auto outcome = PT_TRY(execute(ctx, plan, journal));
+  return Mutation{std::move(plan), std::move(outcome)};
 }
 
 }  // namespace pt::bind

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -129,6 +130,18 @@ std::vector<std::string> gone_notes(const JobRecovery& recovery, const Journal& 
 Result<std::vector<std::string>> recover_job(Context& ctx, Journal& journal,
                                              const std::vector<std::string>& covered,
                                              bool force = false);
+
+// A detach, attach, set or unset as pt-bind runs it: under the pt lock
+// (none of its own with ctx.lock_held), a writer a killed run left in the
+// kernel adopted into the journal, a write still stuck there refused, an
+// interrupted job finished or undone, then the plan MAKE_PLAN makes from the
+// journal executed (planned again when undoing the job changed the devices).
+struct Mutation {
+  Plan plan;
+  Outcome outcome;
+};
+Result<Mutation> mutate(Context& ctx, const std::function<Result<Plan>(const Journal&)>& make_plan,
+                        bool force);
 
 // "0000:01:00.0 driver=vfio-pci override=vfio-pci" lines for every function.
 // LOCKED: a device whose sysfs write is stuck in the kernel; only its driver

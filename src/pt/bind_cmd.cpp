@@ -229,26 +229,8 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
     return Exit::ok;
   }
 
-  auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
-  auto journal = PT_TRY(load_journal(ctx.root));
-  // Before anything reads the job's functions: a write left in the kernel by
-  // a killed run holds their lock. Recorded, the job stays until it returns.
-  if (adopt_unrecorded_writer(ctx.root, journal)) PT_TRY(save_journal(ctx.root, journal));
-  PT_TRY(check_stuck_write(ctx.root, journal));
-  auto plan = make_plan(journal);
-  if (!plan) return std::unexpected(plan.error());
-
-  std::vector<std::string> covered;
-  for (const auto& m : plan->moves) covered.push_back(m.before.addr.str());
-  auto notes = PT_TRY(recover_job(ctx, journal, covered, o.force));
-  if (!notes.empty()) {
-    // Undoing an old job changed the devices; plan again from what is there now.
-    plan = make_plan(journal);
-    if (!plan) return std::unexpected(plan.error());
-    for (auto& n : notes) plan->notes.push_back(std::move(n));
-  }
-  auto outcome = PT_TRY(execute(ctx, *plan, journal));
-  print_outcome(plan->op, outcome, o.common.json, out);
+  const auto done = PT_TRY(mutate(ctx, make_plan, o.force));
+  print_outcome(done.plan.op, done.outcome, o.common.json, out);
   return Exit::ok;
 }
 

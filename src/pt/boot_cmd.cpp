@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <iostream>
+
 #include <nlohmann/json.hpp>
 
 #include "pt/bind.hpp"
@@ -130,24 +132,45 @@ Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
   return bc.problems.empty() ? Exit::ok : Exit::failed;
 }
 
-// The directory of the running tool: the other tools of the kit sit beside it.
-std::string tool_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "/usr/sbin";
-  std::string self(buf, size_t(n));
-  return self.substr(0, self.rfind('/'));
-}
-
-// pt-bind recover DEV: the steps pt.conf lists for DEV, each as its own tool,
-// stopping at the first that fails with that step's exit status.
+// pt-bind recover DEV...: pt.conf's recover steps for the functions it
+// names, pt(7)'s recipe for the others, all in this process under one lock,
+// stopping at the first step that fails with that step's exit status.
 Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
-  if (o.devices.size() != 1) return usage_error("recover", "takes exactly one device");
-  const auto spec = PT_TRY(parse_device_spec(o.devices[0]));
-  if (!spec.func)
-    return usage_error("'" + spec.input + "'", "recover takes one function, like 0000:3b:00.0");
-  return recover::run(ctx, PciAddress{spec.domain, spec.bus, spec.dev, *spec.func}, tool_dir(),
-                      out);
+  const auto specs = PT_TRY(target::parse_all(o.devices));
+  if (specs.empty()) return usage_error("recover", "needs at least one device");
+  PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
+  const auto units = PT_TRY(recover::plan(ctx.root, specs, o.reset_method));
+  const std::string root = ctx.root.is_real() ? "/" : ctx.root.dir();
+  if (!o.common.json) {
+    // A person watching gets a line per step with the time since the start.
+    const bool terminal = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
+    return recover::run(ctx, units, recover::printer(out, terminal, root));
+  }
+  json steps = json::array();
+  auto on_event = [&](const recover::Event& e) {
+    using K = recover::Event::Kind;
+    if (e.kind == K::start || e.kind == K::done) return;
+    std::vector<std::string> devs;
+    for (const auto& d : e.step.devices) devs.push_back(d.str());
+    static const char* const kResult[] = {"started", "skipped", "planned", "ok", "failed", "done"};
+    json j = {{"step", e.step.name},
+              {"device", e.device.str()},
+              {"devices", e.kind == K::skip ? json::array({e.device.str()}) : json(devs)},
+              {"result", kResult[int(e.kind)]},
+              {"detail", nullable(e.detail)},
+              {"argv", recover::step_argv(e.step, root)}};
+    if (e.kind == K::ok || e.kind == K::failed) {
+      j["exit"] = e.exit;
+      j["ms"] = e.ms;
+    }
+    steps.push_back(j);
+  };
+  auto r = recover::run(ctx, units, on_event);
+  emit(out, json{{"op", "recover"},
+                 {"dry_run", ctx.dry_run},
+                 {"steps", steps},
+                 {"exit", r ? 0 : int(r.error().exit)}});
+  return r;
 }
 
 // pt-bind recover --recipe DEV...: the recovery recipe of pt(7) for the functions DEV
@@ -160,12 +183,13 @@ Result<Exit> cmd_recipe(const Options& o, Context& ctx, std::ostream& out) {
   const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
   if (o.common.json) {
     json arr = json::array();
-    for (const auto& c : steps)
-      arr.push_back({{"step", c.step}, {"device", c.device.str()}, {"argv", c.argv}});
+    for (const auto& s : steps)
+      arr.push_back(
+          {{"step", s.name}, {"device", s.devices.front().str()}, {"argv", recover::step_argv(s)}});
     render::emit(out, arr);
     return Exit::ok;
   }
-  for (const auto& c : steps) out << join(c.argv, " ") << "\n";
+  for (const auto& s : steps) out << join(recover::step_argv(s), " ") << "\n";
   return Exit::ok;
 }
 

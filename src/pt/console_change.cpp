@@ -283,7 +283,7 @@ std::string con2fb_text(const Con2Fb& m) {
 }
 
 Result<ReleaseReport> release(Context& ctx, const std::string& gpu) {
-  auto lock = PT_TRY(lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout));
+  auto lock = PT_TRY(lock_unless_dry_run(ctx));
   auto journal = PT_TRY(load_journal(ctx.root));
   auto s = PT_TRY(discover(ctx.root));
   ReleaseReport report{plan_release(s, gpu, journal), {}};
@@ -328,7 +328,7 @@ Result<ReleaseReport> release(Context& ctx, const std::string& gpu) {
 }
 
 Result<RestoreReport> restore(Context& ctx, const std::string& gpu) {
-  auto lock = PT_TRY(lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout));
+  auto lock = PT_TRY(lock_unless_dry_run(ctx));
   auto journal = PT_TRY(load_journal(ctx.root));
   RestoreReport report;
   auto it = journal.consoles.find(gpu);
@@ -435,7 +435,7 @@ Result<BindReport> bind_named(Context& ctx, const std::string& name, const std::
   } else if (ctx.dry_run) {
     report.result = "planned";
   } else {
-    auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
+    auto lock = PT_TRY(lock_unless_held(ctx));
     auto t0 = Clock::now();
     PT_TRY(run_step(ctx, st, report.notes));
     report.result = "done";

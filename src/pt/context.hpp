@@ -24,6 +24,9 @@ struct Context {
   std::chrono::milliseconds timeout{10000};       // per blocking write and per verification
   std::chrono::milliseconds lock_timeout{30000};
   bool dry_run = false;
+  // The caller holds the kit lock for the whole run (pt-bind recover's
+  // steps): the engines take none of their own, which would wait on it.
+  bool lock_held = false;
   // Tests replace the clock-free parts; production leaves these alone.
   std::function<int64_t()> now = nullptr;  // seconds since the epoch
 };

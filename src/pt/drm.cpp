@@ -298,7 +298,7 @@ Health examine(const Root& root, Backend& backend, const Device& dev) {
 
 Result<std::vector<Probed>> probe(Context& ctx, const PciAddress& addr,
                                   const std::vector<SysfsConnector>& targets) {
-  auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
+  auto lock = PT_TRY(lock_unless_held(ctx));
   std::vector<Probed> out;
   for (const auto& c : targets) {
     // detect clears a forced on/off and asks the driver to detect again;

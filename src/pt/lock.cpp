@@ -138,4 +138,16 @@ Result<std::optional<Lock>> lock_unless_dry_run(const Root& root, bool dry_run,
   return std::optional<Lock>(std::move(*l));
 }
 
+Result<std::optional<Lock>> lock_unless_dry_run(const Context& ctx) {
+  if (ctx.lock_held) return std::optional<Lock>();
+  return lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout);
+}
+
+Result<std::optional<Lock>> lock_unless_held(const Context& ctx) {
+  if (ctx.lock_held) return std::optional<Lock>();
+  auto l = Lock::acquire(ctx.root, ctx.lock_timeout);
+  if (!l) return std::unexpected(l.error());
+  return std::optional<Lock>(std::move(*l));
+}
+
 }  // namespace pt

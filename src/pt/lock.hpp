@@ -11,6 +11,7 @@
 #include <chrono>
 #include <optional>
 
+#include "pt/context.hpp"
 #include "pt/error.hpp"
 #include "pt/root.hpp"
 
@@ -47,5 +48,13 @@ class Lock {
 // and only checks that /run/pt, where it exists, is sound.
 Result<std::optional<Lock>> lock_unless_dry_run(const Root& root, bool dry_run,
                                                 std::chrono::milliseconds timeout);
+
+// The same for an engine's work on CTX: none as well when the caller holds
+// the lock for the whole run (ctx.lock_held).
+Result<std::optional<Lock>> lock_unless_dry_run(const Context& ctx);
+
+// An engine's lock on CTX even in a dry run: none only when the caller holds
+// it (ctx.lock_held).
+Result<std::optional<Lock>> lock_unless_held(const Context& ctx);
 
 }  // namespace pt

@@ -148,7 +148,7 @@ Result<Change> decodes(Context& ctx, const Device& dev, unsigned state) {
     c.before = c.after = PT_TRY(ctx.arbiter->status(dev.addr));
     return c;
   }
-  const auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
+  const auto lock = PT_TRY(lock_unless_held(ctx));
   return set_decodes(ctx, dev, state);
 }
 
@@ -162,7 +162,7 @@ Result<Restore> restore(Context& ctx, const Device& dev) {
                     "(pt-bind attach " +
                     dev.addr.str() + "), then run pt-vgaarb restore");
   PT_TRY(arbiter_state(ctx));
-  const auto lock = PT_TRY(lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout));
+  const auto lock = PT_TRY(lock_unless_dry_run(ctx));
   auto journal = PT_TRY(load_journal(ctx.root));
   const std::string bdf = dev.addr.str();
   auto it = journal.vga.find(bdf);

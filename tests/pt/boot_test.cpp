@@ -213,19 +213,55 @@ TEST_CASE(
   REQUIRE(r);
   CHECK(out.find("recover 0000:01:00.0: skip reset: the function is on nvidia, not vfio-pci\n") !=
         std::string::npos);
-  CHECK(out.find("would run ") != std::string::npos);
-  CHECK(out.find("/pt-bind --root " + fx.dir() + " attach 0000:01:00.0\n") != std::string::npos);
-  CHECK(out.find("/pt-drm --root " + fx.dir() + " check 0000:01:00.0\n") != std::string::npos);
+  CHECK(out.find("recover 0000:01:00.0: would run pt-bind --root " + fx.dir() +
+                 " attach 0000:01:00.0\n") != std::string::npos);
+  CHECK(out.find("recover 0000:01:00.0: would run pt-drm --root " + fx.dir() +
+                 " check 0000:01:00.0\n") != std::string::npos);
+  CHECK(out.find("recover 0000:01:00.0: done\n") != std::string::npos);
   CHECK(fx.snapshot() == before);
 
+  // The slot names the device and its companion: the table's steps, once.
   o.devices = {"01:00"};
-  auto slot = run(fx, o, out);
-  REQUIRE_FALSE(slot);
-  CHECK(slot.error().exit == Exit::usage);
+  std::string slot_out;
+  auto slot = run(fx, o, slot_out);
+  REQUIRE(slot);
+  CHECK(slot_out == out);
+  CHECK(fx.snapshot() == before);
   o.devices = {"02:00.0"};
   auto none = run(fx, o, out);
   REQUIRE_FALSE(none);
-  CHECK(none.error().message.find("no [device.NAME] table") != std::string::npos);
+  CHECK(none.error().message.find("no such PCI device") != std::string::npos);
+  o.devices = {"01:00.9"};
+  auto bad = run(fx, o, out);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().exit == Exit::usage);
+}
+
+TEST_CASE("recover --dry-run: pt(7)'s recipe for a function pt.conf does not name") {
+  Fixture fx;
+  Fixture::gpu_with_audio(fx);
+  const auto before = fx.snapshot();
+  bind::Options o;
+  o.command = "recover";
+  o.devices = {"01:00"};
+  o.reset_method = "flr";
+  o.common.dry_run = true;
+  std::string out;
+  auto r = run(fx, o, out);
+  REQUIRE(r);
+  CHECK(out == "recover 0000:01:00.0: skip reset: the function is on nvidia, not vfio-pci\n"
+               "recover 0000:01:00.0: would run pt-bind --root " + fx.dir() +
+                   " attach 0000:01:00.0 0000:01:00.1\n"
+               "recover 0000:01:00.0: would run pt-drm --root " + fx.dir() +
+                   " wait 0000:01:00.0\n"
+               "recover 0000:01:00.0: would run pt-vgaarb --root " + fx.dir() +
+                   " restore 0000:01:00.0\n"
+               "recover 0000:01:00.0: would run pt-console --root " + fx.dir() +
+                   " restore 0000:01:00.0\n"
+               "recover 0000:01:00.0: would run pt-drm --root " + fx.dir() +
+                   " check 0000:01:00.0\n"
+               "recover 0000:01:00.0 0000:01:00.1: done\n");
+  CHECK(fx.snapshot() == before);
 }
 
 TEST_CASE("udev-match gives the packaged rules pt.conf's view of one function") {

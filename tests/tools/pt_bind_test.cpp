@@ -360,6 +360,11 @@ TEST_CASE("recover --recipe --reset-method takes pt-reset's methods or auto, els
   CHECK(r.status == 2);
   CHECK(r.out == "pt-bind: --reset-method 'warm': is not a reset method; use one of "
                  "device_specific, acpi, flr, af_flr, pm, bus, slot, rescan or auto\n");
+  // Running the recovery checks the method the same way, before any step.
+  r = pt_bind("--root " + fx.dir() + " --dry-run recover --reset-method warm 01:00.0");
+  CHECK(r.status == 2);
+  CHECK(r.out == "pt-bind: --reset-method 'warm': is not a reset method; use one of "
+                 "device_specific, acpi, flr, af_flr, pm, bus, slot, rescan or auto\n");
   r = pt_bind("--root " + fx.dir() + " recover --recipe --reset-method flr 01:00.0");
   CHECK(r.status == 0);
   CHECK(r.out.find("pt-reset --method flr") != std::string::npos);
@@ -376,4 +381,39 @@ TEST_CASE("pt-bind list shows names from the tree's pci.ids") {
   CHECK(r.out.find("0000:01:00.1  10de:228b  Audio device") != std::string::npos);
   CHECK(r.out.find(" NVIDIA Corporation GA104 High Definition Audio Controller\n") !=
         std::string::npos);
+}
+
+TEST_CASE("recover: --json --dry-run reports the steps; a lock held elsewhere stops it first (75)") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  const auto before = fx.snapshot();
+  auto r = pt_bind("--root " + fx.dir() + " --json --dry-run recover --reset-method flr 01:00");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["op"] == "recover");
+  CHECK(j["dry_run"] == true);
+  CHECK(j["exit"] == 0);
+  REQUIRE(j["steps"].size() == 6);
+  // No pt.conf: pt(7)'s recipe; the GPU is on its host driver, so no reset.
+  CHECK(j["steps"][0]["step"] == "reset");
+  CHECK(j["steps"][0]["result"] == "skipped");
+  CHECK(j["steps"][0]["detail"] == "the function is on nvidia, not vfio-pci");
+  CHECK(j["steps"][1]["step"] == "attach");
+  CHECK(j["steps"][1]["result"] == "planned");
+  CHECK(j["steps"][1]["devices"] == nlohmann::json::array({"0000:01:00.0", "0000:01:00.1"}));
+  CHECK(j["steps"][5]["argv"] ==
+        nlohmann::json::array({"pt-drm", "--root", fx.dir(), "check", "0000:01:00.0"}));
+  CHECK(fx.snapshot() == before);
+
+  // The whole recovery takes the lock once, before its first step.
+  ::mkdir((fx.dir() + "/run/pt").c_str(), 0700);
+  int fd = ::open((fx.dir() + "/run/pt/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);
+  auto busy = pt_bind("--root " + fx.dir() + " --lock-timeout 0.2 recover 01:00.0");
+  ::close(fd);
+  CHECK(busy.status == 75);
+  CHECK(busy.out.find("another pt command holds the lock") != std::string::npos);
+  CHECK(busy.out.find("recover 0000:01:00.0:") == std::string::npos);
+  CHECK(fx.snapshot() == before);
 }

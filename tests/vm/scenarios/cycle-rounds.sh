@@ -35,7 +35,7 @@ while [ $r -le "$ROUNDS" ]; do
   vm_dirty "$AUD" >/dev/null
   if [ $((r % 2)) = 1 ]; then
     how=pipeline
-    recipe "$gpu" >>/tmp/round.out 2>&1 || fail "round $r: the recipe (pipeline)" 0 "$?: $(cat /tmp/round.out)"
+    recipe_pipeline "$gpu" >>/tmp/round.out 2>&1 || fail "round $r: the recipe (pipeline)" 0 "$?: $(cat /tmp/round.out)"
   else
     how="pt-bind recover"
     pt-bind recover "$gpu" >>/tmp/round.out 2>&1 || fail "round $r: pt-bind recover" 0 "$?: $(cat /tmp/round.out)"

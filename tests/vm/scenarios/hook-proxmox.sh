@@ -116,7 +116,7 @@ expect_rc 0 pt-drm check "$GPU"
 [ ! -e /run/pt/hook-proxmox-100.devices ] || fail "the record after post-stop" "removed" "still there"
 flock -n /run/pt/lock true || fail "the pt lock after the hook" "free" "held"
 kill "$syslogd_pid"
-for s in "100 pre-start: pt-bind detach $gpu $aud -> exit 0" "100 post-stop: pt-drm check $gpu -> exit 0"; do
+for s in "100 pre-start: pt-bind detach $gpu $aud -> exit 0" "100 post-stop: pt-bind recover --reset-method bus $gpu $aud -> exit 0"; do
   assert_contains "syslog" "daemon.notice pt-hookscript: pt-hookscript $s" "$(cat /tmp/syslog)"
 done
 pass
