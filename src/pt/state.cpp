@@ -195,12 +195,22 @@ Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& 
   for (auto& f : rest) s.functions.push_back(std::move(f));
   for (const auto& v : consoles.vtconsoles) s.vtconsoles.push_back({v.name, v.mark, v.bound});
   s.active_vt = consoles.active_vt.value_or("");
+  if (consoles.con2fb.known) s.con2fb = consoles.con2fb.map;
   if (journal) {
     if (journal->job) s.journal_job = journal->job->op;
   } else {
     s.journal_error = journal.error().describe();
   }
   return s;
+}
+
+std::string con2fb_text(const std::map<int, int>& map) {
+  std::map<int, std::vector<int>> by_fb;
+  for (const auto& [con, fb] : map) by_fb[fb].push_back(con);
+  std::string out;
+  for (const auto& [fb, cons] : by_fb)
+    out += (out.empty() ? "" : " ") + console::console_ranges(cons) + "=fb" + std::to_string(fb);
+  return out;
 }
 
 std::vector<std::string> command_bits(uint16_t c) {
@@ -545,6 +555,13 @@ json to_json(const Snapshot& s) {
     vs.push_back({{"name", v.name}, {"mark", nul(v.mark)}, {"bound", v.bound}});
   j["vtconsoles"] = vs;
   j["active_vt"] = nul(s.active_vt);
+  if (s.con2fb) {
+    json m = json::object();
+    for (const auto& [con, fb] : *s.con2fb) m[std::to_string(con)] = fb;
+    j["con2fb"] = m;
+  } else {
+    j["con2fb"] = nullptr;
+  }
   j["journal"] = {{"job", nul(s.journal_job)}, {"error", nul(s.journal_error)}};
   return j;
 }
@@ -577,6 +594,19 @@ Result<Snapshot> from_json(const json& doc, const std::string& subject) {
                               in.str(v, "mark", "vtconsoles"),
                               in.boolean(v, "bound", "vtconsoles")});
   s.active_vt = in.str(doc, "active_vt", "snapshot");
+  if (const json* m = in.object(doc, "con2fb", "snapshot")) {
+    s.con2fb.emplace();
+    for (const auto& [k, v] : m->items()) {
+      const auto con = parse_index(k);
+      if (!con || *con < 1 || *con > 63 || !v.is_number_unsigned() || v.get<uint64_t>() > 31) {
+        if (in.error.empty())
+          in.error = "snapshot.con2fb holds " + render::quote(k) +
+                     ", not a console 1-63 mapped to a framebuffer 0-31";
+        break;
+      }
+      (*s.con2fb)[int(*con)] = int(v.get<uint64_t>());
+    }
+  }
   if (const json* jr = in.object(doc, "journal", "snapshot")) {
     s.journal_job = in.str(*jr, "job", "journal");
     s.journal_error = in.str(*jr, "error", "journal");
@@ -717,6 +747,9 @@ std::vector<Change> diff(const Snapshot& a, const Snapshot& b) {
   json ga = to_json(a), gb = to_json(b);
   ga.erase("functions"), gb.erase("functions");
   ga.erase("device"), gb.erase("device");
+  // The map as one line: a console's framebuffer moves with all the others.
+  ga["con2fb"] = a.con2fb ? json(con2fb_text(*a.con2fb)) : json(nullptr);
+  gb["con2fb"] = b.con2fb ? json(con2fb_text(*b.con2fb)) : json(nullptr);
   compare("", flat(ga), flat(gb), out);
   return out;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -126,6 +127,9 @@ struct Snapshot {
   std::vector<Function> functions;  // the slot's, then the rest of the groups, address order
   std::vector<VtCon> vtconsoles;
   std::string active_vt;
+  // fbcon's console -> framebuffer index map (FBIOGET_CON2FBMAP); nullopt
+  // when it cannot be read (no fbdev node, a --root tree).
+  std::optional<std::map<int, int>> con2fb;
   std::string journal_job;    // the op of a job in flight, "" none
   std::string journal_error;  // the journal could not be read
   bool operator==(const Snapshot&) const = default;
@@ -166,6 +170,9 @@ struct Change {
 // Field by field, in a stable order. Holders are compared by command and
 // node, not pid (a restarted daemon is the same holder).
 std::vector<Change> diff(const Snapshot& a, const Snapshot& b);
+
+// fbcon's map as one line, consoles grouped by framebuffer: "1-6+8=fb0 7=fb1".
+std::string con2fb_text(const std::map<int, int>& map);
 
 // "0x0107" bits by name: io, mem, master, ..., as lspci spells them.
 std::vector<std::string> command_bits(uint16_t command);

@@ -112,6 +112,7 @@ void print_status(const Snapshot& s, std::ostream& out) {
     vts += (vts.empty() ? "" : ", ") + (v.mark.empty() ? "" : "(" + v.mark + ") ") + v.name +
            (v.bound ? " bound" : " unbound");
   t += "consoles: " + or_none(vts) + "; active " + or_none(s.active_vt, "unknown") + "\n";
+  if (s.con2fb) t += "fbcon map: " + or_none(con2fb_text(*s.con2fb)) + " (consoles=fb)\n";
   t += "journal: " +
        (s.journal_error.empty() ? (s.journal_job.empty() ? std::string("no job in flight")
                                                          : "job " + s.journal_job + " in flight")

@@ -303,8 +303,11 @@ TEST_CASE("a snapshot file reads back equal to what was collected") {
   e.fx.add_holder(4242, "Xorg", "/dev/dri/card0");
   e.poke("0000:01:00.0", 0x5c, {0x03, 0x01, 0x00, 0x00});
   e.fx.write_file("/sys/bus/pci/devices/0000:01:00.0/aer_dev_fatal", "TOTAL_ERR_FATAL 2\n");
-  const auto s = e.collect();
+  auto s = e.collect();
+  CHECK_FALSE(s.con2fb.has_value());  // no fbdev device under --root
+  s.con2fb = std::map<int, int>{{1, 0}, {2, 0}, {7, 1}};
   json doc = state::to_json(s);
+  CHECK(doc["con2fb"] == json({{"1", 0}, {"2", 0}, {"7", 1}}));
   doc["format"] = state::kFormat;
   const std::string path = write_temp(doc.dump(2));
   auto back = state::load(path);
@@ -359,6 +362,12 @@ TEST_CASE("a bad snapshot file is refused with exit 2, naming the file and what 
   wrong["functions"][0]["iommu_group"] = -1;
   refused(wrong.dump(), "iommu_group is not a number");
   wrong = good;
+  wrong["con2fb"] = {{"0", 1}};
+  refused(wrong.dump(), "not a console 1-63");
+  wrong = good;
+  wrong["con2fb"] = {{"1", 99}};
+  refused(wrong.dump(), "framebuffer 0-31");
+  wrong = good;
   wrong["device"] = "x";
   refused(wrong.dump(), "not a PCI address");
   // Larger than any snapshot: refused before parsing.
@@ -384,8 +393,12 @@ TEST_CASE("diff: a function that appears or goes, and system-wide fields") {
   b.functions.pop_back();
   b.vtconsoles[0].bound = !b.vtconsoles[0].bound;
   b.journal_job = "attach";
+  a.con2fb = std::map<int, int>{{1, 0}};
+  b.con2fb = std::map<int, int>{{1, 1}};
   const auto cs = state::diff(a, b);
   INFO(lines(cs));
+  CHECK(has_change(cs, "con2fb: 1=fb0 -> 1=fb1"));
+  CHECK(state::con2fb_text({{1, 0}, {2, 0}, {3, 0}, {5, 0}, {4, 1}}) == "1-3+5=fb0 4=fb1");
   CHECK(has_change(cs, "0000:01:00.1 present: yes -> (none)"));
   CHECK(has_change(cs, "journal.job: (none) -> attach"));
   bool vt = false;
