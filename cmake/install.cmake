@@ -25,8 +25,9 @@ set(PT_INITRAMFSTOOLSDIR /usr/share/initramfs-tools CACHE PATH "initramfs-tools'
 # The tools link libpt statically: one package ships them together and the
 # library makes no ABI promise yet (README, "Packaging").
 foreach(tool IN LISTS PT_TOOLS)
-  if(TARGET ${tool})
-    install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+  pt_tool_target(${tool} target)
+  if(TARGET ${target})
+    install(TARGETS ${target} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
   endif()
 endforeach()
 
@@ -61,6 +62,9 @@ install(FILES ${CMAKE_SOURCE_DIR}/examples/pt.conf DESTINATION ${CMAKE_INSTALL_D
 # on-demand loader under each tool's name (completion/pt.bash).
 install(FILES ${CMAKE_SOURCE_DIR}/completion/pt.bash DESTINATION ${PT_BASHCOMPDIR} RENAME pt)
 foreach(tool IN LISTS PT_TOOLS)
+  if(tool STREQUAL "pt")
+    continue()  # the script itself
+  endif()
   install(CODE "file(CREATE_LINK pt \"\$ENV{DESTDIR}${PT_BASHCOMPDIR}/${tool}\" SYMBOLIC)")
 endforeach()
 

@@ -1,4 +1,4 @@
-# bash completion for pt-bind, pt-reset, pt-vgaarb, pt-console and pt-drm.
+# bash completion for pt, pt-bind, pt-reset, pt-vgaarb, pt-console and pt-drm.
 #
 # Subcommands, options and the values they take are read from the tool's own
 # --help (CLI11's layout), so this file never lists them and cannot drift
@@ -244,6 +244,11 @@ _pt_complete() {
 		mapfile -t cands < <(_pt_drivers "$root")
 		_pt_reply "$cur" "$prefix" "${cands[@]}"
 		;;
+	FILE*)
+		# pt diff's snapshots.
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		compopt -o filenames 2>/dev/null
+		;;
 	*)
 		mapfile -t cands < <(_pt_values "$desc")
 		_pt_reply "$cur" "$prefix" "${cands[@]}"
@@ -252,4 +257,4 @@ _pt_complete() {
 	return 0
 }
 
-complete -F _pt_complete pt-bind pt-reset pt-vgaarb pt-console pt-drm
+complete -F _pt_complete pt pt-bind pt-reset pt-vgaarb pt-console pt-drm

@@ -12,9 +12,9 @@ listing=$(cd "$stage" && find . -type f | sed 's|^\./|/|' | sort)
 echo "$listing"
 
 expected="
-sbin/pt-bind sbin/pt-reset sbin/pt-vgaarb sbin/pt-console sbin/pt-drm
+sbin/pt sbin/pt-bind sbin/pt-reset sbin/pt-vgaarb sbin/pt-console sbin/pt-drm
 share/man/man5/pt.conf.5 share/man/man7/pt.7
-share/man/man8/pt-bind.8 share/man/man8/pt-reset.8 share/man/man8/pt-vgaarb.8
+share/man/man8/pt.8 share/man/man8/pt-bind.8 share/man/man8/pt-reset.8 share/man/man8/pt-vgaarb.8
 share/man/man8/pt-console.8 share/man/man8/pt-drm.8
 udev/rules.d/61-pt.rules
 systemd/system/pt-recover@.service systemd/system/pt-boot.service

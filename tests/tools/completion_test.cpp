@@ -69,6 +69,23 @@ TEST_SUITE("completion") {
       CHECK(std::count(opts.begin(), opts.end(), o) == 1);
   }
 
+  TEST_CASE("pt: its subcommands, devices, and files for snapshots") {
+    CHECK(joined(complete({"pt", ""})) == joined(Words{"status", "snapshot", "diff", "recover"}));
+    pt::test::Fixture fx;
+    pt::test::Fixture::gpu_with_audio(fx);
+    const auto root = fx.dir();
+    CHECK(joined(complete({"pt", "--root", root, "status", "0000", ":", "01", ":", "00."}, 37)) ==
+          joined(Words{"00.0", "00.1"}));
+    CHECK(joined(complete({"pt", "--root", root, "recover", "0000", ":", "01", ":", "00.1"})) ==
+          joined(Words{"00.1"}));
+    fx.write_file("/snap-before.json", "{}");
+    CHECK(joined(complete({"pt", "diff", root + "/snap-b"})) == joined(Words{root + "/snap-before.json"}));
+    CHECK(joined(complete({"pt", "snapshot", "01:00", "-o", root + "/snap-b"})) ==
+          joined(Words{root + "/snap-before.json"}));
+    auto opts = complete({"pt", "snapshot", "01:00", "--"});
+    CHECK(std::count(opts.begin(), opts.end(), "--output") == 1);
+  }
+
   TEST_CASE("devices under --root, with class names while several match") {
     pt::test::Fixture fx;
     pt::test::Fixture::gpu_with_audio(fx);

@@ -1,0 +1,241 @@
+#include "pt/state_cmd.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "pt/recover.hpp"
+#include "pt/render.hpp"
+#include "pt/state.hpp"
+#include "pt/system.hpp"
+#include "pt/target.hpp"
+#include "pt/try.hpp"
+
+namespace pt::state {
+
+using nlohmann::json;
+using render::join;
+
+namespace {
+
+std::string or_none(const std::string& s, const char* none = "none") {
+  return s.empty() ? none : s;
+}
+
+std::string vga_text(const Vga& v) {
+  return "decodes " + v.decodes + ", owns " + v.owns + ", locks " + v.locks + " (" +
+         std::to_string(v.io_locks) + ":" + std::to_string(v.mem_locks) + ")";
+}
+
+std::string hex16(uint16_t v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%04x", unsigned(v));
+  return buf;
+}
+
+// One screen: a block per function, then the consoles and the journal.
+void print_status(const Snapshot& s, std::ostream& out) {
+  std::string t;
+  auto line = [&](const char* label, const std::string& value) {
+    t += "  " + render::pad(label, 17) + value + "\n";
+  };
+  for (const auto& f : s.functions) {
+    t += f.bdf + "  " + f.vendor + ":" + f.device_id + "  " +
+         (f.class_name.empty() ? "class " + f.class_id : f.class_name + " (" + f.class_id + ")");
+    if (f.vendor_name || f.device_name)
+      t += "  " + f.vendor_name.value_or("?") + " " + f.device_name.value_or("?");
+    t += f.in_slot ? "\n" : "  (same IOMMU group)\n";
+    line("driver",
+         or_none(f.driver) +
+             (f.driver_override.empty() ? "" : "  (driver_override " + f.driver_override + ")"));
+    line("iommu group", f.iommu_group ? std::to_string(*f.iommu_group) + "  " +
+                                            or_none(f.vfio_node, "no /dev/vfio node")
+                                      : std::string("none"));
+    std::string power = f.power_state.empty() ? "" : f.power_state;
+    if (!f.pm_state.empty()) power += (power.empty() ? "" : ", ") + ("PMCSR " + f.pm_state);
+    if (!f.runtime_status.empty())
+      power += (power.empty() ? "" : ", ") +
+               ("runtime " + f.runtime_status +
+                (f.runtime_control.empty() ? "" : " (control " + f.runtime_control + ")"));
+    line("power", or_none(power, "unknown"));
+    line("command", f.command
+                        ? hex16(*f.command) + "  " + or_none(join(command_bits(*f.command), " "))
+                        : std::string("unreadable"));
+    if (f.link) {
+      const Link& l = *f.link;
+      const bool down = l.speed != l.max_speed || l.width != l.max_width;
+      line("link", or_none(l.speed, "?") + " x" + std::to_string(l.width) + " of " +
+                       or_none(l.max_speed, "?") + " x" + std::to_string(l.max_width) +
+                       (down ? "  (below capability)" : ""));
+    }
+    if (f.aer)
+      line("aer", "correctable " + std::to_string(f.aer->correctable) + ", nonfatal " +
+                      std::to_string(f.aer->nonfatal) + ", fatal " + std::to_string(f.aer->fatal));
+    line("reset", "kernel " +
+                      (f.kernel_reset_methods ? or_none(join(*f.kernel_reset_methods, " "))
+                                              : std::string("(no reset_method)")) +
+                      "; pt-reset " + or_none(join(f.reset_methods, " ")));
+    if (f.vga)
+      line("vga arbiter", vga_text(*f.vga));
+    else if (!f.vga_error.empty())
+      line("vga arbiter", "unknown: " + f.vga_error);
+    if (f.boot_vga) line("boot_vga", *f.boot_vga ? "1" : "0");
+    if (!f.framebuffers.empty()) line("framebuffers", join(f.framebuffers, ", "));
+    for (const auto& fw : f.firmware)
+      line("firmware fb", fw.name + " (" + or_none(fw.driver, "unbound") + ", by " + fw.how + ")");
+    if (f.drm) {
+      const Drm& d = *f.drm;
+      line("drm",
+           d.card + "  " + d.node + (d.node_exists ? "" : " (missing)") +
+               (d.render.empty() ? "" : "  " + d.render) + "  kms " + d.kms + "  " + d.verdict +
+               (d.fbcon_on_card ? (*d.fbcon_on_card ? ", fbcon on it" : ", fbcon elsewhere") : ""));
+      if (!d.kms_error.empty()) line("", d.kms_error);
+      for (const auto& c : d.connectors)
+        line("", c.name + " " + or_none(c.status, "?") + " " + or_none(c.enabled, "?") + " dpms " +
+                     or_none(c.dpms, "?") + ", " + std::to_string(c.modes) + " modes");
+    }
+    std::string hs;
+    for (const auto& h : f.holders)
+      hs += (hs.empty() ? "" : ", ") + h.command + " (pid " + std::to_string(h.pid) + ") " + h.node;
+    line("holders", or_none(hs));
+    if (f.journal)
+      line("journal", "detached from " + or_none(f.journal->from_driver, "no driver") + " to " +
+                          or_none(f.journal->to) + (f.journal->boot ? " at boot" : ""));
+    if (f.journal_vga)
+      line("journal vga",
+           "recorded decodes " + f.journal_vga->decodes + ", owns " + f.journal_vga->owns);
+    if (!f.journal_consoles.empty()) line("journal console", join(f.journal_consoles, ", "));
+  }
+  std::string vts;
+  for (const auto& v : s.vtconsoles)
+    vts += (vts.empty() ? "" : ", ") + (v.mark.empty() ? "" : "(" + v.mark + ") ") + v.name +
+           (v.bound ? " bound" : " unbound");
+  t += "consoles: " + or_none(vts) + "; active " + or_none(s.active_vt, "unknown") + "\n";
+  if (s.con2fb) t += "fbcon map: " + or_none(con2fb_text(*s.con2fb)) + " (consoles=fb)\n";
+  t += "journal: " +
+       (s.journal_error.empty() ? (s.journal_job.empty() ? std::string("no job in flight")
+                                                         : "job " + s.journal_job + " in flight")
+                                : "unreadable: " + s.journal_error) +
+       "\n";
+  out << render::printable(t, true);
+}
+
+Result<Snapshot> collect_now(Context& ctx, drm::Backend& backend, const std::string& device) {
+  return collect(ctx.root, device, Sources{ctx.arbiter, &backend});
+}
+
+Result<Exit> cmd_status(const Options& o, Context& ctx, drm::Backend& backend, std::ostream& out) {
+  const auto s = PT_TRY(collect_now(ctx, backend, o.device));
+  if (o.common.json)
+    render::emit(out, to_json(s));
+  else
+    print_status(s, out);
+  return Exit::ok;
+}
+
+Result<Exit> cmd_snapshot(const Options& o, Context& ctx, drm::Backend& backend,
+                          std::ostream& out) {
+  if (o.output.empty()) return usage_error("snapshot", "needs -o FILE");
+  const auto s = PT_TRY(collect_now(ctx, backend, o.device));
+  json doc = to_json(s);
+  doc["format"] = kFormat;
+  // The file is the user's, not the system's: written beside itself and
+  // renamed, so an interrupted run leaves the old snapshot whole.
+  const std::string tmp = o.output + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!f) return fail(o.output, "cannot write the snapshot there", errno);
+    render::emit(f, doc);
+    f.flush();
+    if (!f) return fail(o.output, "cannot write the snapshot there", errno);
+  }
+  if (std::rename(tmp.c_str(), o.output.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    return fail(o.output, "cannot write the snapshot there", err);
+  }
+  if (o.common.json)
+    render::emit(out, {{"file", o.output}, {"functions", s.functions.size()}});
+  else
+    out << render::printable(o.output) << ": " << s.functions.size() << " function(s) of "
+        << render::printable(s.device) << "\n";
+  return Exit::ok;
+}
+
+Result<Exit> cmd_diff(const Options& o, Context& ctx, drm::Backend& backend, std::ostream& out) {
+  if (o.files.empty() || o.files.size() > 2)
+    return usage_error("diff", "takes a snapshot and, optionally, a second one (default: now)");
+  const auto a = PT_TRY(load(o.files[0]));
+  const auto b =
+      o.files.size() == 2 ? PT_TRY(load(o.files[1])) : PT_TRY(collect_now(ctx, backend, a.device));
+  const auto changes = diff(a, b);
+  if (o.common.json) {
+    json arr = json::array();
+    for (const auto& c : changes)
+      arr.push_back({{"function", render::nullable(c.function)},
+                     {"field", c.field},
+                     {"before", c.before},
+                     {"after", c.after}});
+    render::emit(out, {{"same", changes.empty()}, {"changes", arr}});
+  } else {
+    std::string t;
+    for (const auto& c : changes) t += c.describe() + "\n";
+    if (changes.empty()) t = "no change\n";
+    out << render::printable(t, true);
+  }
+  return changes.empty() ? Exit::ok : Exit::failed;
+}
+
+// The directory of the running pt: the kit's other tools sit beside it.
+std::string tool_dir() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return PT_SBINDIR;
+  std::string self(buf, size_t(n));
+  return self.substr(0, self.rfind('/'));
+}
+
+// pt recover: what pt-bind recover does, with its options and exit codes.
+Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.recipe) {
+    const auto specs = PT_TRY(target::parse_all(o.devices));
+    if (specs.empty()) return usage_error("recover --recipe", "needs at least one device");
+    const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
+    const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
+    if (o.common.json) {
+      json arr = json::array();
+      for (const auto& c : steps)
+        arr.push_back({{"step", c.step}, {"device", c.device.str()}, {"argv", c.argv}});
+      render::emit(out, arr);
+    } else {
+      for (const auto& c : steps) out << join(c.argv, " ") << "\n";
+    }
+    return Exit::ok;
+  }
+  if (o.devices.size() != 1) return usage_error("recover", "takes exactly one device");
+  const auto spec = PT_TRY(parse_device_spec(o.devices[0]));
+  if (!spec.func)
+    return usage_error("'" + spec.input + "'", "recover takes one function, like 0000:3b:00.0");
+  return recover::run(ctx, PciAddress{spec.domain, spec.bus, spec.dev, *spec.func}, tool_dir(),
+                      out);
+}
+
+}  // namespace
+
+Result<Exit> run_in(const Options& o, Context& ctx, drm::Backend& backend, std::ostream& out) {
+  if (o.command == "status") return cmd_status(o, ctx, backend, out);
+  if (o.command == "snapshot") return cmd_snapshot(o, ctx, backend, out);
+  if (o.command == "diff") return cmd_diff(o, ctx, backend, out);
+  if (o.command == "recover") return cmd_recover(o, ctx, out);
+  return usage_error(o.command, "unknown command; see pt --help");
+}
+
+Result<Exit> run(const Options& o, std::ostream& out, const ObservedWriter::Observer& on_write) {
+  auto sys = PT_TRY(open_system(o.common, on_write));
+  auto backend =
+      drm::make_bounded_backend(drm::make_backend(sys->ctx.root), sys->ctx.root, sys->ctx.timeout);
+  return run_in(o, sys->ctx, *backend, out);
+}
+
+}  // namespace pt::state

@@ -1,0 +1,115 @@
+# pt-vm: topology=console
+# status-cycle.sh: issue 15's front command on a real kernel. `pt status
+# --json` agrees with the raw kernel state (driver link, driver_override,
+# IOMMU group and /dev/vfio node, PMCSR, command register, the arbiter's
+# decodes and owns, the fbcon vtconsole's bind, the DRM card) at boot, after
+# pt-console release + pt-bind detach, and after the recovery recipe; a
+# snapshot before the cycle and one after it are the same (`pt diff` exit
+# 0); an override left set and changed arbiter decodes make `pt diff` exit
+# 1 naming the field; `pt status` writes nothing (no sysfs write, the
+# kernel's state the same before and after).
+. /pt-vm/lib.sh
+
+gpu=$(full_bdf "$GPU")
+aud=$(full_bdf "$AUD")
+wait_for "pt-drm check $gpu >/dev/null 2>&1" 20 || fail "pt-drm check at boot" 0 "$(pt-drm check "$gpu" 2>&1)"
+
+# or_null V: V as pt's JSON has it ("none" and "(null)" are null).
+# check_status WHEN: every compared field of both functions against sysfs,
+# config space and the arbiter, read raw by lib.sh.
+check_status() {
+  say "pt status $1"
+  expect_json 0 pt --json status "$SLOT"
+  assert_json "$1: both functions, slot first" '[.functions[].bdf] == [$g, $a]' --arg g "$gpu" --arg a "$aud"
+  for _d in $gpu $aud; do
+    _f=".functions[] | select(.bdf == \$d)"
+    assert_json "$1: $_d driver" "$_f | (.driver // \"none\") == \$v" --arg d "$_d" --arg v "$(driver_of "$_d")"
+    assert_json "$1: $_d driver_override" "$_f | (.driver_override // \"(null)\") == \$v" \
+      --arg d "$_d" --arg v "$(override_of "$_d")"
+    assert_json "$1: $_d iommu group" "$_f | (.iommu_group | tostring) == \$v" --arg d "$_d" --arg v "$(group_of "$_d")"
+    _node=none
+    [ -e "/dev/vfio/$(group_of "$_d")" ] && _node="/dev/vfio/$(group_of "$_d")"
+    assert_json "$1: $_d vfio node" "$_f | (.vfio_node // \"none\") == \$v" --arg d "$_d" --arg v "$_node"
+    assert_json "$1: $_d PMCSR" "$_f | (.power.config_state // \"-\") == \$v" --arg d "$_d" --arg v "$(pm_state "$_d")"
+    assert_json "$1: $_d command register" "$_f | .command.value == \$v" --arg d "$_d" --arg v "$(cmd_reg "$_d")"
+    _card=$(drm_card_of "$_d")
+    assert_json "$1: $_d DRM card" "$_f | (.drm.node // \"\") == \$v" --arg d "$_d" --arg v "$_card"
+  done
+  _gf=".functions[] | select(.bdf == \$d)"
+  assert_json "$1: decodes of $gpu" "$_gf | .vga.decodes == \$v" --arg d "$gpu" --arg v "$(arb_field "$gpu" decodes)"
+  assert_json "$1: owns of $gpu" "$_gf | .vga.owns == \$v" --arg d "$gpu" --arg v "$(arb_field "$gpu" owns)"
+  assert_json "$1: no arbiter record for the audio function" "$_gf | .vga == null" --arg d "$aud"
+  _fb=$(vtcon_bind "frame buffer device")
+  assert_json "$1: fbcon vtconsole bind" \
+    '[.vtconsoles[] | select(.name == "frame buffer device") | (if .bound then "1" else "0" end)] == [$v]' --arg v "$_fb"
+}
+
+check_status "at boot"
+assert_json "at boot: the GPU is the boot VGA" '.functions[0].boot_vga == true'
+assert_json "at boot: the DRM card reads" '.functions[0].drm.kms == "ok" and .functions[0].drm.verdict == "healthy"'
+run_cmd pt status "$SLOT"
+[ "$RC" = 0 ] || fail "pt status" 0 "$RC"
+
+say "pt status is read-only: -v shows no write, the state is the same"
+before=$(cycle_state)
+expect_rc 0 pt -v status "$SLOT"
+assert_lacks "pt -v status" "write" "$OUT"
+assert_eq "state after pt status" "$before" "$(cycle_state)"
+
+say "timing: pt status on the real kernel"
+t0=$(now_ns)
+for _i in 1 2 3 4 5; do pt --json status "$SLOT" >/dev/null || fail "pt status" 0 "$?"; done
+echo "   5 runs: $(elapsed_ms "$t0") ms"
+
+expect_rc 0 pt snapshot "$SLOT" -o /tmp/boot.json
+expect_rc 0 pt diff /tmp/boot.json
+assert_out_has "no change"
+
+say "release the console, detach GPU+audio"
+expect_rc 0 pt-console release "$gpu"
+expect_rc 0 pt-bind detach "$SLOT"
+assert_detached
+check_status "after detach"
+assert_json "after detach: vfio node" '.functions[0].vfio_node == $n' --arg n "/dev/vfio/$(group_of "$gpu")"
+assert_json "after detach: the journal's record" '.functions[0].journal.to == "vfio-pci" and .functions[1].journal.to == "vfio-pci"'
+assert_json "after detach: the arbiter record" '.functions[0].journal_vga.decodes != null'
+expect_rc 0 pt snapshot "$SLOT" -o /tmp/detached.json
+expect_rc 1 pt diff /tmp/boot.json /tmp/detached.json
+assert_out_has "$gpu driver: $GPU_DRIVER -> vfio-pci"
+assert_out_has "$aud driver: $AUD_DRIVER -> vfio-pci"
+assert_out_has "$gpu driver_override: (none) -> vfio-pci"
+
+say "the recovery recipe"
+expect_rc 0 recipe "$gpu"
+assert_attached
+check_status "after the recipe"
+assert_json "after the recipe: no journal record" '[.functions[] | .journal, .journal_vga] == [null, null, null, null]'
+
+say "a clean cycle: pt diff against the boot snapshot is empty"
+expect_rc 0 pt snapshot "$SLOT" -o /tmp/after.json
+expect_rc 0 pt diff /tmp/boot.json /tmp/after.json
+assert_out_has "no change"
+expect_json 0 pt --json diff /tmp/boot.json
+assert_json "diff --json" '.same == true and .changes == []'
+
+say "injected: an override left set on the audio function"
+echo vfio-pci >"/sys/bus/pci/devices/$aud/driver_override"
+expect_rc 1 pt diff /tmp/boot.json
+assert_out_has "$aud driver_override: (none) -> vfio-pci"
+expect_json 1 pt --json diff /tmp/boot.json
+assert_json "the changed field" '.changes == [{"function": $a, "field": "driver_override", "before": "(none)", "after": "vfio-pci"}]' --arg a "$aud"
+echo >"/sys/bus/pci/devices/$aud/driver_override"
+
+say "injected: the arbiter's decodes changed"
+expect_rc 0 pt-vgaarb decodes "$gpu" none
+expect_rc 1 pt diff /tmp/boot.json
+assert_out_has "$gpu vga.decodes: io+mem -> none"
+check_status "with decodes none"
+expect_rc 0 pt-vgaarb decodes "$gpu" io+mem
+expect_rc 0 pt diff /tmp/boot.json
+
+say "a snapshot that is not one is refused with exit 2"
+echo '{"format": 1, "device": "01:00"}' >/tmp/bad.json
+expect_rc 2 pt diff /tmp/bad.json
+assert_out_has "/tmp/bad.json"
+pass

@@ -1,0 +1,51 @@
+// pt: the kit's front command. status, snapshot and diff show the whole state
+// of a GPU's slot and IOMMU group and compare it over time; recover is
+// pt-bind recover. The five tools stay as they are.
+#include <iostream>
+
+#include "common.hpp"
+#include "pt/state_cmd.hpp"
+
+int main(int argc, char** argv) {
+  pt::state::Options o;
+  CLI::App app{"The state of a GPU and its group: status, snapshot, diff; recover", "pt"};
+  app.fallthrough();
+  app.require_subcommand(1);
+  pt::cli::add_common_options(app, o.common);
+
+  auto* status =
+      app.add_subcommand("status",
+                         "Show every function of DEV's slot and IOMMU group: drivers, power, link, "
+                         "arbiter, consoles, DRM, holders, journal");
+  status->add_option("device", o.device, "DEV")->required();
+  auto* snapshot =
+      app.add_subcommand("snapshot", "Save what status shows of DEV to FILE, for pt diff");
+  snapshot->add_option("device", o.device, "DEV")->required();
+  snapshot->add_option("-o,--output", o.output, "The snapshot file to write")
+      ->type_name("FILE")
+      ->required();
+  auto* diff = app.add_subcommand(
+      "diff", "Compare snapshot A with B (or with now), field by field: 0 same, 1 differs");
+  diff->add_option("snapshots", o.files,
+                   "FILE...: snapshot A, and B to compare it with (default: now)")
+      ->required()
+      ->expected(1, 2);
+  auto* recover = app.add_subcommand(
+      "recover", "Run the recovery steps pt.conf lists for DEV, as pt-bind recover does");
+  recover->add_option("devices", o.devices, "DEV...")->required();
+  auto* recipe = recover->add_flag(
+      "--recipe", o.recipe,
+      "Print the recovery recipe of pt(7) for DEV..., one command a line, and run nothing");
+  recover
+      ->add_option("--reset-method", o.reset_method,
+                   "With --recipe: the method of its resets (default bus; auto: pt-reset's choice)")
+      ->type_name("METHOD")
+      ->needs(recipe);
+
+  bool done = false;
+  int rc = pt::cli::parse(app, argc, argv, done);
+  if (done) return rc;
+  o.command = app.get_subcommands().front()->get_name();
+  return pt::cli::finish("pt",
+                         pt::state::run(o, std::cout, pt::cli::verbose_observer("pt", o.common)));
+}
