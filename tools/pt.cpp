@@ -1,6 +1,7 @@
 // pt: the kit's front command. status, snapshot and diff show the whole state
 // of a GPU's slot and IOMMU group and compare it over time; recover is
-// pt-bind recover. The five tools stay as they are.
+// pt-bind recover (recover::plan and recover::run). The five tools stay as
+// they are.
 #include <iostream>
 
 #include "common.hpp"
@@ -12,6 +13,10 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   pt::cli::add_common_options(app, o.common);
+  pt::cli::add_help_footer(
+      app, "every function of it",
+      {"pt status 01:00", "pt snapshot 01:00 -o before.json", "pt diff before.json",
+       "pt --dry-run recover 01:00", "pt recover --recipe 01:00"});
 
   auto* status =
       app.add_subcommand("status",
@@ -31,16 +36,17 @@ int main(int argc, char** argv) {
       ->required()
       ->expected(1, 2);
   auto* recover = app.add_subcommand(
-      "recover", "Run the recovery steps pt.conf lists for DEV, as pt-bind recover does");
+      "recover",
+      "Recover DEV... in one run, as pt-bind recover: pt.conf's recover steps, else pt(7)'s "
+      "recipe (--recipe: print it)");
   recover->add_option("devices", o.devices, "DEV...")->required();
-  auto* recipe = recover->add_flag(
+  recover->add_flag(
       "--recipe", o.recipe,
       "Print the recovery recipe of pt(7) for DEV..., one command a line, and run nothing");
   recover
       ->add_option("--reset-method", o.reset_method,
-                   "With --recipe: the method of its resets (default bus; auto: pt-reset's choice)")
-      ->type_name("METHOD")
-      ->needs(recipe);
+                   "The method of the recipe's resets (default bus; auto: pt-reset's choice)")
+      ->type_name("METHOD");
 
   bool done = false;
   int rc = pt::cli::parse(app, argc, argv, done);

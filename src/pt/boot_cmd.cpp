@@ -147,25 +147,7 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
     return recover::run(ctx, units, recover::printer(out, terminal, root));
   }
   json steps = json::array();
-  auto on_event = [&](const recover::Event& e) {
-    using K = recover::Event::Kind;
-    if (e.kind == K::start || e.kind == K::done) return;
-    std::vector<std::string> devs;
-    for (const auto& d : e.step.devices) devs.push_back(d.str());
-    static const char* const kResult[] = {"started", "skipped", "planned", "ok", "failed", "done"};
-    json j = {{"step", e.step.name},
-              {"device", e.device.str()},
-              {"devices", e.kind == K::skip ? json::array({e.device.str()}) : json(devs)},
-              {"result", kResult[int(e.kind)]},
-              {"detail", nullable(e.detail)},
-              {"argv", recover::step_argv(e.step, root)}};
-    if (e.kind == K::ok || e.kind == K::failed) {
-      j["exit"] = e.exit;
-      j["ms"] = e.ms;
-    }
-    steps.push_back(j);
-  };
-  auto r = recover::run(ctx, units, on_event);
+  auto r = recover::run(ctx, units, recover::recorder(steps, root));
   emit(out, json{{"op", "recover"},
                  {"dry_run", ctx.dry_run},
                  {"steps", steps},

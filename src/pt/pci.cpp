@@ -337,6 +337,25 @@ std::vector<PciAddress> present_functions(const Root& root) {
 
 }  // namespace
 
+void fill_names(const Root& root, std::vector<Device>& devices) {
+  std::set<uint32_t> wanted;
+  for (const auto& d : devices) {
+    wanted.insert(uint32_t(d.vendor) << 16 | d.device);
+    wanted.insert(uint32_t(d.vendor) << 16 | 0xffff);
+  }
+  const auto names = load_names(pci_ids_path(root), wanted);
+  auto find = [](const auto& map, auto key) {
+    auto it = map.find(key);
+    return it == map.end() ? std::string() : it->second;
+  };
+  for (auto& d : devices) {
+    auto sub = find(names.subclasses, uint16_t(d.class_code >> 8));
+    d.class_name = sub.empty() ? find(names.bases, uint8_t(d.class_code >> 16)) : sub;
+    d.vendor_name = find(names.vendors, d.vendor);
+    d.device_name = find(names.devices, uint32_t(d.vendor) << 16 | d.device);
+  }
+}
+
 Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& options) {
   PciAccess holder;
   holder.sysfs_path = root.path("/sys/bus/pci");
@@ -348,23 +367,6 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
     read = scan_raw(holder, present_functions(root), raw);
   if (!read) return fail(holder.sysfs_path, std::string("libpci: ") + pci_message, EIO);
 
-  IdNames names;
-  if (options.names) {
-    std::set<uint32_t> wanted;
-    for (const auto& r : raw) {
-      wanted.insert(uint32_t(r.vendor) << 16 | r.device);
-      wanted.insert(uint32_t(r.vendor) << 16 | 0xffff);
-    }
-    names = load_names(pci_ids_path(root), wanted);
-  }
-  auto find = [](const auto& map, auto key) {
-    auto it = map.find(key);
-    return it == map.end() ? std::string() : it->second;
-  };
-  auto class_name = [&](uint32_t class_code) {
-    auto n = find(names.subclasses, uint16_t(class_code >> 8));
-    return n.empty() ? find(names.bases, uint8_t(class_code >> 16)) : n;
-  };
   std::vector<Device> out;
   out.reserve(raw.size());
   for (auto& r : raw) {
@@ -374,12 +376,10 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
     d.device = r.device;
     // libpci gives base+sub class; the prog-if lives in the class attribute.
     d.class_code = read_hex(root.path(d.sysfs("class"))).value_or(r.class_code);
-    d.class_name = class_name(d.class_code);
-    d.vendor_name = find(names.vendors, d.vendor);
-    d.device_name = find(names.devices, uint32_t(d.vendor) << 16 | d.device);
     fill_sysfs(root, d);
     out.push_back(std::move(d));
   }
+  if (options.names) fill_names(root, out);
   std::sort(out.begin(), out.end(), [](const Device& a, const Device& b) { return a.addr < b.addr; });
   return out;
 }

@@ -65,6 +65,11 @@ Result<std::vector<Device>> scan_devices(const Root& root, const ScanOptions& op
 // from sysfs: what a reset needs, without reading every device of a big tree.
 Result<std::vector<Device>> scan_near(const Root& root, const std::vector<DeviceSpec>& specs);
 
+// Sets the class, vendor and device names of DEVICES from pci_ids_path(ROOT),
+// read once for all of them: what scan_devices does with ScanOptions::names,
+// for devices read another way (scan_near, read_device), which have none.
+void fill_names(const Root& root, std::vector<Device>& devices);
+
 // Members of an IOMMU group, from /sys/kernel/iommu_groups/N/devices.
 std::vector<PciAddress> group_members(const Root& root, int group);
 

@@ -359,4 +359,26 @@ Observer printer(std::ostream& out, bool terminal, const std::string& root) {
   };
 }
 
+Observer recorder(nlohmann::json& steps, const std::string& root) {
+  return [&steps, root](const Event& e) {
+    using K = Event::Kind;
+    if (e.kind == K::start || e.kind == K::done) return;
+    std::vector<std::string> devs;
+    for (const auto& d : e.step.devices) devs.push_back(d.str());
+    static const char* const kResult[] = {"started", "skipped", "planned", "ok", "failed", "done"};
+    nlohmann::json j = {{"step", e.step.name},
+                        {"device", e.device.str()},
+                        {"devices", e.kind == K::skip ? nlohmann::json::array({e.device.str()})
+                                                      : nlohmann::json(devs)},
+                        {"result", kResult[int(e.kind)]},
+                        {"detail", render::nullable(e.detail)},
+                        {"argv", step_argv(e.step, root)}};
+    if (e.kind == K::ok || e.kind == K::failed) {
+      j["exit"] = e.exit;
+      j["ms"] = e.ms;
+    }
+    steps.push_back(std::move(j));
+  };
+}
+
 }  // namespace pt::recover

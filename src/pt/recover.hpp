@@ -7,6 +7,7 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -87,5 +88,10 @@ Result<Exit> run(Context& ctx, const std::vector<Unit>& units, const Observer& o
 // before a step and "recover BDF: STEP exited N after MS ms: WHAT" after it.
 // ROOT is shown as --root in the commands when not "/".
 Observer printer(std::ostream& out, bool terminal, const std::string& root = "/");
+
+// The records pt-bind --json recover reports, one per step event appended to
+// STEPS (an array): step, device, devices, result (skipped, planned, ok,
+// failed), detail, argv, and for ok and failed the exit status and ms.
+Observer recorder(nlohmann::json& steps, const std::string& root = "/");
 
 }  // namespace pt::recover

@@ -104,6 +104,8 @@ Function read_function(const Root& root, const Device& d, const std::vector<Devi
   f.device_id = hex4(d.device);
   f.class_id = hex4(d.class_id());
   f.class_name = d.class_name;
+  if (!d.vendor_name.empty()) f.vendor_name = d.vendor_name;
+  if (!d.device_name.empty()) f.device_name = d.device_name;
   f.driver = d.driver;
   f.driver_override = d.driver_override;
   f.iommu_group = d.iommu_group;
@@ -178,7 +180,9 @@ Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& 
   std::vector<DeviceSpec> specs;
   for (const auto& a : wanted) specs.push_back(DeviceSpec{a.domain, a.bus, a.dev, a.func, a.str()});
   // The functions and their bus neighbours, which decide a bus reset.
-  const auto all = PT_TRY(scan_near(root, specs));
+  auto all = PT_TRY(scan_near(root, specs));
+  // scan_near reads sysfs only; the names a person reads come from pci.ids.
+  fill_names(root, all);
   const bool kernel_knows = reset::kernel_has_reset_method(root, all);
   const auto consoles = PT_TRY(console::discover(root));
   const auto journal = load_journal(root);

@@ -87,7 +87,7 @@ struct Record {
 struct Function {
   std::string bdf;
   std::string vendor, device_id;  // "10de", "2484"
-  // pci.ids names; pt::Device has none yet, so these stay nullopt (null).
+  // pci.ids names (pci_ids_path); nullopt (null) when pci.ids does not know the ID.
   std::optional<std::string> vendor_name, device_name;
   std::string class_id;  // "0300"
   std::string class_name;

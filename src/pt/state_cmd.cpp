@@ -4,9 +4,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 
 #include "pt/recover.hpp"
 #include "pt/render.hpp"
+#include "pt/reset.hpp"
 #include "pt/state.hpp"
 #include "pt/system.hpp"
 #include "pt/target.hpp"
@@ -43,8 +45,10 @@ void print_status(const Snapshot& s, std::ostream& out) {
   for (const auto& f : s.functions) {
     t += f.bdf + "  " + f.vendor + ":" + f.device_id + "  " +
          (f.class_name.empty() ? "class " + f.class_id : f.class_name + " (" + f.class_id + ")");
-    if (f.vendor_name || f.device_name)
-      t += "  " + f.vendor_name.value_or("?") + " " + f.device_name.value_or("?");
+    // As lspci and pt-bind list name it (name_string): a device pci.ids does
+    // not list under its vendor is "Device ID".
+    if (f.vendor_name)
+      t += "  " + *f.vendor_name + " " + f.device_name.value_or("Device " + f.device_id);
     t += f.in_slot ? "\n" : "  (same IOMMU group)\n";
     line("driver",
          or_none(f.driver) +
@@ -187,38 +191,43 @@ Result<Exit> cmd_diff(const Options& o, Context& ctx, drm::Backend& backend, std
   return changes.empty() ? Exit::ok : Exit::failed;
 }
 
-// The directory of the running pt: the kit's other tools sit beside it.
-std::string tool_dir() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return PT_SBINDIR;
-  std::string self(buf, size_t(n));
-  return self.substr(0, self.rfind('/'));
-}
-
-// pt recover: what pt-bind recover does, with its options and exit codes.
+// pt recover: what pt-bind recover does, with its options, output and exit
+// codes: recover::plan and recover::run in this process (--recipe: print the
+// recipe's command lines).
 Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
+  const auto specs = PT_TRY(target::parse_all(o.devices));
+  if (specs.empty())
+    return usage_error(o.recipe ? "recover --recipe" : "recover", "needs at least one device");
+  PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
+  const std::string root = ctx.root.is_real() ? "/" : ctx.root.dir();
   if (o.recipe) {
-    const auto specs = PT_TRY(target::parse_all(o.devices));
-    if (specs.empty()) return usage_error("recover --recipe", "needs at least one device");
     const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
     const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
     if (o.common.json) {
       json arr = json::array();
-      for (const auto& c : steps)
-        arr.push_back({{"step", c.step}, {"device", c.device.str()}, {"argv", c.argv}});
+      for (const auto& st : steps)
+        arr.push_back({{"step", st.name},
+                       {"device", st.devices.front().str()},
+                       {"argv", recover::step_argv(st)}});
       render::emit(out, arr);
     } else {
-      for (const auto& c : steps) out << join(c.argv, " ") << "\n";
+      for (const auto& st : steps) out << join(recover::step_argv(st), " ") << "\n";
     }
     return Exit::ok;
   }
-  if (o.devices.size() != 1) return usage_error("recover", "takes exactly one device");
-  const auto spec = PT_TRY(parse_device_spec(o.devices[0]));
-  if (!spec.func)
-    return usage_error("'" + spec.input + "'", "recover takes one function, like 0000:3b:00.0");
-  return recover::run(ctx, PciAddress{spec.domain, spec.bus, spec.dev, *spec.func}, tool_dir(),
-                      out);
+  const auto units = PT_TRY(recover::plan(ctx.root, specs, o.reset_method));
+  if (!o.common.json) {
+    // A person watching gets a line per step with the time since the start.
+    const bool terminal = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
+    return recover::run(ctx, units, recover::printer(out, terminal, root));
+  }
+  json steps = json::array();
+  auto r = recover::run(ctx, units, recover::recorder(steps, root));
+  render::emit(out, json{{"op", "recover"},
+                         {"dry_run", ctx.dry_run},
+                         {"steps", steps},
+                         {"exit", r ? 0 : int(r.error().exit)}});
+  return r;
 }
 
 }  // namespace

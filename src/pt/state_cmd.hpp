@@ -1,5 +1,5 @@
 // pt's commands: status, snapshot, diff (the whole state of a GPU's slot and
-// group, saved and compared) and recover (pt-bind recover's runner).
+// group, saved and compared) and recover (pt-bind recover: recover::plan and recover::run).
 #pragma once
 
 #include <ostream>
@@ -19,9 +19,9 @@ struct Options {
   std::string device;                // status, snapshot: DEV
   std::string output;                // snapshot -o FILE
   std::vector<std::string> files;    // diff A [B]
-  std::vector<std::string> devices;  // recover DEV (--recipe: DEV...)
+  std::vector<std::string> devices;  // recover DEV...
   bool recipe = false;               // recover --recipe
-  std::string reset_method = "bus";  // recover --recipe --reset-method
+  std::string reset_method = "bus";  // recover --reset-method
 };
 
 // Opens the system (or --root tree) with a bounded DRM backend and runs the

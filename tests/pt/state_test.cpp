@@ -88,9 +88,11 @@ TEST_CASE("collect reads each field of the GPU and its audio function") {
   CHECK(g.in_slot);
   CHECK(g.vendor == "10de");
   CHECK(g.device_id == "2484");
-  CHECK_FALSE(g.vendor_name.has_value());
-  CHECK_FALSE(g.device_name.has_value());
+  // Names from the tree's /usr/share/misc/pci.ids (the fixture's excerpt).
+  CHECK(g.vendor_name == "NVIDIA Corporation");
+  CHECK(g.device_name == "GA104 [GeForce RTX 3070]");
   CHECK(g.class_id == "0300");
+  CHECK(g.class_name == "VGA compatible controller");
   CHECK(g.driver == "nvidia");
   CHECK(g.driver_override == "");
   CHECK(g.iommu_group == 1);
@@ -122,7 +124,10 @@ TEST_CASE("collect reads each field of the GPU and its audio function") {
   CHECK_FALSE(g.journal.has_value());
 
   const auto& a = fn(s, "0000:01:00.1");
+  CHECK(a.vendor_name == "NVIDIA Corporation");
+  CHECK(a.device_name == "GA104 High Definition Audio Controller");
   CHECK(a.class_id == "0403");
+  CHECK(a.class_name == "Audio device");
   CHECK(a.driver == "snd_hda_intel");
   CHECK_FALSE(a.vga.has_value());
   CHECK(a.vga_error == "");  // not a VGA device: no arbiter to ask
@@ -218,6 +223,25 @@ TEST_CASE("the IOMMU group's other members come after the slot, marked") {
         std::vector<std::string>{"0000:01:00.0", "0000:01:00.1", "0000:01:00.2", "0000:02:00.0"});
   CHECK(fn(s, "0000:01:00.2").in_slot);
   CHECK_FALSE(fn(s, "0000:02:00.0").in_slot);
+  // The group's other members are named too; pci.ids lists no 10de:1ada.
+  CHECK(fn(s, "0000:01:00.2").vendor_name == "NVIDIA Corporation");
+  CHECK_FALSE(fn(s, "0000:01:00.2").device_name.has_value());
+  CHECK(fn(s, "0000:02:00.0").vendor_name == "Intel Corporation");
+  CHECK(fn(s, "0000:02:00.0").device_name == "82574L Gigabit Network Connection");
+}
+
+TEST_CASE("without the tree's pci.ids the names are null, in the snapshot's JSON too") {
+  Env e;
+  REQUIRE(::unlink((e.fx.dir() + "/usr/share/misc/pci.ids").c_str()) == 0);
+  const auto s = e.collect("01:00.0");
+  const auto& g = fn(s, "0000:01:00.0");
+  CHECK_FALSE(g.vendor_name.has_value());
+  CHECK_FALSE(g.device_name.has_value());
+  CHECK(g.class_name == "");
+  const auto j = state::to_json(s);
+  CHECK(j["functions"][0]["vendor_name"].is_null());
+  CHECK(j["functions"][0]["device_name"].is_null());
+  CHECK(j["functions"][0]["class_name"].is_null());
 }
 
 TEST_CASE("holders, the journal's records and a job in flight") {

@@ -84,6 +84,13 @@ TEST_SUITE("completion") {
           joined(Words{root + "/snap-before.json"}));
     auto opts = complete({"pt", "snapshot", "01:00", "--"});
     CHECK(std::count(opts.begin(), opts.end(), "--output") == 1);
+    // recover has pt-bind recover's options, --reset-method without --recipe too.
+    opts = complete({"pt", "recover", "--"});
+    CHECK(std::count(opts.begin(), opts.end(), "--recipe") == 1);
+    CHECK(std::count(opts.begin(), opts.end(), "--reset-method") == 1);
+    CHECK(std::count(opts.begin(), opts.end(), "--json") == 1);
+    // The --help footer (address forms, examples) offers no subcommand.
+    CHECK(joined(complete({"pt", "s"})) == joined(Words{"status", "snapshot"}));
   }
 
   TEST_CASE("devices under --root, with class names while several match") {

@@ -34,7 +34,10 @@ TEST_CASE("pt status: text and --json") {
   Tree t;
   auto r = pt_(t.root() + "status 01:00");
   REQUIRE(r.status == 0);
-  CHECK(r.out.find("0000:01:00.0  10de:2484") != std::string::npos);
+  CHECK(r.out.find("0000:01:00.0  10de:2484  VGA compatible controller (0300)  NVIDIA Corporation "
+                   "GA104 [GeForce RTX 3070]\n") != std::string::npos);
+  CHECK(r.out.find("0000:01:00.1  10de:228b  Audio device (0403)  NVIDIA Corporation GA104 High "
+                   "Definition Audio Controller\n") != std::string::npos);
   CHECK(r.out.find("nvidia") != std::string::npos);
   CHECK(r.out.find("0000:01:00.1") != std::string::npos);
   CHECK(r.out.find("card0") != std::string::npos);
@@ -49,7 +52,9 @@ TEST_CASE("pt status: text and --json") {
   CHECK(g["bdf"] == "0000:01:00.0");
   CHECK(g["driver"] == "nvidia");
   CHECK(g["driver_override"].is_null());
-  CHECK(g["vendor_name"].is_null());
+  CHECK(g["vendor_name"] == "NVIDIA Corporation");
+  CHECK(g["device_name"] == "GA104 [GeForce RTX 3070]");
+  CHECK(g["class_name"] == "VGA compatible controller");
   CHECK(g["iommu_group"] == 1);
   CHECK(g["command"]["value"] == "0x0007");
   CHECK(g["command"]["bits"] == nlohmann::json({"io", "mem", "master"}));
@@ -71,8 +76,18 @@ TEST_CASE("pt status: usage and missing devices") {
   CHECK(r.status == 2);
   r = pt_(t.root() + "status");
   CHECK(r.status == 2);
+  // CLI11's errors as the other tools give them: the tool's name, a pointer to --help.
+  CHECK(r.out.starts_with("pt: "));
+  CHECK(r.out.find("device is required") != std::string::npos);
+  CHECK(r.out.find("pt: run 'pt --help' for the commands, options and address forms\n") !=
+        std::string::npos);
   r = pt_(t.root() + "frobnicate 01:00");
   CHECK(r.status == 2);
+  CHECK(r.out.starts_with("pt: "));
+  CHECK(r.out.find("pt: run 'pt --help'") != std::string::npos);
+  r = pt_(t.root() + "status --frob 01:00");
+  CHECK(r.status == 2);
+  CHECK(r.out.starts_with("pt: "));
   pt::test::check_empty_root_refused("pt", t.fx.dir(), "status 01:00");
 }
 
@@ -141,6 +156,36 @@ TEST_CASE("pt recover is pt-bind recover") {
   auto dry_bind = pt::test::run_tool("pt-bind", t.root() + "--dry-run recover 0000:01:00.0");
   CHECK(dry.status == dry_bind.status);
   CHECK(dry.out == dry_bind.out);
-  CHECK(pt_(t.root() + "recover 01:00").status == 2);                       // one function
-  CHECK(pt_(t.root() + "recover --reset-method bus 01:00.0").status == 2);  // needs --recipe
+  // The same run as pt-bind's (recover::plan, recover::run): a slot, --json,
+  // --reset-method without --recipe.
+  dry = pt_(t.root() + "--json --dry-run recover --reset-method flr 01:00");
+  dry_bind =
+      pt::test::run_tool("pt-bind", t.root() + "--json --dry-run recover --reset-method flr 01:00");
+  REQUIRE(dry.status == 0);
+  CHECK(dry.out == dry_bind.out);
+  auto j = nlohmann::json::parse(dry.out);
+  CHECK(j["op"] == "recover");
+  CHECK(j["dry_run"] == true);
+  CHECK_FALSE(j["steps"].empty());
+  auto bad = pt_(t.root() + "recover --reset-method warm 01:00.0");
+  CHECK(bad.status == 2);
+  CHECK(bad.out ==
+        "pt: --reset-method 'warm': is not a reset method; use one of "
+        "device_specific, acpi, flr, af_flr, pm, bus, slot, rescan or auto\n");
+  CHECK(pt_(t.root() + "recover").status == 2);
+}
+
+TEST_CASE("pt recover without pt.conf runs pt(7)'s recipe, as pt-bind recover does") {
+  Tree t;
+  const auto before = t.fx.snapshot();
+  auto mine = pt_(t.root() + "--json --dry-run recover 01:00");
+  auto theirs = pt::test::run_tool("pt-bind", t.root() + "--json --dry-run recover 01:00");
+  REQUIRE(mine.status == 0);
+  CHECK(mine.out == theirs.out);
+  auto j = nlohmann::json::parse(mine.out);
+  REQUIRE(j["steps"].size() == 6);
+  CHECK(j["steps"][0]["step"] == "reset");
+  CHECK(j["steps"][1]["step"] == "attach");
+  CHECK(j["steps"][5]["step"] == "drm-check");
+  CHECK(t.fx.snapshot() == before);
 }

@@ -5,8 +5,8 @@
 
 pt_vm_topology
 [ -f /usr/share/misc/pci.ids ] || fail "/usr/share/misc/pci.ids" "the host's copy" "missing"
-gv=$(cat /sys/bus/pci/devices/$GPU/vendor) gd=$(cat /sys/bus/pci/devices/$GPU/device)
-av=$(cat /sys/bus/pci/devices/$AUD/vendor) ad=$(cat /sys/bus/pci/devices/$AUD/device)
+gv=$(cat "/sys/bus/pci/devices/$GPU/vendor") gd=$(cat "/sys/bus/pci/devices/$GPU/device")
+av=$(cat "/sys/bus/pci/devices/$AUD/vendor") ad=$(cat "/sys/bus/pci/devices/$AUD/device")
 say "GPU $gv:$gd, audio $av:$ad"
 assert_eq "GPU vendor" 0x1af4 "$gv"
 assert_eq "audio vendor" 0x8086 "$av"

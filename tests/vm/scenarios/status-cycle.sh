@@ -3,7 +3,8 @@
 # --json` agrees with the raw kernel state (driver link, driver_override,
 # IOMMU group and /dev/vfio node, PMCSR, command register, the arbiter's
 # decodes and owns, the fbcon vtconsole's bind, the DRM card) at boot, after
-# pt-console release + pt-bind detach, and after the recovery recipe; a
+# pt-console release + pt-bind detach, and after the recovery recipe run by
+# `pt recover`; names from the host's pci.ids; a
 # snapshot before the cycle and one after it are the same (`pt diff` exit
 # 0); an override left set and changed arbiter decodes make `pt diff` exit
 # 1 naming the field; `pt status` writes nothing (no sysfs write, the
@@ -47,8 +48,15 @@ check_status() {
 check_status "at boot"
 assert_json "at boot: the GPU is the boot VGA" '.functions[0].boot_vga == true'
 assert_json "at boot: the DRM card reads" '.functions[0].drm.kms == "ok" and .functions[0].drm.verdict == "healthy"'
+assert_json "at boot: GPU names from pci.ids" '.functions[0] | .vendor_name == "Red Hat, Inc." and .device_name == "Virtio 1.0 GPU" and .class_name == "VGA compatible controller"'
+assert_json "at boot: audio names from pci.ids" '.functions[1] | .vendor_name == "Intel Corporation" and .device_name == "82801I (ICH9 Family) HD Audio Controller"'
+# Without jq in the guest the names are still checked as text.
+assert_out_has '"vendor_name": "Red Hat, Inc."'
+assert_out_has '"device_name": "82801I (ICH9 Family) HD Audio Controller"'
 run_cmd pt status "$SLOT"
 [ "$RC" = 0 ] || fail "pt status" 0 "$RC"
+assert_out_has "Red Hat, Inc. Virtio 1.0 GPU"
+assert_out_has "Intel Corporation 82801I (ICH9 Family) HD Audio Controller"
 
 say "pt status is read-only: -v shows no write, the state is the same"
 before=$(cycle_state)
@@ -79,8 +87,11 @@ assert_out_has "$gpu driver: $GPU_DRIVER -> vfio-pci"
 assert_out_has "$aud driver: $AUD_DRIVER -> vfio-pci"
 assert_out_has "$gpu driver_override: (none) -> vfio-pci"
 
-say "the recovery recipe"
-expect_rc 0 recipe "$gpu"
+say "the recovery recipe, by pt recover (recover::run, as pt-bind recover)"
+expect_rc 0 pt recover "$gpu"
+for _s in reset attach drm-wait vgaarb console drm-check; do
+  assert_out_has "recover $gpu: $_s exited 0 after"
+done
 assert_attached
 check_status "after the recipe"
 assert_json "after the recipe: no journal record" '[.functions[] | .journal, .journal_vga] == [null, null, null, null]'
