@@ -266,6 +266,14 @@ Result<Outcome> exec(const Root& root, const std::vector<std::string>& argv,
   const bool report = options.exec_failure_prefix.has_value();
   return run(root, options, options.forward_signals, false, [&](int out_fd) {
     if (out_fd >= 0 && ::dup2(out_fd, 1) < 0) ::_exit(126);
+    if (options.cwd && ::chdir(options.cwd->c_str()) != 0) {
+      if (report) {
+        const std::string msg =
+            prefix + "cannot enter " + *options.cwd + ": " + std::strerror(errno) + "\n";
+        [[maybe_unused]] auto n = ::write(2, msg.data(), msg.size());
+      }
+      ::_exit(126);
+    }
     if (options.search_path)
       ::execvpe(args[0], args.data(), envp.data());
     else

@@ -48,6 +48,9 @@ struct Options {
   // exec() only: when exec fails, the child prints "PREFIXARGV0: strerror"
   // on stderr (a tool running a user's command says why it did not run).
   std::optional<std::string> exec_failure_prefix;
+  // exec() only: the child's working directory (a tool that unpacks into
+  // "."); when chdir fails the child exits 126.
+  std::optional<std::string> cwd;
 };
 
 struct Outcome {

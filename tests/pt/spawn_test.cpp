@@ -1,7 +1,5 @@
 #include "pt/spawn.hpp"
 
-#include "fixture.hpp"
-
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -10,6 +8,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+
+#include "fixture.hpp"
 
 using namespace pt;
 using namespace std::chrono_literals;
@@ -61,6 +62,21 @@ TEST_CASE("exec runs a program with extra environment and captures stdout") {
   CHECK(r->finished);
   CHECK(r->code == 3);
   CHECK(r->out == "hello");
+}
+
+TEST_CASE("exec runs the child in cwd; a cwd that cannot be entered is exit 126") {
+  test::Fixture fx;
+  fx.write_file("/scratch/file", "");
+  const std::string scratch = std::filesystem::canonical(fx.root().path("/scratch"));
+  auto r = spawn::exec(Root{}, {"/bin/pwd"}, {.timeout = 5s, .capture = true, .cwd = scratch});
+  REQUIRE(r);
+  CHECK(r->code == 0);
+  CHECK(r->out == scratch + "\n");
+  auto bad = spawn::exec(Root{}, {"/bin/pwd"},
+                         {.timeout = 5s, .capture = true, .cwd = fx.root().path("/none")});
+  REQUIRE(bad);
+  CHECK(bad->code == 126);
+  CHECK(bad->out.empty());
 }
 
 TEST_CASE("exec of a missing program is exit 127, a signal is 128 + its number") {
