@@ -51,6 +51,14 @@ int main(int argc, char** argv) {
       ->add_option("--initramfs", o.initramfs,
                    "The image to inspect (default: the running kernel's)")
       ->type_name("FILE");
+  auto* exp = app.add_subcommand(
+      "export", "Print DEV's entry for Proxmox's pci.cfg, KubeVirt or Nova (FORMAT)");
+  exp->add_option("format", o.format, "proxmox, kubevirt or nova")->required();
+  exp->add_option("device", single, "DEV (a slot: all its functions)")->required();
+  exp->add_option("--name", o.name, "Mapping id, resource name or alias (default: derived)")
+      ->type_name("NAME");
+  exp->add_option("--node", o.node, "proxmox: the node (default: this host's name)")
+      ->type_name("HOST");
   app.add_subcommand("udev-rules", "Print the udev rules generated from pt.conf");
   auto* match =
       app.add_subcommand("udev-match", "Print pt.conf's udev properties of DEV (for udev rules)");

@@ -5,6 +5,7 @@
 
 #include "pt/bind.hpp"
 #include "pt/boot_cmd.hpp"
+#include "pt/export.hpp"
 #include "pt/holders.hpp"
 #include "pt/lock.hpp"
 #include "pt/modules.hpp"
@@ -309,8 +310,26 @@ void print_outcome(const std::string& op, const Outcome& oc, bool json_out, std:
   out << t;
 }
 
+// pt-bind export FORMAT DEV: another engine's configuration entry for DEV.
+Result<Exit> cmd_export(const Options& o, Context& ctx, std::ostream& out) {
+  if (o.devices.size() != 1) return usage_error("export", "takes exactly one device");
+  exporter::Request r{.format = PT_TRY(exporter::parse_format(o.format)), .name = o.name};
+  auto spec = PT_TRY(parse_device_spec(o.devices[0]));
+  auto functions = PT_TRY(exporter::read_functions(ctx.root, spec));
+  if (r.format == exporter::Format::proxmox) {
+    r.node =
+        o.node.empty() ? read_attr(ctx.root, "/proc/sys/kernel/hostname").value_or("") : o.node;
+    if (r.node.empty())
+      return fail("/proc/sys/kernel/hostname",
+                  "the host name is unreadable; name the node with --node", ENOENT);
+  }
+  out << PT_TRY(exporter::render(functions, r));
+  return Exit::ok;
+}
+
 Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
   if (o.command == "list") return cmd_list(o, ctx, out);
+  if (o.command == "export") return cmd_export(o, ctx, out);
   if (o.command == "show") return cmd_show(o, ctx, out);
   if (auto r = run_conf_command(o, ctx, out)) return *r;
   if (o.command == "detach" || o.command == "attach" || o.command == "set" || o.command == "unset")

@@ -24,6 +24,9 @@ struct Options {
   std::string initramfs;             // boot-check: the image, default the running kernel's
   bool recipe = false;               // recover: print the built-in recipe instead
   std::string reset_method = "bus";  // recipe: pt-reset's --method, "auto" for its own choice
+  std::string format;                // export: proxmox, kubevirt or nova
+  std::string name;                  // export: mapping id, resource name or alias
+  std::string node;                  // export proxmox: the node, default the host name
 };
 
 // Opens the system (or --root tree) and runs the command. Normal output goes
