@@ -4,8 +4,8 @@
 #include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 
+#include "pt/pci.hpp"
 #include "pt/sysfs.hpp"
 #include "pt/try.hpp"
 
@@ -181,7 +181,7 @@ Result<std::vector<Function>> read_functions(const Root& root, const DeviceSpec&
   for (const auto& name : list_dir(root, "/sys/bus/pci/devices"))
     if (auto a = parse_sysfs_name(name); a && spec.matches(*a)) addrs.push_back(*a);
   if (addrs.empty())
-    return fail(spec.input, "no such PCI device; check the address with pt-bind list", ENODEV);
+    return no_such_device(spec.input);
   std::sort(addrs.begin(), addrs.end());
   std::vector<Function> out;
   for (const auto& a : addrs) {
