@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "pt/bind.hpp"
@@ -11,8 +10,9 @@
 #include "pt/initramfs.hpp"
 #include "pt/lock.hpp"
 #include "pt/recover.hpp"
-#include "pt/reset.hpp"
+#include "pt/recover_cmd.hpp"
 #include "pt/render.hpp"
+#include "pt/reset.hpp"
 #include "pt/target.hpp"
 #include "pt/try.hpp"
 
@@ -136,23 +136,11 @@ Result<Exit> cmd_boot_check(const Options& o, Context& ctx, std::ostream& out) {
 // names, pt(7)'s recipe for the others, all in this process under one lock,
 // stopping at the first step that fails with that step's exit status.
 Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
-  const auto specs = PT_TRY(target::parse_all(o.devices));
-  if (specs.empty()) return usage_error("recover", "needs at least one device");
-  PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
-  const auto units = PT_TRY(recover::plan(ctx.root, specs, o.reset_method));
-  const std::string root = ctx.root.is_real() ? "/" : ctx.root.dir();
-  if (!o.common.json) {
-    // A person watching gets a line per step with the time since the start.
-    const bool terminal = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
-    return recover::run(ctx, units, recover::printer(out, terminal, root));
-  }
-  json steps = json::array();
-  auto r = recover::run(ctx, units, recover::recorder(steps, root));
-  emit(out, json{{"op", "recover"},
-                 {"dry_run", ctx.dry_run},
-                 {"steps", steps},
-                 {"exit", r ? 0 : int(r.error().exit)}});
-  return r;
+  return recover::command({.devices = o.devices,
+                           .reset_method = o.reset_method,
+                           .json = o.common.json,
+                           .tag = "pt-bind"},
+                          ctx, out);
 }
 
 // pt-bind recover --recipe DEV...: the recovery recipe of pt(7) for the functions DEV

@@ -727,6 +727,35 @@ void compare(const std::string& fn, const std::map<std::string, std::string>& a,
 
 }  // namespace
 
+nlohmann::json changes_json(const std::vector<Change>& changes) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& c : changes)
+    arr.push_back(
+        {{"function", c.function.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.function)},
+         {"field", c.field},
+         {"before", c.before},
+         {"after", c.after}});
+  return arr;
+}
+
+std::string summary(const Snapshot& s) {
+  std::string out;
+  for (const auto& f : s.functions) {
+    if (!f.in_slot) continue;
+    if (!out.empty()) out += "; ";
+    out += f.bdf + " " + (f.driver.empty() ? "no driver" : f.driver);
+    if (!f.driver_override.empty()) out += " override=" + f.driver_override;
+    if (!f.power_state.empty()) out += " " + f.power_state;
+    if (f.vga) out += " decodes=" + f.vga->decodes;
+  }
+  std::string bound;
+  for (const auto& v : s.vtconsoles)
+    if (v.bound) bound += (bound.empty() ? "" : ", ") + v.name;
+  out += "; vtcon bound: " + (bound.empty() ? std::string("none") : bound);
+  if (!s.journal_job.empty()) out += "; journal job: " + s.journal_job;
+  return out;
+}
+
 std::string Change::describe() const {
   return (function.empty() ? "" : function + " ") + field + ": " + before + " -> " + after;
 }

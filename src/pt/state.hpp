@@ -171,6 +171,16 @@ struct Change {
 // node, not pid (a restarted daemon is the same holder).
 std::vector<Change> diff(const Snapshot& a, const Snapshot& b);
 
+// CHANGES as pt diff --json lists them: function (null: the whole
+// system), field, before, after.
+nlohmann::json changes_json(const std::vector<Change>& changes);
+
+// The snapshot in one line for the system log: each function of the slot
+// with its driver, override, power state and arbiter decodes, then the bound
+// vtconsoles: "0000:01:00.0 vfio-pci override=vfio-pci D0 decodes=none;
+// 0000:01:00.1 vfio-pci D0; vtcon bound: frame buffer device".
+std::string summary(const Snapshot& snapshot);
+
 // fbcon's map as one line, consoles grouped by framebuffer: "1-6+8=fb0 7=fb1".
 std::string con2fb_text(const std::map<int, int>& map);
 

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "pt/recover.hpp"
+#include "pt/recover_cmd.hpp"
 #include "pt/render.hpp"
 #include "pt/reset.hpp"
 #include "pt/state.hpp"
@@ -175,13 +176,7 @@ Result<Exit> cmd_diff(const Options& o, Context& ctx, drm::Backend& backend, std
       o.files.size() == 2 ? PT_TRY(load(o.files[1])) : PT_TRY(collect_now(ctx, backend, a.device));
   const auto changes = diff(a, b);
   if (o.common.json) {
-    json arr = json::array();
-    for (const auto& c : changes)
-      arr.push_back({{"function", render::nullable(c.function)},
-                     {"field", c.field},
-                     {"before", c.before},
-                     {"after", c.after}});
-    render::emit(out, {{"same", changes.empty()}, {"changes", arr}});
+    render::emit(out, {{"same", changes.empty()}, {"changes", changes_json(changes)}});
   } else {
     std::string t;
     for (const auto& c : changes) t += c.describe() + "\n";
@@ -191,16 +186,14 @@ Result<Exit> cmd_diff(const Options& o, Context& ctx, drm::Backend& backend, std
   return changes.empty() ? Exit::ok : Exit::failed;
 }
 
-// pt recover: what pt-bind recover does, with its options, output and exit
-// codes: recover::plan and recover::run in this process (--recipe: print the
-// recipe's command lines).
-Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
-  const auto specs = PT_TRY(target::parse_all(o.devices));
-  if (specs.empty())
-    return usage_error(o.recipe ? "recover --recipe" : "recover", "needs at least one device");
-  PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
-  const std::string root = ctx.root.is_real() ? "/" : ctx.root.dir();
+// pt recover: pt-bind recover (recover::command) and the state of each
+// DEV's slot compared before and after; --recipe prints the recipe's
+// command lines.
+Result<Exit> cmd_recover(const Options& o, Context& ctx, drm::Backend& backend, std::ostream& out) {
   if (o.recipe) {
+    const auto specs = PT_TRY(target::parse_all(o.devices));
+    if (specs.empty()) return usage_error("recover --recipe", "needs at least one device");
+    PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
     const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
     const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
     if (o.common.json) {
@@ -215,19 +208,12 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
     }
     return Exit::ok;
   }
-  const auto units = PT_TRY(recover::plan(ctx.root, specs, o.reset_method));
-  if (!o.common.json) {
-    // A person watching gets a line per step with the time since the start.
-    const bool terminal = &out == &std::cout && ::isatty(STDOUT_FILENO) == 1;
-    return recover::run(ctx, units, recover::printer(out, terminal, root));
-  }
-  json steps = json::array();
-  auto r = recover::run(ctx, units, recover::recorder(steps, root));
-  render::emit(out, json{{"op", "recover"},
-                         {"dry_run", ctx.dry_run},
-                         {"steps", steps},
-                         {"exit", r ? 0 : int(r.error().exit)}});
-  return r;
+  return recover::command({.devices = o.devices,
+                           .reset_method = o.reset_method,
+                           .json = o.common.json,
+                           .tag = "pt",
+                           .state_backend = &backend},
+                          ctx, out);
 }
 
 }  // namespace
@@ -236,7 +222,7 @@ Result<Exit> run_in(const Options& o, Context& ctx, drm::Backend& backend, std::
   if (o.command == "status") return cmd_status(o, ctx, backend, out);
   if (o.command == "snapshot") return cmd_snapshot(o, ctx, backend, out);
   if (o.command == "diff") return cmd_diff(o, ctx, backend, out);
-  if (o.command == "recover") return cmd_recover(o, ctx, out);
+  if (o.command == "recover") return cmd_recover(o, ctx, backend, out);
   return usage_error(o.command, "unknown command; see pt --help");
 }
 

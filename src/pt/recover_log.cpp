@@ -1,0 +1,68 @@
+#include "pt/recover_log.hpp"
+
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "pt/state.hpp"
+#include "pt/syslog.hpp"
+
+namespace pt::recover {
+
+namespace {
+
+struct UnitState {
+  std::string device;  // the first function a step acts on: collect's DEV
+  std::optional<state::Snapshot> last;
+};
+
+}  // namespace
+
+Observer state_logger(const Root& root, Arbiter* arbiter, std::string tag,
+                      const std::vector<Unit>& units, Observer next) {
+  auto states = std::make_shared<std::map<std::string, UnitState>>();
+  const state::Sources sources{arbiter, nullptr};
+  for (const auto& u : units) {
+    if (u.steps.empty() || u.steps.front().devices.empty()) continue;
+    UnitState& us = (*states)[u.label];
+    us.device = u.steps.front().devices.front().str();
+    auto s = state::collect(root, us.device, sources);
+    if (s) {
+      syslog::send(root, syslog::Level::info, tag,
+                   "recover " + u.label + ": state before: " + state::summary(*s));
+      us.last = std::move(*s);
+    } else {
+      syslog::send(root, syslog::Level::warning, tag,
+                   "recover " + u.label + ": state before: unreadable: " + s.error().describe());
+    }
+  }
+  return [root, arbiter, tag = std::move(tag), states, next = std::move(next)](const Event& e) {
+    if (e.kind == Event::Kind::ok || e.kind == Event::Kind::failed) {
+      auto it = states->find(e.unit);
+      if (it != states->end()) {
+        UnitState& us = it->second;
+        const bool ok = e.kind == Event::Kind::ok;
+        std::string head = "recover " + e.unit + ": state after " + e.step.name +
+                           (ok ? " (ok)" : " (failed, exit " + std::to_string(e.exit) + ")") + ": ";
+        auto s = state::collect(root, us.device, state::Sources{arbiter, nullptr});
+        std::string body;
+        if (!s) {
+          body = "unreadable: " + s.error().describe();
+        } else {
+          if (us.last) {
+            for (const auto& c : state::diff(*us.last, *s))
+              body += (body.empty() ? "" : "; ") + c.describe();
+            if (body.empty()) body = "no change";
+          } else {
+            body = state::summary(*s);
+          }
+          us.last = std::move(*s);
+        }
+        syslog::send(root, ok ? syslog::Level::info : syslog::Level::warning, tag, head + body);
+      }
+    }
+    if (next) next(e);
+  };
+}
+
+}  // namespace pt::recover
