@@ -4,7 +4,9 @@
 # IOMMU group and /dev/vfio node, PMCSR, command register, the arbiter's
 # decodes and owns, the fbcon vtconsole's bind, the DRM card) at boot, after
 # pt-console release + pt-bind detach, and after the recovery recipe run by
-# `pt recover`; names from the host's pci.ids; a
+# `pt recover`, which also prints the state compared before and after and
+# logs the state at each step to syslog (busybox syslogd at /dev/log);
+# names from the host's pci.ids; a
 # snapshot before the cycle and one after it are the same (`pt diff` exit
 # 0); an override left set and changed arbiter decodes make `pt diff` exit
 # 1 naming the field; `pt status` writes nothing (no sysfs write, the
@@ -87,10 +89,33 @@ assert_out_has "$gpu driver: $GPU_DRIVER -> vfio-pci"
 assert_out_has "$aud driver: $AUD_DRIVER -> vfio-pci"
 assert_out_has "$gpu driver_override: (none) -> vfio-pci"
 
-say "the recovery recipe, by pt recover (recover::run, as pt-bind recover)"
+say "the recovery recipe, by pt recover (recover::run, as pt-bind recover), logged to syslog"
+# busybox's syslogd stands in for journald at /dev/log.
+syslogd -n -O /tmp/messages &
+syslogd_pid=$!
+wait_for "[ -S /dev/log ]" 10 || fail "syslogd's /dev/log" "a socket" "$(ls -l /dev/log 2>&1)"
 expect_rc 0 pt recover "$gpu"
 for _s in reset attach drm-wait vgaarb console drm-check; do
   assert_out_has "recover $gpu: $_s exited 0 after"
+done
+# The state compared before and after, field by field.
+assert_out_has "state changes:"
+assert_out_has "  $gpu driver: vfio-pci -> $GPU_DRIVER"
+assert_out_has "  $aud driver: vfio-pci -> $AUD_DRIVER"
+assert_out_has "  $gpu driver_override: vfio-pci -> (none)"
+wait_for "grep -q 'state after drm-check' /tmp/messages" 10 || true
+kill "$syslogd_pid"
+say "the state at each step, as syslogd received it"
+grep "recover $gpu: state" /tmp/messages || fail "pt's lines in the system log" "the state at each step" "$(cat /tmp/messages)"
+log=$(cat /tmp/messages)
+assert_contains "syslog" "pt[" "$log"
+assert_contains "syslog" "recover $gpu: state before: $gpu vfio-pci override=vfio-pci" "$log"
+assert_contains "syslog" "recover $gpu: state after reset (ok): " "$log"
+attach_line=$(grep "recover $gpu: state after attach (ok): " /tmp/messages)
+assert_contains "syslog: the attach's changes" "$gpu driver: vfio-pci -> $GPU_DRIVER" "$attach_line"
+assert_contains "syslog: the attach's changes" "$aud driver: vfio-pci -> $AUD_DRIVER" "$attach_line"
+for _s in drm-wait vgaarb console drm-check; do
+  assert_contains "syslog" "recover $gpu: state after $_s (ok): " "$log"
 done
 assert_attached
 check_status "after the recipe"
