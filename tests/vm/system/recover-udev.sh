@@ -32,6 +32,16 @@ for step in attach drm-wait vgaarb console drm-check; do
     fail "step $step in the journal" "exited 0" "$(grep "$step" /tmp/recover.log)"
 done
 grep -q "recover $(full_bdf "$GPU"): done" /tmp/recover.log || fail "the recovery" "done" "$(tail -n 5 /tmp/recover.log)"
+say "the state at each step in the journal (identifier pt-bind)"
+gpu=$(full_bdf "$GPU")
+journalctl -b -t pt-bind --no-pager -o cat | grep "recover $gpu: state" >/tmp/state.log || true
+cat /tmp/state.log
+grep -q "recover $gpu: state before: $gpu " /tmp/state.log ||
+  fail "the state before in the journal" "a 'state before' record" "$(cat /tmp/state.log)"
+for step in attach drm-wait vgaarb console drm-check; do
+  grep -q "recover $gpu: state after $step (ok): " /tmp/state.log ||
+    fail "the state after $step in the journal" "a record" "$(cat /tmp/state.log)"
+done
 say "the display after the recovery"
 expect_rc 0 pt-drm check "$GPU"
 pass
