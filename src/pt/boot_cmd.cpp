@@ -1,8 +1,6 @@
 #include "pt/boot_cmd.hpp"
 
-#include <unistd.h>
 
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "pt/bind.hpp"
@@ -23,7 +21,6 @@ using render::emit;
 
 namespace {
 
-using render::join;
 using render::nullable;
 
 // pt.conf with its companions checked against the devices there now.
@@ -139,28 +136,9 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, std::ostream& out) {
   return recover::command({.devices = o.devices,
                            .reset_method = o.reset_method,
                            .json = o.common.json,
+                           .recipe = o.recipe,
                            .tag = "pt-bind"},
                           ctx, out);
-}
-
-// pt-bind recover --recipe DEV...: the recovery recipe of pt(7) for the functions DEV
-// names, one command a line, for the shell users of the kit to run.
-Result<Exit> cmd_recipe(const Options& o, Context& ctx, std::ostream& out) {
-  const auto specs = PT_TRY(target::parse_all(o.devices));
-  if (specs.empty()) return usage_error("recover --recipe", "needs at least one device");
-  PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
-  const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
-  const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
-  if (o.common.json) {
-    json arr = json::array();
-    for (const auto& s : steps)
-      arr.push_back(
-          {{"step", s.name}, {"device", s.devices.front().str()}, {"argv", recover::step_argv(s)}});
-    render::emit(out, arr);
-    return Exit::ok;
-  }
-  for (const auto& s : steps) out << join(recover::step_argv(s), " ") << "\n";
-  return Exit::ok;
 }
 
 }  // namespace
@@ -170,7 +148,7 @@ std::optional<Result<Exit>> run_conf_command(const Options& o, Context& ctx, std
   if (o.command == "udev-rules") return cmd_udev_rules(o, ctx, out);
   if (o.command == "udev-match") return cmd_udev_match(o, ctx, out);
   if (o.command == "boot-check") return cmd_boot_check(o, ctx, out);
-  if (o.command == "recover") return o.recipe ? cmd_recipe(o, ctx, out) : cmd_recover(o, ctx, out);
+  if (o.command == "recover") return cmd_recover(o, ctx, out);
   return std::nullopt;
 }
 

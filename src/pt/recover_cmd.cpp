@@ -33,10 +33,32 @@ std::vector<std::string> slots_of(const std::vector<DeviceSpec>& specs) {
 
 }  // namespace
 
+namespace {
+
+Result<Exit> print_recipe(const CommandOptions& o, const std::vector<DeviceSpec>& specs,
+                          Context& ctx, std::ostream& out) {
+  const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
+  const auto steps = PT_TRY(recipe(ctx.root, functions, o.reset_method));
+  if (o.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& s : steps)
+      arr.push_back(
+          {{"step", s.name}, {"device", s.devices.front().str()}, {"argv", step_argv(s)}});
+    render::emit(out, arr);
+  } else {
+    for (const auto& s : steps) out << render::join(step_argv(s), " ") << "\n";
+  }
+  return Exit::ok;
+}
+
+}  // namespace
+
 Result<Exit> command(const CommandOptions& o, Context& ctx, std::ostream& out) {
   const auto specs = PT_TRY(target::parse_all(o.devices));
-  if (specs.empty()) return usage_error("recover", "needs at least one device");
+  if (specs.empty())
+    return usage_error(o.recipe ? "recover --recipe" : "recover", "needs at least one device");
   PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
+  if (o.recipe) return print_recipe(o, specs, ctx, out);
   const auto units = PT_TRY(plan(ctx.root, specs, o.reset_method));
   const std::string root = ctx.root.is_real() ? "/" : ctx.root.dir();
 

@@ -16,6 +16,7 @@ struct CommandOptions {
   std::vector<std::string> devices;  // DEV... as typed
   std::string reset_method;          // the built-in recipe's reset ("auto": pt-reset's choice)
   bool json = false;
+  bool recipe = false;  // print the built-in recipe's command lines, run nothing
   // The system log's identifier ("pt-bind", "pt") for the state at each step.
   std::string tag;
   // pt recover: the state of each DEV's slot before and after, compared
@@ -28,7 +29,8 @@ struct CommandOptions {
 // with a line per step on OUT (on a terminal with the time since the start;
 // JSON: the step records), and logs the state at each step to the system
 // log (state_logger; not in a dry run, which changes nothing). The exit
-// status is the failed step's.
+// status is the failed step's. With RECIPE it prints pt(7)'s recipe for the
+// functions, one command line each (JSON: step, device, argv), instead.
 Result<Exit> command(const CommandOptions& options, Context& ctx, std::ostream& out);
 
 }  // namespace pt::recover

@@ -1,10 +1,8 @@
 #include "pt/state_cmd.hpp"
 
-#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
-#include <iostream>
 
 #include "pt/recover.hpp"
 #include "pt/recover_cmd.hpp"
@@ -186,31 +184,13 @@ Result<Exit> cmd_diff(const Options& o, Context& ctx, drm::Backend& backend, std
   return changes.empty() ? Exit::ok : Exit::failed;
 }
 
-// pt recover: pt-bind recover (recover::command) and the state of each
-// DEV's slot compared before and after; --recipe prints the recipe's
-// command lines.
+// pt recover: pt-bind recover (recover::command, --recipe included) and
+// the state of each DEV's slot compared before and after.
 Result<Exit> cmd_recover(const Options& o, Context& ctx, drm::Backend& backend, std::ostream& out) {
-  if (o.recipe) {
-    const auto specs = PT_TRY(target::parse_all(o.devices));
-    if (specs.empty()) return usage_error("recover --recipe", "needs at least one device");
-    PT_TRY(reset::check_method(o.reset_method, "--reset-method", true));
-    const auto functions = PT_TRY(target::present(ctx.root, specs, target::any()));
-    const auto steps = PT_TRY(recover::recipe(ctx.root, functions, o.reset_method));
-    if (o.common.json) {
-      json arr = json::array();
-      for (const auto& st : steps)
-        arr.push_back({{"step", st.name},
-                       {"device", st.devices.front().str()},
-                       {"argv", recover::step_argv(st)}});
-      render::emit(out, arr);
-    } else {
-      for (const auto& st : steps) out << join(recover::step_argv(st), " ") << "\n";
-    }
-    return Exit::ok;
-  }
   return recover::command({.devices = o.devices,
                            .reset_method = o.reset_method,
                            .json = o.common.json,
+                           .recipe = o.recipe,
                            .tag = "pt",
                            .state_backend = &backend},
                           ctx, out);
