@@ -70,7 +70,7 @@ void show_isolation(const Root& root, const Device& d, json& j, std::string& tex
   auto cfg = load_config(root, d.addr, 4096);
   std::optional<std::string> why;
   if (!cfg)
-    why = "config space unreadable: " + cfg.error().message;
+    why = cfg.error().message;
   else
     why = cfg->ext_caps_unreadable();
   j["config_size"] = cfg ? json(cfg->size()) : json(nullptr);

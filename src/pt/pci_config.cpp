@@ -176,7 +176,10 @@ Result<ConfigSpace> load_config(const Root& root, const PciAddress& addr, int le
     // root, and very old devices have only 256.
     if (len > 256) return load_config(root, addr, 256);
     if (len > 64) return load_config(root, addr, 64);
-    return std::unexpected(bytes.error());
+    Error e = bytes.error();
+    e.message = "config space unreadable: not even its 64-byte header could be read (" + e.message +
+                "); check that the device is still there with pt-bind list";
+    return std::unexpected(e);
   }
   return ConfigSpace(std::move(*bytes));
 }

@@ -334,3 +334,22 @@ TEST_CASE("show of a config space read short or all ones decides nothing from th
       CHECK(out.find(verdict) == std::string::npos);
   }
 }
+
+TEST_CASE("show of a function whose header cannot be read still shows the rest, and says why") {
+  test::Fixture fx;
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(test::FakeDevice{.bdf = "0000:01:00.0",
+                                 .parent = "0000:00:01.0",
+                                 .group = 1,
+                                 .caps = {.raw = std::string(32, '\0')}});
+  std::string out;
+  REQUIRE(run(fx, show_of("01:00.0", true), out));
+  auto j = json::parse(out);
+  CHECK(j["config_size"].is_null());
+  CHECK(j["capabilities_error"] ==
+        "config space unreadable: not even its 64-byte header could be read (libpci: cannot read "
+        "config space); "
+        "check that the device is still there with pt-bind list");
+  CHECK(j["acs"].is_null());
+  CHECK(j["group_members"] == json::array({"0000:01:00.0"}));
+}

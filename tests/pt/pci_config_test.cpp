@@ -137,6 +137,10 @@ TEST_CASE("fewer than 64 bytes is an error, not a config space") {
   REQUIRE_FALSE(c);
   CHECK(c.error().err == EIO);
   CHECK(c.error().subject == "0000:00:02.0");
+  CHECK(c.error().message ==
+        "config space unreadable: not even its 64-byte header could be read (libpci: cannot read "
+        "config "
+        "space); check that the device is still there with pt-bind list");
 }
 
 TEST_CASE("a conventional PCI function has no extended capabilities to miss") {
