@@ -118,17 +118,15 @@ namespace {
 std::optional<AcsGap> judge_bridge(const PciAddress& addr, const ConfigSpace& c) {
   if (auto why = c.caps_unreadable()) return AcsGap{addr, "ACS unknown: " + *why, true};
   auto type = c.port_type();
-  if (!type)
-    return AcsGap{addr, "is a conventional PCI bridge: the functions behind it share one bus",
-                  false};
+  if (!type) return AcsGap{addr, "conventional PCI bridge, whose functions share one bus", false};
   if (*type == reg::kExpTypePcieToPci)
-    return AcsGap{addr, "is a PCIe-to-PCI bridge: the functions behind it share one bus", false};
+    return AcsGap{addr, "PCIe-to-PCI bridge, whose functions share one bus", false};
   // The spec asks ACS of root and downstream ports only.
   if (*type != reg::kExpTypeRootPort && *type != reg::kExpTypeDownstream) return std::nullopt;
   const std::string kind = *type == reg::kExpTypeRootPort ? "root port" : "downstream port";
   if (auto why = c.ext_caps_unreadable()) return AcsGap{addr, "ACS unknown: " + *why, true};
   auto acs = c.isolation().acs;
-  if (!acs) return AcsGap{addr, kind + " has no ACS capability", false};
+  if (!acs) return AcsGap{addr, kind + " without ACS", false};
   // A control the port does not implement counts as hard-wired on, as in
   // the kernel's pci_acs_flags_enabled.
   const uint16_t wanted = reg::kAcsSv | reg::kAcsRr | reg::kAcsCr | reg::kAcsUf;
@@ -137,7 +135,7 @@ std::optional<AcsGap> judge_bridge(const PciAddress& addr, const ConfigSpace& c)
   std::string bits;
   for (const auto& [bit, name] : kAcsNames)
     if (off & bit) bits += (bits.empty() ? "" : " ") + std::string(name) + "-";
-  return AcsGap{addr, kind + " has ACS with " + bits + " (disabled)", false};
+  return AcsGap{addr, kind + " with ACS " + bits + " (disabled)", false};
 }
 
 }  // namespace
@@ -162,8 +160,8 @@ std::vector<AcsGap> acs_gaps(const Root& root, const PciAddress& addr) {
 }
 
 std::string acs_gap_warning(const AcsGap& gap) {
-  if (gap.unknown) return gap.bridge.str() + " on the path to the root port: " + gap.problem;
-  return gap.bridge.str() + " on the path to the root port " + gap.problem +
+  if (gap.unknown) return gap.bridge.str() + ": " + gap.problem;
+  return gap.bridge.str() + " is a " + gap.problem +
          ": the functions below it can reach each other without the IOMMU, which is why the IOMMU "
          "group is "
          "large (unless a kernel quirk vouches for it)";

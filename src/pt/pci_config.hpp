@@ -135,7 +135,7 @@ Result<ConfigSpace> load_config(const Root& root, const PciAddress& addr, int le
 // requests bypass the IOMMU, or whose ACS could not be read.
 struct AcsGap {
   PciAddress bridge;
-  std::string problem;   // "has no ACS capability", "ACS RR- CR-", "ACS unknown: ..."
+  std::string problem;   // "root port without ACS", "ACS unknown: ...": follows "BRIDGE is a"
   bool unknown = false;  // PROBLEM says why ACS could not be read, not a verdict
 };
 

@@ -243,17 +243,15 @@ TEST_CASE("show decodes a real GPU's ATS and ARI and warns of the root port with
   CHECK(j["ats"] == json{{"present", true}, {"enabled", true}});
   CHECK(j["ari"] == json{{"present", true}});
   CHECK(j["acs_path"] == json::array({{{"bridge", "0000:00:01.0"},
-                                       {"problem", "root port has no ACS capability"},
+                                       {"problem", "root port without ACS"},
                                        {"unknown", false}}}));
 
   REQUIRE(run(fx, show_of("01:00.0", false), out));
   CHECK(out.find("  acs:              none\n"
                  "  ats:              present, enabled\n"
                  "  ari:              present\n"
-                 "  warning: 0000:00:01.0 on the path to the root port root port has no ACS "
-                 "capability: the "
-                 "functions below it can reach each other without the IOMMU, which is why the "
-                 "IOMMU group is large "
+                 "  warning: 0000:00:01.0 is a root port without ACS: the functions below it can "
+                 "reach each other without the IOMMU, which is why the IOMMU group is large "
                  "(unless a kernel quirk vouches for it)\n") != std::string::npos);
 }
 

@@ -171,20 +171,19 @@ TEST_CASE("ACS on the path to the root: the kernel's walk over the sysfs parents
   auto none = gaps_for(test::FakeCaps{}, std::nullopt);
   REQUIRE(none.size() == 1);
   CHECK(none[0].bridge == PciAddress{0, 0, 1, 0});
-  CHECK(none[0].problem == "root port has no ACS capability");
+  CHECK(none[0].problem == "root port without ACS");
   CHECK_FALSE(none[0].unknown);
   CHECK(acs_gap_warning(none[0]) ==
-        "0000:00:01.0 on the path to the root port root port has no ACS capability: the functions "
-        "below it can reach "
-        "each other without the IOMMU, which is why the IOMMU group is large (unless a kernel "
-        "quirk vouches for it)");
+        "0000:00:01.0 is a root port without ACS: the functions below it can reach each other "
+        "without the IOMMU, which is why the IOMMU group is large (unless a kernel quirk vouches "
+        "for it)");
 
   // Request and completion redirect and upstream forwarding off on the switch.
   auto off = gaps_for(std::nullopt,
                       Caps(test::FakeCaps{.acs = std::pair<uint16_t, uint16_t>{0x001f, 0x0001}}));
   REQUIRE(off.size() == 1);
   CHECK(off[0].bridge == PciAddress{0, 1, 0, 0});
-  CHECK(off[0].problem == "downstream port has ACS with RR- CR- UF- (disabled)");
+  CHECK(off[0].problem == "downstream port with ACS RR- CR- UF- (disabled)");
 
   // A control the port does not implement is hard-wired: no gap.
   CHECK(gaps_for(Caps(test::FakeCaps{.acs = std::pair<uint16_t, uint16_t>{0x0001, 0x0001}}),
@@ -220,6 +219,8 @@ TEST_CASE("ACS of a bridge read short is unknown, not missing") {
                  "config access)"
                : "ACS unknown: capabilities unreadable: config space is 64 bytes (run as root)"));
     CHECK(gaps[0].problem.find("no ACS") == std::string::npos);
+    CHECK(acs_gap_warning(gaps[0]) ==
+          "0000:00:01.0: " + gaps[0].problem);  // no claim about the group
   }
 }
 
@@ -235,5 +236,5 @@ TEST_CASE("a conventional PCI bridge on the path shares its bus") {
       test::FakeDevice{.bdf = "0000:05:00.0", .parent = "0000:00:1e.0", .caps = {.pcie = false}});
   auto gaps = acs_gaps(fx.root(), PciAddress{0, 5, 0, 0});
   REQUIRE(gaps.size() == 1);
-  CHECK(gaps[0].problem == "is a conventional PCI bridge: the functions behind it share one bus");
+  CHECK(gaps[0].problem == "conventional PCI bridge, whose functions share one bus");
 }
