@@ -130,3 +130,24 @@ TEST_CASE("pt-reset methods on a function whose config space reads all ones name
   CHECK(j[0]["methods"][2]["name"] == "flr");
   CHECK(j[0]["methods"][4]["name"] == "pm");
 }
+
+TEST_CASE(
+    "pt-reset --method flr on a function read only to 64 bytes refuses with the reason and writes "
+    "nothing") {
+  pt::test::Fixture fx;
+  fx.add_driver("vfio-pci", "vfio_pci");
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(
+      pt::test::FakeDevice{.bdf = "0000:01:00.0",
+                           .parent = "0000:00:01.0",
+                           .driver = "vfio-pci",
+                           .group = 1,
+                           .caps = {.raw = pt::test::radeon_fiji_config().substr(0, 64)}});
+  auto before = fx.snapshot();
+  auto r = pt_reset("--root " + fx.dir() + " --method flr 01:00.0");
+  CHECK(r.status == 1);
+  CHECK(r.out.find(
+            "flr reset is not available: capabilities unreadable: config space is 64 bytes (run as "
+            "root)") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+}
