@@ -50,10 +50,12 @@ void put32(std::string& c, size_t off, uint32_t v) {
   put16(c, off + 2, uint16_t(v >> 16));
 }
 
-// A type-0 or type-1 header with the capability lists CAPS asks for.
+// A type-0 or type-1 header with the capability lists CAPS asks for. A
+// bridge is a root port on bus 00 and a downstream port below another.
 std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, bool bridge,
-                         bool multifunction, const FakeCaps& caps = {}) {
-  std::string c(256, '\0');
+                         bool multifunction, const FakeCaps& caps = {}, bool root_port = true) {
+  if (!caps.raw.empty()) return caps.raw;
+  std::string c(4096, '\0');
   c[0] = char(vendor & 0xff);
   c[1] = char(vendor >> 8);
   c[2] = char(device & 0xff);
@@ -78,15 +80,78 @@ std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, 
   }
   if (caps.pm) put16(c, 0x44, uint16_t((caps.no_soft_reset ? 0x0008 : 0) | (caps.power_state & 3)));
   if (caps.pcie || bridge) {
+    // Flags: version 2; port type endpoint, root port or downstream port.
+    put16(c, 0x52, uint16_t(0x0002 | (bridge ? (root_port ? 0x40 : 0x60) : 0x00)));
     put32(c, 0x54, caps.flr && !bridge ? (1u << 28) : 0);  // DevCap
     put32(c, 0x5c, bridge ? (1u << 20) : 0);               // LnkCap: DLLLA reporting on ports
     put16(c, 0x62, bridge ? 0x2000 : 0);                   // LnkSta: link active
+    std::vector<std::pair<size_t, uint16_t>> ext;          // offset, id
+    if (caps.acs) ext.push_back({0x100, 0x000d});
+    if (caps.ats) ext.push_back({0x110, 0x000f});
+    if (caps.ari) ext.push_back({0x120, 0x000e});
+    for (size_t i = 0; i < ext.size(); ++i) {
+      size_t next = i + 1 < ext.size() ? ext[i + 1].first : 0;
+      put32(c, ext[i].first, uint32_t(ext[i].second) | 1u << 16 | uint32_t(next) << 20);
+    }
+    if (caps.acs) {
+      put16(c, 0x104, caps.acs->first);
+      put16(c, 0x106, caps.acs->second);
+    }
+    if (caps.ats) put16(c, 0x116, caps.ats_enabled ? 0x8000 : 0);
   }
   if (caps.af && !bridge) c[0x73] = char(caps.af_flr ? 0x03 : 0x01);
   return c;
 }
 
 }  // namespace
+
+std::string config_from_lspci(std::string_view dump, size_t size) {
+  std::string c(size, '\0');
+  size_t pos = 0;
+  while (pos < dump.size()) {
+    size_t end = dump.find('\n', pos);
+    if (end == std::string_view::npos) end = dump.size();
+    std::string line(dump.substr(pos, end - pos));
+    pos = end + 1;
+    auto colon = line.find(": ");
+    if (colon == std::string::npos || colon == 0 || colon > 3 ||
+        line.find_first_not_of("0123456789abcdef") != colon)
+      continue;
+    size_t off = std::stoul(line.substr(0, colon), nullptr, 16);
+    for (size_t i = colon + 2; i + 1 < line.size() + 1 && off < size; i += 3, ++off)
+      c[off] = char(std::stoul(line.substr(i, 2), nullptr, 16));
+  }
+  return c;
+}
+
+// Source: https://github.com/pciutils/pciutils/blob/master/tests/cap-rebar
+// (`lspci -xxxx` of 09:00.0, an AMD Radeon R9 FURY / NANO, rev ca). Lines
+// of zeros are left out; config_from_lspci zero-fills them.
+std::string radeon_fiji_config() {
+  return config_from_lspci(R"(00: 02 10 00 73 07 04 10 00 ca 00 00 03 10 00 80 00
+10: 0c 00 00 e0 00 00 00 00 0c 00 00 f0 00 00 00 00
+20: 01 e0 00 00 00 00 80 fe 00 00 00 00 02 10 36 0b
+30: 00 00 84 fe 48 00 00 00 00 00 00 00 0a 01 00 00
+40: 00 00 00 00 00 00 00 00 09 50 08 00 02 10 36 0b
+50: 01 58 03 f6 08 00 00 00 10 a0 12 00 a1 8f 00 00
+60: 30 29 09 00 03 01 40 00 40 00 03 11 00 00 00 00
+70: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 70 00
+80: 40 00 00 00 0e 00 00 00 03 00 1f 00 00 00 00 00
+a0: 05 00 81 00 00 00 e0 fe 00 00 00 00 00 00 00 00
+100: 0b 00 01 15 01 00 01 01 00 00 00 00 00 00 00 00
+150: 01 00 02 20 00 00 00 00 00 00 00 00 30 20 46 00
+160: 00 00 00 00 00 20 00 00 a0 00 00 00 00 00 00 00
+200: 15 00 01 27 00 f0 01 00 20 08 00 00 00 00 00 00
+270: 19 00 01 2b 00 00 00 00 00 00 00 00 00 27 00 27
+280: 00 27 00 27 00 27 00 27 00 27 00 27 00 27 00 27
+290: 00 27 00 27 00 27 00 27 00 27 00 27 00 00 00 00
+2b0: 0f 00 01 2c 20 00 00 80 00 00 00 00 00 00 00 00
+2c0: 13 00 01 2d 00 00 00 01 20 00 00 00 00 00 00 00
+2d0: 1b 00 81 32 06 10 00 00 00 00 00 00 00 00 00 00
+320: 00 00 00 00 00 00 00 00 0e 00 01 00 00 01 00 00
+400: 0b 00 01 00 02 00 01 07 00 00 00 00 00 00 00 00
+)");
+}
 
 Fixture::Fixture() {
   char tmpl[] = "/tmp/pt-fixture-XXXXXX";
@@ -150,7 +215,9 @@ Fixture& Fixture::add_driver(const std::string& name, const std::string& module)
   return *this;
 }
 
-Fixture& Fixture::add_bridge(const std::string& bdf, const std::string& parent) {
+Fixture& Fixture::add_bridge(const std::string& bdf, const std::string& parent,
+                             std::optional<FakeCaps> caps) {
+  if (!caps) caps = FakeCaps{.acs = std::pair<uint16_t, uint16_t>{0x001f, 0x001d}};
   bridges_[bdf] = parent;
   const std::string real = dir_ + dev_dir(bdf);
   put(real + "/vendor", "0x8086\n");
@@ -160,7 +227,7 @@ Fixture& Fixture::add_bridge(const std::string& bdf, const std::string& parent) 
   std::string res;
   for (int i = 0; i < 17; ++i) res += "0x0000000000000000 0x0000000000000000 0x0000000000000000\n";
   put(real + "/resource", res);
-  put(real + "/config", config_space(0x8086, 0x7c10, 0x060400, true, false));
+  put(real + "/config", config_space(0x8086, 0x7c10, 0x060400, true, false, *caps, parent.empty()));
   put(real + "/rescan", "");
   put(real + "/driver_override", "(null)\n");
   put(real + "/power_state", "D0\n");
@@ -645,7 +712,7 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
     if (attr == "reset") {
       ++fx_.resets_[bdf];
       if (fx_.corrupt_.count(bdf)) {
-        auto raw = read_config(fx_.root(), *parse_sysfs_name(bdf), 256);
+        auto raw = read_config(fx_.root(), *parse_sysfs_name(bdf), 4096);
         if (raw) {
           std::string bytes(raw->begin(), raw->end());
           bytes[0x10] = bytes[0x11] = bytes[0x12] = bytes[0x13] = 0;

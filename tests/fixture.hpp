@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pt/address.hpp"
@@ -100,7 +101,25 @@ struct FakeCaps {
   bool flr = true;
   bool af = false;
   bool af_flr = false;
+  // Extended capabilities from 0x100: ACS (capability, control registers),
+  // ATS, ARI. Bridges get ACS with SV RR CR UF on unless CAPS says otherwise.
+  std::optional<std::pair<uint16_t, uint16_t>> acs;
+  bool ats = false;
+  bool ats_enabled = false;
+  bool ari = false;
+  // Non-empty: the config file holds exactly these bytes (a real dump, a
+  // short read, all ones) instead of the generated space.
+  std::string raw;
 };
+
+// Config space from `lspci -xxx`/`-xxxx` text ("00: 02 10 ..." lines;
+// other lines are ignored), zero-filled to SIZE bytes.
+std::string config_from_lspci(std::string_view dump, size_t size = 4096);
+
+// A real GPU: AMD Radeon R9 Fury (Fiji, 1002:7300) at 09:00.0, its 4096
+// bytes as pciutils keeps them in its test suite. PM with NoSoftRst+, PCIe
+// without FLR, ATS enabled, ARI, no ACS.
+std::string radeon_fiji_config();
 
 struct FakeDevice {
   std::string bdf;
@@ -227,7 +246,10 @@ class Fixture {
   static void intel_chipset(Fixture& fx);
 
   Fixture& add_driver(const std::string& name, const std::string& module = "");
-  Fixture& add_bridge(const std::string& bdf, const std::string& parent = "");
+  // A root port (no PARENT) or a switch's downstream port. Without CAPS it
+  // has ACS with SV RR CR UF enabled, so it isolates what is below it.
+  Fixture& add_bridge(const std::string& bdf, const std::string& parent = "",
+                      std::optional<FakeCaps> caps = std::nullopt);
   Fixture& add_device(const FakeDevice& dev);
   // A process holding NODE open (as /proc/PID/fd/3 -> NODE).
   Fixture& add_holder(int pid, const std::string& comm, const std::string& node);

@@ -10,6 +10,7 @@
 #include "pt/lock.hpp"
 #include "pt/modules.hpp"
 #include "pt/pci.hpp"
+#include "pt/pci_config.hpp"
 #include "pt/render.hpp"
 #include "pt/system.hpp"
 #include "pt/target.hpp"
@@ -53,6 +54,58 @@ json device_json(const std::vector<Device>& all, const Device& d) {
   j["reset_methods"] = d.reset_methods ? json(*d.reset_methods) : json(nullptr);
   j["companions"] = companions(all, d);
   return j;
+}
+
+json acs_json(uint16_t bits) {
+  return {{"sv", (bits & reg::kAcsSv) != 0}, {"tb", (bits & reg::kAcsTb) != 0},
+          {"rr", (bits & reg::kAcsRr) != 0}, {"cr", (bits & reg::kAcsCr) != 0},
+          {"uf", (bits & reg::kAcsUf) != 0}, {"ec", (bits & reg::kAcsEc) != 0},
+          {"dt", (bits & reg::kAcsDt) != 0}};
+}
+
+// What show says about isolation: ACS, ATS and ARI of the function, and the
+// bridges above it that make its IOMMU group large. Each is null (text:
+// the reason) where the bytes that decide it could not be read.
+void show_isolation(const Root& root, const Device& d, json& j, std::string& text) {
+  auto cfg = load_config(root, d.addr, 4096);
+  std::optional<std::string> why;
+  if (!cfg)
+    why = cfg.error().message;
+  else
+    why = cfg->ext_caps_unreadable();
+  j["config_size"] = cfg ? json(cfg->size()) : json(nullptr);
+  j["capabilities_error"] = why ? json(*why) : json(nullptr);
+  if (why) {
+    j["acs"] = j["ats"] = j["ari"] = nullptr;
+    text += "  capabilities:     " + *why + "\n";
+  } else {
+    auto iso = cfg->isolation();
+    json acs = {{"present", iso.acs.has_value()}};
+    if (iso.acs) {
+      acs["capability"] = acs_json(iso.acs->capability);
+      acs["control"] = acs_json(iso.acs->control);
+    }
+    j["acs"] = acs;
+    j["ats"] = {{"present", iso.ats}, {"enabled", iso.ats ? json(iso.ats_enabled) : json(nullptr)}};
+    j["ari"] = {{"present", iso.ari}};
+    text += "  acs:              " +
+            (iso.acs ? "capability " + acs_bits(iso.acs->capability) + "; control " +
+                           acs_bits(iso.acs->control)
+                     : std::string("none")) +
+            "\n";
+    text += "  ats:              " +
+            std::string(iso.ats ? (iso.ats_enabled ? "present, enabled" : "present, disabled")
+                                : "none") +
+            "\n";
+    text += "  ari:              " + std::string(iso.ari ? "present" : "none") + "\n";
+  }
+  json path = json::array();
+  for (const auto& gap : acs_gaps(root, d.addr)) {
+    path.push_back(
+        {{"bridge", gap.bridge.str()}, {"problem", gap.problem}, {"unknown", gap.unknown}});
+    text += "  warning: " + acs_gap_warning(gap) + "\n";
+  }
+  j["acs_path"] = path;
 }
 
 bool class_selected(const Device& d, const std::string& cls) {
@@ -145,6 +198,8 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     }
     j["journal"] = je;
     j["journal_error"] = journal ? json(nullptr) : json(journal.error().describe());
+    std::string isolation;
+    show_isolation(ctx.root, d, j, isolation);
     arr.push_back(j);
 
     const auto name = name_string(d);
@@ -167,6 +222,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
         "  reset methods:    " +
         (d.reset_methods ? join(*d.reset_methods, " ") : std::string("(no reset_method file)")) +
         "\n";
+    text += isolation;
     auto nodes = j["device_nodes"].get<std::vector<std::string>>();
     text +=
         "  device nodes:     " + (nodes.empty() ? std::string("none") : join(nodes, " ")) + "\n";

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "pt/address.hpp"
@@ -40,7 +41,45 @@ inline constexpr uint16_t kAfCap = 3;
 inline constexpr uint8_t kAfCapTp = 0x01;
 inline constexpr uint8_t kAfCapFlr = 0x02;
 inline constexpr uint16_t kAfCtrl = 4;
+inline constexpr uint16_t kExpFlags = 2;  // from the PCIe capability: version, port type
+inline constexpr uint8_t kExpTypeRootPort = 0x4;
+inline constexpr uint8_t kExpTypeUpstream = 0x5;
+inline constexpr uint8_t kExpTypeDownstream = 0x6;
+inline constexpr uint8_t kExpTypePcieToPci = 0x7;
+inline constexpr uint16_t kExtCapStart = 0x100;
+inline constexpr uint16_t kExtCapAcs = 0x000d;
+inline constexpr uint16_t kExtCapAri = 0x000e;
+inline constexpr uint16_t kExtCapAts = 0x000f;
+inline constexpr uint16_t kAcsCap = 4;
+inline constexpr uint16_t kAcsCtrl = 6;
+inline constexpr uint16_t kAcsSv = 0x0001;
+inline constexpr uint16_t kAcsTb = 0x0002;
+inline constexpr uint16_t kAcsRr = 0x0004;
+inline constexpr uint16_t kAcsCr = 0x0008;
+inline constexpr uint16_t kAcsUf = 0x0010;
+inline constexpr uint16_t kAcsEc = 0x0020;
+inline constexpr uint16_t kAcsDt = 0x0040;
+inline constexpr uint16_t kAtsCtrl = 6;
+inline constexpr uint16_t kAtsCtrlEnable = 0x8000;
 }  // namespace reg
+
+// The ACS capability's two registers (bits reg::kAcsSv .. reg::kAcsDt).
+struct Acs {
+  uint16_t capability = 0;
+  uint16_t control = 0;
+};
+
+// The extended capabilities that decide how a function can be isolated.
+// Meaningful only when ConfigSpace::ext_caps_unreadable() is nullopt.
+struct IsolationCaps {
+  std::optional<Acs> acs;  // nullopt: no ACS capability
+  bool ats = false;
+  bool ats_enabled = false;
+  bool ari = false;
+};
+
+// "SV+ TB- RR+ CR+ UF+ EC- DT-", lspci's order.
+std::string acs_bits(uint16_t bits);
 
 class ConfigSpace {
  public:
@@ -59,6 +98,14 @@ class ConfigSpace {
   uint8_t header_type() const { return u8(reg::kHeaderType) & 0x7f; }
   bool present() const { return vendor() != 0xffff && !b_.empty(); }
 
+  // Why the standard capability list cannot be walked (all ones, fewer
+  // than 256 bytes), or nullopt when it can. The decoders below answer
+  // from missing bytes as if they were absent: callers ask this first.
+  std::optional<std::string> caps_unreadable() const;
+  // Why the extended capabilities cannot be walked, or nullopt when they
+  // can (or the function is conventional PCI, which has none).
+  std::optional<std::string> ext_caps_unreadable() const;
+
   // Offset of the standard capability ID, walking the list with a loop guard.
   std::optional<uint16_t> find(uint8_t id) const;
 
@@ -70,11 +117,36 @@ class ConfigSpace {
   std::optional<int> power_state() const;     // 0..3 for D0..D3hot
   bool is_pcie() const { return find(reg::kCapExp).has_value(); }
   std::optional<bool> link_active() const;    // nullopt when the port cannot report it
+  std::optional<uint8_t> port_type() const;   // PCIe device/port type; nullopt without PCIe
+
+  // Offset of the extended capability ID, walking from 0x100 with a loop guard.
+  std::optional<uint16_t> find_ext(uint16_t id) const;
+  IsolationCaps isolation() const;
 
  private:
   std::vector<uint8_t> b_;
 };
 
+// Reads up to LEN bytes, falling back to 256 and 64 where sysfs gives
+// fewer; an Error only when not even the 64-byte header can be read.
 Result<ConfigSpace> load_config(const Root& root, const PciAddress& addr, int len = 256);
+
+// A bridge between a function and its root port that lets peer-to-peer
+// requests bypass the IOMMU, or whose ACS could not be read.
+struct AcsGap {
+  PciAddress bridge;
+  std::string problem;   // "root port without ACS", "ACS unknown: ...": follows "BRIDGE is a"
+  bool unknown = false;  // PROBLEM says why ACS could not be read, not a verdict
+};
+
+// The kernel's walk (pci_acs_path_enabled): every bridge upstream of ADDR,
+// from its sysfs path up to the root bus, checked for the ACS controls the
+// IOMMU grouping requires (SV, RR, CR, UF on root and downstream ports).
+// An empty result: every bridge isolates; the group is as small as the
+// function's own slot allows.
+std::vector<AcsGap> acs_gaps(const Root& root, const PciAddress& addr);
+
+// Why a gap makes the IOMMU group large, as one sentence for the user.
+std::string acs_gap_warning(const AcsGap& gap);
 
 }  // namespace pt

@@ -118,31 +118,40 @@ DeviceMethods detect(const Root& root, const Device& dev, const ConfigSpace& c, 
                            : "ACPI companion " + fw.value_or("?") + " has no _RST the kernel uses",
         ka);
 
-  if (!c.is_pcie())
-    add("flr", false, "not a PCI Express function", kernel("flr"));
-  else
-    add("flr", c.flr(), c.flr() ? "PCIe DevCap: FLReset+" : "PCIe DevCap: FLReset-", kernel("flr"));
+  if (auto why = c.caps_unreadable()) {
+    for (const char* name : {"flr", "af_flr", "pm"})
+      out.methods.push_back(MethodStatus{name, false, kernel(name), *why, false});
+  } else {
+    if (!c.is_pcie())
+      add("flr", false, "not a PCI Express function", kernel("flr"));
+    else
+      add("flr", c.flr(), c.flr() ? "PCIe DevCap: FLReset+" : "PCIe DevCap: FLReset-",
+          kernel("flr"));
 
-  if (!c.has_af())
-    add("af_flr", false, "no Advanced Features capability", kernel("af_flr"));
-  else
-    add("af_flr", c.af_flr(), c.af_flr() ? "AF capability: TP+ FLR+" : "AF capability lacks TP or FLR",
-        kernel("af_flr"));
+    if (!c.has_af())
+      add("af_flr", false, "no Advanced Features capability", kernel("af_flr"));
+    else
+      add("af_flr", c.af_flr(),
+          c.af_flr() ? "AF capability: TP+ FLR+" : "AF capability lacks TP or FLR",
+          kernel("af_flr"));
 
-  auto nsr = c.no_soft_reset();
-  auto state = c.power_state();
-  if (!nsr)
-    add("pm", false, "no PM capability", kernel("pm"));
-  else if (*nsr)
-    add("pm", false, "NoSoftRst+ (state is kept across D3hot)", kernel("pm"));
-  else if (state && *state != 0 && !idled(root, dev))
-    add("pm", false, "function is in D" + std::to_string(*state) + "; a PM reset starts from D0", kernel("pm"));
-  else if (state && *state != 0)
-    add("pm", true, "NoSoftRst- (D3hot->D0 resets the function); it idles in D" + std::to_string(*state) +
-                        " and is woken first",
-        kernel("pm"));
-  else
-    add("pm", true, "NoSoftRst- (D3hot->D0 resets the function)", kernel("pm"));
+    auto nsr = c.no_soft_reset();
+    auto state = c.power_state();
+    if (!nsr)
+      add("pm", false, "no PM capability", kernel("pm"));
+    else if (*nsr)
+      add("pm", false, "NoSoftRst+ (state is kept across D3hot)", kernel("pm"));
+    else if (state && *state != 0 && !idled(root, dev))
+      add("pm", false, "function is in D" + std::to_string(*state) + "; a PM reset starts from D0",
+          kernel("pm"));
+    else if (state && *state != 0)
+      add("pm", true,
+          "NoSoftRst- (D3hot->D0 resets the function); it idles in D" + std::to_string(*state) +
+              " and is woken first",
+          kernel("pm"));
+    else
+      add("pm", true, "NoSoftRst- (D3hot->D0 resets the function)", kernel("pm"));
+  }
 
   auto siblings = bus_siblings(all, dev);
   if (dev.is_bridge()) {
@@ -486,6 +495,11 @@ Status pt_reset(Context& ctx, const Job& job, const std::vector<Saved>& saved) {
     return {};
   }
   const ConfigSpace& c = saved.front().config;
+  // FLR and PM write into a capability: without one that was read, the
+  // offset would come from missing bytes.
+  if (job.method == "flr" || job.method == "pm")
+    if (auto why = c.caps_unreadable())
+      return fail(bdf, "cannot perform a " + job.method + " reset itself: " + *why, EIO);
   if (job.method == "flr") {
     auto exp = c.find(reg::kCapExp);
     if (!exp) return fail(bdf, "has no PCIe capability for an FLR", 0);

@@ -28,7 +28,10 @@ struct MethodStatus {
   bool available = false;
   std::optional<bool> kernel;  // from reset_method; nullopt where the kernel has no say (5.10, slot, rescan)
   std::string reason;
-  bool disagrees() const { return kernel && *kernel != available; }
+  // False when config space could not tell (too short, all ones): AVAILABLE
+  // is then false and REASON says what could not be read, not a verdict.
+  bool known = true;
+  bool disagrees() const { return known && kernel && *kernel != available; }
 };
 
 struct DeviceMethods {

@@ -41,7 +41,11 @@ Result<Exit> cmd_methods(const CliOptions& o, Context& ctx, std::ostream& out) {
                     {"available", m.available},
                     {"kernel", m.kernel ? json(*m.kernel) : json(nullptr)},
                     {"reason", m.reason}});
-      text += "  " + pad(m.name, 17) + pad(m.available ? "yes" : "no", 6) +
+      text += "  " + pad(m.name, 17) +
+              pad(!m.known      ? "?"
+                  : m.available ? "yes"
+                                : "no",
+                  6) +
               pad(m.kernel ? (*m.kernel ? "yes" : "no") : "-", 8) + m.reason +
               (m.disagrees() ? "  [kernel disagrees]" : "") + "\n";
     }

@@ -214,3 +214,140 @@ TEST_CASE("list names what keeps the machine from passthrough: no IOMMU, no vfio
   CHECK(out.find("note: no IOMMU") != std::string::npos);
   CHECK(out.find("vfio-pci is not available") == std::string::npos);
 }
+
+namespace {
+bind::Options show_of(const std::string& dev, bool json_out) {
+  bind::Options o;
+  o.command = "show";
+  o.devices = {dev};
+  o.common.json = json_out;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("show decodes a real GPU's ATS and ARI and warns of the root port without ACS") {
+  test::Fixture fx;
+  fx.add_bridge("0000:00:01.0", "", test::FakeCaps{});  // no ACS
+  fx.add_device(test::FakeDevice{.bdf = "0000:01:00.0",
+                                 .vendor = 0x1002,
+                                 .device = 0x7300,
+                                 .parent = "0000:00:01.0",
+                                 .group = 1,
+                                 .caps = {.raw = test::radeon_fiji_config()}});
+  std::string out;
+  REQUIRE(run(fx, show_of("01:00.0", true), out));
+  auto j = json::parse(out);
+  CHECK(j["config_size"] == 4096);
+  CHECK(j["capabilities_error"].is_null());
+  CHECK(j["acs"] == json{{"present", false}});
+  CHECK(j["ats"] == json{{"present", true}, {"enabled", true}});
+  CHECK(j["ari"] == json{{"present", true}});
+  CHECK(j["acs_path"] == json::array({{{"bridge", "0000:00:01.0"},
+                                       {"problem", "root port without ACS"},
+                                       {"unknown", false}}}));
+
+  REQUIRE(run(fx, show_of("01:00.0", false), out));
+  CHECK(out.find("  acs:              none\n"
+                 "  ats:              present, enabled\n"
+                 "  ari:              present\n"
+                 "  warning: 0000:00:01.0 is a root port without ACS: the functions below it can "
+                 "reach each other without the IOMMU, which is why the IOMMU group is large "
+                 "(unless a kernel quirk vouches for it)\n") != std::string::npos);
+}
+
+TEST_CASE("show gives ACS capability and control bits; isolating ports give no warning") {
+  test::Fixture fx;
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(test::FakeDevice{
+      .bdf = "0000:01:00.0",
+      .parent = "0000:00:01.0",
+      .group = 1,
+      .caps = {.acs = std::pair<uint16_t, uint16_t>{0x005f, 0x001d}, .ats = true, .ari = true}});
+  std::string out;
+  REQUIRE(run(fx, show_of("01:00.0", true), out));
+  auto j = json::parse(out);
+  CHECK(j["acs"] == json{{"present", true},
+                         {"capability",
+                          {{"sv", true},
+                           {"tb", true},
+                           {"rr", true},
+                           {"cr", true},
+                           {"uf", true},
+                           {"ec", false},
+                           {"dt", true}}},
+                         {"control",
+                          {{"sv", true},
+                           {"tb", false},
+                           {"rr", true},
+                           {"cr", true},
+                           {"uf", true},
+                           {"ec", false},
+                           {"dt", false}}}});
+  CHECK(j["ats"] == json{{"present", true}, {"enabled", false}});
+  CHECK(j["acs_path"] == json::array());
+  REQUIRE(run(fx, show_of("01:00.0", false), out));
+  CHECK(out.find("  acs:              capability SV+ TB+ RR+ CR+ UF+ EC- DT+; control SV+ TB- RR+ "
+                 "CR+ UF+ EC- DT-\n"
+                 "  ats:              present, disabled\n"
+                 "  ari:              present\n") != std::string::npos);
+  CHECK(out.find("warning") == std::string::npos);
+}
+
+TEST_CASE("show of a config space read short or all ones decides nothing from the missing bytes") {
+  const std::string fiji = test::radeon_fiji_config();
+  struct Case {
+    std::string raw;
+    size_t size;
+    std::string why;
+  };
+  for (const auto& c :
+       {Case{fiji.substr(0, 64), 64,
+             "capabilities unreadable: config space is 64 bytes (run as root)"},
+        Case{fiji.substr(0, 256), 256,
+             "extended capabilities unreadable: config space is 256 bytes (no extended config "
+             "access)"},
+        Case{std::string(4096, '\xff'), 4096,
+             "config space reads all ones: the device is powered off or gone"}}) {
+    CAPTURE(c.size);
+    test::Fixture fx;
+    fx.add_bridge("0000:00:01.0");
+    fx.add_device(test::FakeDevice{.bdf = "0000:01:00.0",
+                                   .vendor = 0x1002,
+                                   .device = 0x7300,
+                                   .parent = "0000:00:01.0",
+                                   .group = 1,
+                                   .caps = {.raw = c.raw}});
+    std::string out;
+    REQUIRE(run(fx, show_of("01:00.0", true), out));
+    auto j = json::parse(out);
+    CHECK(j["config_size"] == c.size);
+    CHECK(j["capabilities_error"] == c.why);
+    CHECK(j["acs"].is_null());
+    CHECK(j["ats"].is_null());
+    CHECK(j["ari"].is_null());
+    CHECK(j["acs_path"] == json::array());  // the root port itself reads in full
+    REQUIRE(run(fx, show_of("01:00.0", false), out));
+    CHECK(out.find("  capabilities:     " + c.why + "\n") != std::string::npos);
+    for (const char* verdict : {"  acs:", "  ats:", "  ari:"})
+      CHECK(out.find(verdict) == std::string::npos);
+  }
+}
+
+TEST_CASE("show of a function whose header cannot be read still shows the rest, and says why") {
+  test::Fixture fx;
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(test::FakeDevice{.bdf = "0000:01:00.0",
+                                 .parent = "0000:00:01.0",
+                                 .group = 1,
+                                 .caps = {.raw = std::string(32, '\0')}});
+  std::string out;
+  REQUIRE(run(fx, show_of("01:00.0", true), out));
+  auto j = json::parse(out);
+  CHECK(j["config_size"].is_null());
+  CHECK(j["capabilities_error"] ==
+        "config space unreadable: not even its 64-byte header could be read (libpci: cannot read "
+        "config space); "
+        "check that the device is still there with pt-bind list");
+  CHECK(j["acs"].is_null());
+  CHECK(j["group_members"] == json::array({"0000:01:00.0"}));
+}

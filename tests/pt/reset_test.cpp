@@ -341,3 +341,52 @@ TEST_CASE("a function kept awake for the reset gets its power/control back, also
   CHECK(e.fx.kernel().log.back() == std::pair<std::string, std::string>{control, "auto"});
   CHECK(e.fx.read(control) == "auto");
 }
+
+TEST_CASE("methods from a short or all-ones config space say so instead of a verdict") {
+  const std::string fiji = test::radeon_fiji_config();
+  for (const auto& [raw, why] : std::vector<std::pair<std::string, std::string>>{
+           {fiji.substr(0, 64), "capabilities unreadable: config space is 64 bytes (run as root)"},
+           {std::string(4096, '\xff'),
+            "config space reads all ones: the device is powered off or gone"}}) {
+    test::Fixture fx;
+    fx.add_driver("vfio-pci", "vfio_pci");
+    fx.add_bridge("0000:00:01.0");
+    fx.add_device(test::FakeDevice{.bdf = "0000:01:00.0",
+                                   .parent = "0000:00:01.0",
+                                   .driver = "vfio-pci",
+                                   .group = 1,
+                                   .reset_methods = std::vector<std::string>{"flr", "bus"},
+                                   .caps = {.raw = raw}});
+    auto all = scan_devices(fx.root()).value();
+    const Device& d = all.back();
+    REQUIRE(d.addr == PciAddress{0, 1, 0, 0});
+    auto dm = reset::detect(fx.root(), d, load_config(fx.root(), d.addr).value(), all, true);
+    for (const char* name : {"flr", "af_flr", "pm"}) {
+      CAPTURE(name);
+      auto m = dm.find(name);
+      REQUIRE(m);
+      CHECK_FALSE(m->known);
+      CHECK_FALSE(m->available);
+      CHECK(m->reason == why);
+      CHECK_FALSE(m->disagrees());  // the kernel's flr is not contradicted by bytes pt never read
+    }
+    CHECK(dm.find("flr")->kernel == true);
+    // What needs no config space is still decided.
+    CHECK(dm.find("bus")->known);
+    CHECK(dm.find("bus")->available);
+
+    // The text marks the unknowns "?"; no verdict from missing bytes appears.
+    reset::CliOptions o;
+    o.command = "methods";
+    o.devices = {"01:00.0"};
+    Context ctx = fx.context();
+    std::ostringstream s;
+    REQUIRE(reset::run_in(o, ctx, s));
+    const std::string text = s.str();
+    CHECK(text.find("  flr              ?     yes     " + why + "\n") != std::string::npos);
+    CHECK(text.find("  pm               ?     no      " + why + "\n") != std::string::npos);
+    for (const char* verdict :
+         {"not a PCI Express function", "no PM capability", "no Advanced Features", "FLReset-"})
+      CHECK(text.find(verdict) == std::string::npos);
+  }
+}

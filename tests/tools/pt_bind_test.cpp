@@ -417,3 +417,30 @@ TEST_CASE("recover: --json --dry-run reports the steps; a lock held elsewhere st
   CHECK(busy.out.find("recover 0000:01:00.0:") == std::string::npos);
   CHECK(fx.snapshot() == before);
 }
+
+TEST_CASE(
+    "show of a GPU whose config space reads 64 bytes exits 0 and says so; its root port warns") {
+  pt::test::Fixture fx;
+  fx.add_bridge("0000:00:01.0", "", pt::test::FakeCaps{});  // no ACS
+  fx.add_device(
+      pt::test::FakeDevice{.bdf = "0000:01:00.0",
+                           .vendor = 0x1002,
+                           .device = 0x7300,
+                           .parent = "0000:00:01.0",
+                           .group = 1,
+                           .caps = {.raw = pt::test::radeon_fiji_config().substr(0, 64)}});
+  auto r = pt_bind("--root " + fx.dir() + " --json show 01:00.0");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["config_size"] == 64);
+  CHECK(j["capabilities_error"] ==
+        "capabilities unreadable: config space is 64 bytes (run as root)");
+  CHECK(j["acs"].is_null());
+  REQUIRE(j["acs_path"].size() == 1);
+  CHECK(j["acs_path"][0]["problem"] == "root port without ACS");
+  r = pt_bind("--root " + fx.dir() + " show 01:00.0");
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("  capabilities:     capabilities unreadable: config space is 64 bytes (run as "
+                   "root)\n") != std::string::npos);
+  CHECK(r.out.find("  warning: 0000:00:01.0 is a root port without ACS: ") != std::string::npos);
+}

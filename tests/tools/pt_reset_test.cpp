@@ -111,3 +111,43 @@ TEST_CASE("every tool: option errors carry the tool's name and point at --help; 
     CHECK(h.out.find("Examples:\n  " + tool + " ") != std::string::npos);
   }
 }
+
+TEST_CASE("pt-reset methods on a function whose config space reads all ones names that, exit 0") {
+  pt::test::Fixture fx;
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(pt::test::FakeDevice{.bdf = "0000:01:00.0",
+                                     .parent = "0000:00:01.0",
+                                     .group = 1,
+                                     .caps = {.raw = std::string(4096, '\xff')}});
+  auto r = pt_reset("--root " + fx.dir() + " --json methods 01:00.0");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  for (int i : {2, 3, 4}) {
+    CHECK(j[0]["methods"][i]["available"] == false);
+    CHECK(j[0]["methods"][i]["reason"] ==
+          "config space reads all ones: the device is powered off or gone");
+  }
+  CHECK(j[0]["methods"][2]["name"] == "flr");
+  CHECK(j[0]["methods"][4]["name"] == "pm");
+}
+
+TEST_CASE(
+    "pt-reset --method flr on a function read only to 64 bytes refuses with the reason and writes "
+    "nothing") {
+  pt::test::Fixture fx;
+  fx.add_driver("vfio-pci", "vfio_pci");
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(
+      pt::test::FakeDevice{.bdf = "0000:01:00.0",
+                           .parent = "0000:00:01.0",
+                           .driver = "vfio-pci",
+                           .group = 1,
+                           .caps = {.raw = pt::test::radeon_fiji_config().substr(0, 64)}});
+  auto before = fx.snapshot();
+  auto r = pt_reset("--root " + fx.dir() + " --method flr 01:00.0");
+  CHECK(r.status == 1);
+  CHECK(r.out.find(
+            "flr reset is not available: capabilities unreadable: config space is 64 bytes (run as "
+            "root)") != std::string::npos);
+  CHECK(fx.snapshot() == before);
+}
