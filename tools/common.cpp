@@ -52,6 +52,21 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
       ->check(duration_check("--lock-timeout", true));
 }
 
+CLI::App* add_recover_command(CLI::App& app, const std::string& description,
+                              std::vector<std::string>& devices, bool& recipe,
+                              std::string& reset_method) {
+  auto* recover = app.add_subcommand("recover", description);
+  recover->add_option("devices", devices, "DEV...")->required();
+  recover->add_flag(
+      "--recipe", recipe,
+      "Print the recovery recipe of pt(7) for DEV..., one command a line, and run nothing");
+  recover
+      ->add_option("--reset-method", reset_method,
+                   "The method of the recipe's resets (default bus; auto: pt-reset's choice)")
+      ->type_name("METHOD");
+  return recover;
+}
+
 void add_help_footer(CLI::App& app, const std::string& slot, const std::vector<std::string>& examples) {
   std::string text =
       "DEV is a PCI function or slot: 0000:01:00.0 (domain:bus:device.function), 01:00.0 "

@@ -19,6 +19,12 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // the exit statuses of pt(7).
 void add_help_footer(CLI::App& app, const std::string& slot, const std::vector<std::string>& examples);
 
+// The recover subcommand pt-bind and pt share (recover::command): DEV...,
+// --recipe and --reset-method, into DEVICES, RECIPE and RESET_METHOD.
+CLI::App* add_recover_command(CLI::App& app, const std::string& description,
+                              std::vector<std::string>& devices, bool& recipe,
+                              std::string& reset_method);
+
 // Prints each sysfs write with its timing on stderr, for -v.
 ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& options);
 

@@ -63,17 +63,10 @@ int main(int argc, char** argv) {
   auto* match =
       app.add_subcommand("udev-match", "Print pt.conf's udev properties of DEV (for udev rules)");
   match->add_option("device", single, "DEV")->required();
-  auto* recover = app.add_subcommand(
-      "recover",
-      "Recover DEV... in one run: pt.conf's recover steps, else pt(7)'s recipe (--recipe: print it)");
-  recover->add_option("devices", o.devices, "DEV...")->required();
-  recover->add_flag(
-      "--recipe", o.recipe,
-      "Print the recovery recipe of pt(7) for DEV..., one command a line, and run nothing");
-  recover
-      ->add_option("--reset-method", o.reset_method,
-                   "The method of the recipe's resets (default bus; auto: pt-reset's choice)")
-      ->type_name("METHOD");
+  pt::cli::add_recover_command(app,
+                               "Recover DEV... in one run: pt.conf's recover steps, else pt(7)'s "
+                               "recipe (--recipe: print it)",
+                               o.devices, o.recipe, o.reset_method);
 
   bool done = false;
   int rc = pt::cli::parse(app, argc, argv, done);

@@ -35,18 +35,11 @@ int main(int argc, char** argv) {
                    "FILE...: snapshot A, and B to compare it with (default: now)")
       ->required()
       ->expected(1, 2);
-  auto* recover = app.add_subcommand(
-      "recover",
+  pt::cli::add_recover_command(
+      app,
       "Recover DEV... in one run, as pt-bind recover: pt.conf's recover steps, else pt(7)'s "
-      "recipe (--recipe: print it)");
-  recover->add_option("devices", o.devices, "DEV...")->required();
-  recover->add_flag(
-      "--recipe", o.recipe,
-      "Print the recovery recipe of pt(7) for DEV..., one command a line, and run nothing");
-  recover
-      ->add_option("--reset-method", o.reset_method,
-                   "The method of the recipe's resets (default bus; auto: pt-reset's choice)")
-      ->type_name("METHOD");
+      "recipe (--recipe: print it)",
+      o.devices, o.recipe, o.reset_method);
 
   bool done = false;
   int rc = pt::cli::parse(app, argc, argv, done);
