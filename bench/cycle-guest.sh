@@ -140,7 +140,9 @@ for i in $(seq "$runs"); do
   pt_cycle release detach standin recover
   t1=$(now_ns)
   healthy "pt1 $i"
-  echo "BENCH cycle pt1 $i total_ms=$(ms "$t0" "$t1") recovery_ms=$REC$STEPS"
+  # The recovery's own per-step times, as pt-bind recover prints them.
+  RSTEPS=$(sed -n 's/^recover [^ ]*: \([a-z-]*\) exited 0 after \([0-9]*\) ms.*/ r_\1=\2/p' /tmp/step.out | tr -d '\n')
+  echo "BENCH cycle pt1 $i total_ms=$(ms "$t0" "$t1") recovery_ms=$REC$STEPS$RSTEPS"
 
   t0=$(now_ns)
   . /tmp/bare.sh

@@ -67,6 +67,11 @@ if [ "$only" != quad ]; then
     printf '  recovery %-4s median %5s ms  (runs: %s)\n' "$v" "$(field "$o" "^BENCH cycle $v " recovery_ms | med)" \
       "$(field "$o" "^BENCH cycle $v " recovery_ms | tr '\n' ' ')"
   done
+  printf '  pt-bind recover steps, median ms (its own clock):'
+  for s in reset attach drm-wait vgaarb console drm-check; do
+    printf ' %s %s' "$s" "$(field "$o" '^BENCH cycle pt1 ' "r_$s" | med)"
+  done
+  echo
   awk -v p="$rpt" -v q="$rpt1" -v a="$rbare" 'BEGIN {
     printf "  recovery: pt-bind recover / (a) = %.2f   target <= 1.5   %s\n", q / a, (q / a <= 1.5 ? "PASS" : "FAIL")
     printf "  recovery: pipeline / (a) = %.2f\n", p / a }'
