@@ -26,11 +26,11 @@ Observer state_logger(const Root& root, Arbiter* arbiter, std::string tag,
     if (u.steps.empty() || u.steps.front().devices.empty()) continue;
     UnitState& us = (*states)[u.label];
     us.device = u.steps.front().devices.front().str();
-    auto s = state::collect(root, us.device, sources);
+    auto s = state::collect(root, us.device, sources, state::Depth::steps);
     if (s) {
       syslog::send(root, syslog::Level::info, tag,
                    "recover " + u.label + ": state before: " + state::summary(*s));
-      us.last = std::move(*s);
+      us.last = state::volatile_part(std::move(*s));
     } else {
       syslog::send(root, syslog::Level::warning, tag,
                    "recover " + u.label + ": state before: unreadable: " + s.error().describe());
@@ -44,7 +44,11 @@ Observer state_logger(const Root& root, Arbiter* arbiter, std::string tag,
         const bool ok = e.kind == Event::Kind::ok;
         std::string head = "recover " + e.unit + ": state after " + e.step.name +
                            (ok ? " (ok)" : " (failed, exit " + std::to_string(e.exit) + ")") + ": ";
-        auto s = state::collect(root, us.device, state::Sources{arbiter, nullptr});
+        // After a step only what a step changes is read again: a whole
+        // collect per step would cost the recovery more than its writes.
+        const state::Sources src{arbiter, nullptr};
+        auto s = us.last ? state::refresh(root, *us.last, src)
+                         : state::collect(root, us.device, src, state::Depth::steps);
         std::string body;
         if (!s) {
           body = "unreadable: " + s.error().describe();
@@ -56,7 +60,7 @@ Observer state_logger(const Root& root, Arbiter* arbiter, std::string tag,
           } else {
             body = state::summary(*s);
           }
-          us.last = std::move(*s);
+          us.last = state::volatile_part(std::move(*s));
         }
         syslog::send(root, ok ? syslog::Level::info : syslog::Level::warning, tag, head + body);
       }

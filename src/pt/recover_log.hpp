@@ -16,9 +16,11 @@ namespace pt::recover {
 // state (state::summary of its first function's slot) before it starts,
 // then after each step that ran what changed since the previous step
 // (state::diff, "no change" when nothing did), at warning level for a step
-// that failed. Then hands each event to NEXT. The state is read without the
-// DRM backend: the DRM steps report the display themselves, and a connector
-// probe per step would slow the recovery down. ARBITER may be null.
+// that failed. Then hands each event to NEXT. Only what steps change is read
+// (state::Depth::steps before, state::refresh after each step), and never
+// through the DRM backend: the DRM steps report
+// the display themselves, and a connector probe per step would slow the
+// recovery down. ARBITER may be null.
 Observer state_logger(const Root& root, Arbiter* arbiter, std::string tag,
                       const std::vector<Unit>& units, Observer next);
 

@@ -95,9 +95,9 @@ Drm drm_of(const drm::Health& h) {
   return d;
 }
 
-Function read_function(const Root& root, const Device& d, const std::vector<Device>& all,
-                       bool kernel_knows, const Sources& src, const console::State& consoles,
-                       const Result<Journal>& journal) {
+// What refresh reads of a function: the part a recovery step changes.
+Function read_volatile(const Root& root, const Device& d, const Sources& src,
+                       const console::State& consoles, Result<ConfigSpace>& cfg) {
   Function f;
   f.bdf = d.addr.str();
   f.vendor = hex4(d.vendor);
@@ -118,16 +118,11 @@ Function read_function(const Root& root, const Device& d, const std::vector<Devi
   f.runtime_status = read_attr(root, d.sysfs("power/runtime_status")).value_or("");
   f.runtime_control = read_attr(root, d.sysfs("power/control")).value_or("");
   f.power_state = read_attr(root, d.sysfs("power_state")).value_or("");
-  if (auto cfg = load_config(root, d.addr, 256); cfg && cfg->present()) {
+  cfg = load_config(root, d.addr, 256);
+  if (cfg && cfg->present()) {
     f.command = cfg->command();
     if (auto ps = cfg->power_state()) f.pm_state = kPmNames[*ps];
-    f.link = read_link_regs(*cfg);
-    for (const auto& m : reset::detect(root, d, *cfg, all, kernel_knows).methods)
-      if (m.available) f.reset_methods.push_back(m.name);
   }
-  f.kernel_reset_methods = d.reset_methods;
-  f.aer = read_aer(root, d);
-
   if (is_vga_class(d)) {
     if (!src.arbiter)
       f.vga_error = "no VGA arbiter";
@@ -144,6 +139,21 @@ Function read_function(const Root& root, const Device& d, const std::vector<Devi
     f.framebuffers.push_back(fb->node + " " + fb->name);
   for (const auto* fw : consoles.firmware_of(f.bdf))
     f.firmware.push_back({fw->name, fw->driver, console::attribution_name(fw->how)});
+  return f;
+}
+
+Function read_function(const Root& root, const Device& d, const std::vector<Device>& all,
+                       bool kernel_knows, const Sources& src, const console::State& consoles,
+                       const Result<Journal>& journal) {
+  Result<ConfigSpace> cfg = std::unexpected(Error{});
+  Function f = read_volatile(root, d, src, consoles, cfg);
+  if (cfg && cfg->present()) {
+    f.link = read_link_regs(*cfg);
+    for (const auto& m : reset::detect(root, d, *cfg, all, kernel_knows).methods)
+      if (m.available) f.reset_methods.push_back(m.name);
+  }
+  f.kernel_reset_methods = d.reset_methods;
+  f.aer = read_aer(root, d);
   if (d.is_display() && src.backend) {
     auto h = drm::examine(root, *src.backend, d);
     if (h.card) f.drm = drm_of(h);
@@ -161,9 +171,54 @@ Function read_function(const Root& root, const Device& d, const std::vector<Devi
   return f;
 }
 
+void read_consoles(Snapshot& s, const console::State& consoles) {
+  for (const auto& v : consoles.vtconsoles) s.vtconsoles.push_back({v.name, v.mark, v.bound});
+  s.active_vt = consoles.active_vt.value_or("");
+  if (consoles.con2fb.known) s.con2fb = consoles.con2fb.map;
+}
+
 }  // namespace
 
-Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& src) {
+Result<Snapshot> refresh(const Root& root, const Snapshot& previous, const Sources& src) {
+  Snapshot s;
+  s.device = previous.device;
+  const auto consoles = PT_TRY(console::discover(root));
+  for (const auto& p : previous.functions) {
+    const auto addr = parse_sysfs_name(p.bdf);
+    if (!addr) continue;
+    auto d = read_device(root, *addr);
+    if (!d) continue;
+    Result<ConfigSpace> cfg = std::unexpected(Error{});
+    Function f = read_volatile(root, *d, src, consoles, cfg);
+    // Names come from pci.ids, which refresh does not read again.
+    f.class_name = p.class_name;
+    f.vendor_name = p.vendor_name;
+    f.device_name = p.device_name;
+    f.in_slot = p.in_slot;
+    s.functions.push_back(std::move(f));
+  }
+  read_consoles(s, consoles);
+  return s;
+}
+
+Snapshot volatile_part(Snapshot s) {
+  for (auto& f : s.functions) {
+    f.link.reset();
+    f.aer.reset();
+    f.kernel_reset_methods.reset();
+    f.reset_methods.clear();
+    f.drm.reset();
+    f.holders.clear();
+    f.journal.reset();
+    f.journal_vga.reset();
+    f.journal_consoles.clear();
+  }
+  s.journal_job.clear();
+  s.journal_error.clear();
+  return s;
+}
+
+Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& src, Depth depth) {
   auto spec = PT_TRY(parse_device_spec(dev));
   DeviceSpec slot = spec;
   slot.func.reset();
@@ -179,11 +234,17 @@ Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& 
     for (const auto& m : group_members(root, g)) wanted.insert(m);
   std::vector<DeviceSpec> specs;
   for (const auto& a : wanted) specs.push_back(DeviceSpec{a.domain, a.bus, a.dev, a.func, a.str()});
-  // The functions and their bus neighbours, which decide a bus reset.
-  auto all = PT_TRY(scan_near(root, specs));
-  // scan_near reads sysfs only; the names a person reads come from pci.ids.
-  fill_names(root, all);
-  const bool kernel_knows = reset::kernel_has_reset_method(root, all);
+  const bool whole = depth == Depth::whole;
+  std::vector<Device> all;
+  if (whole) {
+    // The functions and their bus neighbours, which decide a bus reset.
+    all = PT_TRY(scan_near(root, specs));
+    // scan_near reads sysfs only; the names a person reads come from pci.ids.
+    fill_names(root, all);
+  } else {
+    for (const auto& a : wanted) all.push_back(PT_TRY(read_device(root, a)));
+  }
+  const bool kernel_knows = whole && reset::kernel_has_reset_method(root, all);
   const auto consoles = PT_TRY(console::discover(root));
   const auto journal = load_journal(root);
 
@@ -192,14 +253,14 @@ Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& 
   std::vector<Function> rest;
   for (const auto& d : all) {
     if (!wanted.count(d.addr)) continue;
-    Function f = read_function(root, d, all, kernel_knows, src, consoles, journal);
+    Result<ConfigSpace> cfg = std::unexpected(Error{});
+    Function f = whole ? read_function(root, d, all, kernel_knows, src, consoles, journal)
+                       : read_volatile(root, d, src, consoles, cfg);
     f.in_slot = d.addr.same_slot(in_slot.front());
     (f.in_slot ? s.functions : rest).push_back(std::move(f));
   }
   for (auto& f : rest) s.functions.push_back(std::move(f));
-  for (const auto& v : consoles.vtconsoles) s.vtconsoles.push_back({v.name, v.mark, v.bound});
-  s.active_vt = consoles.active_vt.value_or("");
-  if (consoles.con2fb.known) s.con2fb = consoles.con2fb.map;
+  read_consoles(s, consoles);
   if (journal) {
     if (journal->job) s.journal_job = journal->job->op;
   } else {

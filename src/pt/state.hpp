@@ -143,10 +143,27 @@ struct Sources {
   drm::Backend* backend = nullptr;
 };
 
+// How much collect reads: everything pt status shows, or only what
+// recovery steps change (as refresh reads it, plus the journal's job).
+enum class Depth { whole, steps };
+
 // The state of every function of DEV's slot and of their IOMMU groups.
 // DEV is an address as pt-bind takes it (01:00, 01:00.0); a function names
 // its slot. Read-only.
-Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& sources);
+Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& sources,
+                         Depth depth = Depth::whole);
+
+// The state a recovery step can change, read again for the functions of
+// PREVIOUS (a collect of the same slot): drivers, overrides, power, the
+// command register, the arbiter, framebuffers and consoles. It leaves out
+// what the steps do not change and costs a whole scan to read (names, reset
+// methods, link, AER, holders, the journal, DRM), so a recovery can log its
+// state after every step cheaply; two refreshes compare field by field. A
+// function that is gone is left out.
+Result<Snapshot> refresh(const Root& root, const Snapshot& previous, const Sources& sources);
+
+// SNAPSHOT less what refresh leaves out, to compare with a refresh.
+Snapshot volatile_part(Snapshot snapshot);
 
 // The --json document of pt status (pt(8), JSON), which is also the
 // snapshot file's content with "format".

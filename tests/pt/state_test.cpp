@@ -214,6 +214,65 @@ TEST_CASE("a function on vfio-pci: override, /dev/vfio node, no DRM card; diff n
   CHECK(state::diff(before, before).empty());
 }
 
+TEST_CASE("refresh reads again what a step changes, and only that") {
+  Env e;
+  e.fx.add_holder(4242, "Xorg", "/dev/dri/card0");
+  const auto full = e.collect();
+  const auto base = state::volatile_part(full);
+  // What refresh leaves out is gone from the base, the rest is the collect's.
+  const auto& bg = fn(base, "0000:01:00.0");
+  CHECK(bg.holders.empty());
+  CHECK_FALSE(bg.drm);
+  CHECK(bg.reset_methods.empty());
+  CHECK_FALSE(bg.link);
+  CHECK(bg.driver == fn(full, "0000:01:00.0").driver);
+  CHECK(bg.vga == fn(full, "0000:01:00.0").vga);
+  CHECK(base.vtconsoles == full.vtconsoles);
+
+  // A collect of the steps' depth reads the same, less the names, which
+  // come from pci.ids.
+  const state::Sources src{&*e.arb, e.backend.get()};
+  auto light = state::collect(e.fx.root(), "01:00", src, state::Depth::steps);
+  REQUIRE(light);
+  auto unnamed = [](state::Snapshot s) {
+    for (auto& f : s.functions) f.class_name.clear(), f.vendor_name.reset(), f.device_name.reset();
+    return s;
+  };
+  INFO(lines(state::diff(unnamed(base), unnamed(*light))));
+  CHECK(unnamed(state::volatile_part(*light)) == unnamed(base));
+
+  // Nothing changed: a refresh equals the base, field by field.
+  auto same = state::refresh(e.fx.root(), base, src);
+  REQUIRE(same);
+  INFO(lines(state::diff(base, *same)));
+  CHECK(state::diff(base, *same).empty());
+  CHECK(*same == base);
+
+  // A step's changes show, and nothing refresh does not read.
+  Context ctx = e.fx.context();
+  REQUIRE(ctx.writer->write("/sys/bus/pci/devices/0000:01:00.0/driver_override", "vfio-pci",
+                            WriteKind::attribute));
+  REQUIRE(
+      ctx.writer->write("/sys/bus/pci/drivers/nvidia/unbind", "0000:01:00.0", WriteKind::blocking));
+  REQUIRE(ctx.writer->write("/sys/bus/pci/drivers_probe", "0000:01:00.0", WriteKind::blocking));
+  e.arb->card("0000:01:00.0").decodes = 0;
+  const auto after = state::refresh(e.fx.root(), base, src);
+  REQUIRE(after);
+  const auto cs = state::diff(base, *after);
+  INFO(lines(cs));
+  CHECK(has_change(cs, "0000:01:00.0 driver: nvidia -> vfio-pci"));
+  CHECK(has_change(cs, "0000:01:00.0 driver_override: (none) -> vfio-pci"));
+  CHECK(has_change(cs, "0000:01:00.0 vga.decodes: io+mem -> none"));
+  for (const auto& c : cs) {
+    CHECK_FALSE(c.field.starts_with("drm"));
+    CHECK_FALSE(c.field.starts_with("holders"));
+  }
+  // The function list is the base's: refresh does not rescan the slot.
+  REQUIRE(after->functions.size() == base.functions.size());
+  for (size_t i = 0; i < base.functions.size(); ++i)
+    CHECK(after->functions[i].bdf == base.functions[i].bdf);
+}
+
 TEST_CASE("the IOMMU group's other members come after the slot, marked") {
   Env e(Fixture::group_with_unrelated);
   const auto s = e.collect("0000:01:00.0");
