@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "pt/bind.hpp"
 #include "pt/console.hpp"
 #include "pt/holders.hpp"
 #include "pt/journal.hpp"
@@ -97,7 +98,7 @@ Drm drm_of(const drm::Health& h) {
 
 Function read_function(const Root& root, const Device& d, const std::vector<Device>& all,
                        bool kernel_knows, const Sources& src, const console::State& consoles,
-                       const Result<Journal>& journal) {
+                       const Result<Journal>& journal, std::vector<Warning>& warnings) {
   Function f;
   f.bdf = d.addr.str();
   f.vendor = hex4(d.vendor);
@@ -118,13 +119,20 @@ Function read_function(const Root& root, const Device& d, const std::vector<Devi
   f.runtime_status = read_attr(root, d.sysfs("power/runtime_status")).value_or("");
   f.runtime_control = read_attr(root, d.sysfs("power/control")).value_or("");
   f.power_state = read_attr(root, d.sysfs("power_state")).value_or("");
-  if (auto cfg = load_config(root, d.addr, 256); cfg && cfg->present()) {
+  auto cfg = load_config(root, d.addr, 256);
+  if (cfg && cfg->present()) {
     f.command = cfg->command();
     if (auto ps = cfg->power_state()) f.pm_state = kPmNames[*ps];
     f.link = read_link_regs(*cfg);
     for (const auto& m : reset::detect(root, d, *cfg, all, kernel_knows).methods)
       if (m.available) f.reset_methods.push_back(m.name);
   }
+  // What the fields above could not say: the wording is pci_config's, as
+  // pt-bind show and pt-reset methods print it.
+  if (!cfg)
+    warnings.push_back({"config-unreadable", f.bdf, cfg.error().message});
+  else if (auto why = cfg->caps_unreadable())
+    warnings.push_back({cfg->present() ? "config-unreadable" : "stuck-d3", f.bdf, *why});
   f.kernel_reset_methods = d.reset_methods;
   f.aer = read_aer(root, d);
 
@@ -189,14 +197,28 @@ Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& 
 
   Snapshot s;
   s.device = std::string(dev);
+  // The machine's hints from the devices at hand: one with an IOMMU group
+  // answers for the whole tree, which status does not scan.
+  for (auto& h : bind::readiness_hints(root, src.modules, all))
+    s.warnings.push_back({std::move(h.kind), "", std::move(h.message)});
+  // The slot's functions share one path to the root port; it decides how
+  // far the IOMMU group reaches.
+  for (const auto& gap : acs_gaps(root, in_slot.front()))
+    s.warnings.push_back(
+        {gap.unknown ? "acs-unknown" : "acs", in_slot.front().str(), acs_gap_warning(gap)});
   std::vector<Function> rest;
+  std::vector<Warning> slot_warnings, rest_warnings;
   for (const auto& d : all) {
     if (!wanted.count(d.addr)) continue;
-    Function f = read_function(root, d, all, kernel_knows, src, consoles, journal);
-    f.in_slot = d.addr.same_slot(in_slot.front());
+    const bool mine = d.addr.same_slot(in_slot.front());
+    Function f = read_function(root, d, all, kernel_knows, src, consoles, journal,
+                               mine ? slot_warnings : rest_warnings);
+    f.in_slot = mine;
     (f.in_slot ? s.functions : rest).push_back(std::move(f));
   }
   for (auto& f : rest) s.functions.push_back(std::move(f));
+  for (auto* ws : {&slot_warnings, &rest_warnings})
+    for (auto& w : *ws) s.warnings.push_back(std::move(w));
   for (const auto& v : consoles.vtconsoles) s.vtconsoles.push_back({v.name, v.mark, v.bound});
   s.active_vt = consoles.active_vt.value_or("");
   if (consoles.con2fb.known) s.con2fb = consoles.con2fb.map;
@@ -567,6 +589,10 @@ json to_json(const Snapshot& s) {
     j["con2fb"] = nullptr;
   }
   j["journal"] = {{"job", nul(s.journal_job)}, {"error", nul(s.journal_error)}};
+  json ws = json::array();
+  for (const auto& w : s.warnings)
+    ws.push_back({{"kind", w.kind}, {"device", nul(w.device)}, {"message", w.message}});
+  j["warnings"] = ws;
   return j;
 }
 
@@ -617,6 +643,17 @@ Result<Snapshot> from_json(const json& doc, const std::string& subject) {
   } else if (in.error.empty()) {
     in.error = "snapshot.journal is missing";
   }
+  // A snapshot taken before pt looked for warnings has none to compare.
+  if (in.error.empty() && doc.contains("warnings"))
+    if (const json* ws = in.objects(doc, "warnings", "snapshot"))
+      for (const auto& w : *ws) {
+        Warning x{in.str(w, "kind", "warnings", false), in.str(w, "device", "warnings"),
+                  in.str(w, "message", "warnings", false)};
+        if (in.error.empty() && !x.device.empty() && !parse_sysfs_name(x.device))
+          in.error = "warnings holds device " + render::quote(x.device) +
+                     ", not a PCI address like 0000:01:00.0";
+        s.warnings.push_back(std::move(x));
+      }
   if (!in.error.empty())
     return usage_error(subject, in.error + "; the file is not a pt snapshot (pt snapshot -o FILE)");
   return s;
@@ -783,7 +820,23 @@ std::vector<Change> diff(const Snapshot& a, const Snapshot& b) {
   // The map as one line: a console's framebuffer moves with all the others.
   ga["con2fb"] = a.con2fb ? json(con2fb_text(*a.con2fb)) : json(nullptr);
   gb["con2fb"] = b.con2fb ? json(con2fb_text(*b.con2fb)) : json(nullptr);
+  ga.erase("warnings"), gb.erase("warnings");
   compare("", flat(ga), flat(gb), out);
+  // Warnings by the device they are about: one that comes or goes is a
+  // change of that function (or of the machine), its message the value.
+  std::map<std::string, std::map<std::string, std::string>> wa, wb;
+  auto keyed = [](const std::vector<Warning>& ws, auto& m) {
+    for (const auto& w : ws) {
+      std::string& v = m[w.device]["warning " + w.kind];
+      v += (v.empty() ? "" : "; ") + w.message;
+    }
+  };
+  keyed(a.warnings, wa);
+  keyed(b.warnings, wb);
+  std::set<std::string> devices;
+  for (const auto& [k, _] : wa) devices.insert(k);
+  for (const auto& [k, _] : wb) devices.insert(k);
+  for (const auto& d : devices) compare(d, wa[d], wb[d], out);
   return out;
 }
 
