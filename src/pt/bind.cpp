@@ -802,17 +802,21 @@ Result<std::vector<std::string>> recover_job(Context& ctx, Journal& journal,
   return notes;
 }
 
-std::vector<std::string> readiness_hints(const Context& ctx, const std::vector<Device>& all) {
-  std::vector<std::string> hints;
+std::vector<Hint> readiness_hints(const Root& root, ModuleLoader* modules,
+                                  const std::vector<Device>& all) {
+  std::vector<Hint> hints;
   const bool any_group = std::any_of(all.begin(), all.end(), [](const Device& d) { return d.iommu_group; });
-  if (!any_group && !has_iommu(ctx.root))
+  if (!any_group && !has_iommu(root))
     hints.push_back(
-        "no IOMMU: add intel_iommu=on (or amd_iommu=on) to the kernel command line and enable VT-d "
-        "(or AMD-Vi) in the firmware; without IOMMU groups vfio-pci cannot take a device");
-  if (ctx.modules && !ctx.modules->knows("vfio-pci"))
+        {"no-iommu",
+         "no IOMMU: add intel_iommu=on (or amd_iommu=on) to the kernel command line and enable "
+         "VT-d (or AMD-Vi) in the firmware; without IOMMU groups vfio-pci cannot take a device"});
+  if (modules && !modules->knows("vfio-pci"))
     hints.push_back(
-        "vfio-pci is not available: no such driver is registered and no kernel module of that name "
-        "is installed; install the kernel's vfio-pci module (check with 'modinfo vfio-pci')");
+        {"no-vfio-pci",
+         "vfio-pci is not available: no such driver is registered and no kernel module of that "
+         "name is installed; install the kernel's vfio-pci module (check with 'modinfo "
+         "vfio-pci')"});
   return hints;
 }
 

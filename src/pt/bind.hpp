@@ -57,10 +57,18 @@ struct AttachOptions {
 // anything is written: "/sys/bus/pci/drivers/../unbind" is a real file.
 Status check_driver_name(const std::string& name, const std::string& option);
 
-// What keeps this machine from passing a device through, each a sentence
-// saying what to do: no IOMMU groups at all, no vfio-pci driver or module.
-// Empty when ready. ALL is a scan of the machine. Reads only.
-std::vector<std::string> readiness_hints(const Context& ctx, const std::vector<Device>& all);
+// What keeps this machine from passing a device through: KIND names it
+// ("no-iommu", "no-vfio-pci"), MESSAGE is a sentence saying what to do.
+struct Hint {
+  std::string kind, message;
+};
+
+// The hints of this machine: no IOMMU groups at all, no vfio-pci driver or
+// module (asked of MODULES; null: not asked). Empty when ready. ALL is any
+// set of devices: one with a group proves an IOMMU without reading
+// /sys/kernel/iommu_groups. Reads only.
+std::vector<Hint> readiness_hints(const Root& root, ModuleLoader* modules,
+                                  const std::vector<Device>& all);
 
 // Builds the writes that take BEFORE to (driver, override), without I/O.
 std::vector<Write> writes_for(const Device& before, const std::string& to_driver, const std::string& to_override,

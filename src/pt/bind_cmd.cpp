@@ -143,7 +143,8 @@ Result<Exit> cmd_list(const Options& o, Context& ctx, std::ostream& out) {
     // The companions may run past their column; a space still ends them.
     text += pad(c.empty() ? "-" : join(c, ","), 14) + " " + (name.empty() ? "-" : name) + "\n";
   }
-  for (const auto& h : readiness_hints(ctx, all)) text += "note: " + h + "\n";
+  for (const auto& h : readiness_hints(ctx.root, ctx.modules, all))
+    text += "note: " + h.message + "\n";
   out << render::printable(text, true);
   return Exit::ok;
 }

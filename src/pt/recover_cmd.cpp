@@ -65,7 +65,7 @@ Result<Exit> command(const CommandOptions& o, Context& ctx, std::ostream& out) {
   // The state before, for the comparison after: a slot that cannot be read
   // is left out of it, not a reason to leave the GPU unrecovered.
   const bool compare = o.state_backend && !ctx.dry_run;
-  const state::Sources sources{ctx.arbiter, o.state_backend};
+  const state::Sources sources{ctx.arbiter, o.state_backend, ctx.modules};
   std::vector<std::pair<std::string, state::Snapshot>> before;
   if (compare)
     for (const auto& slot : slots_of(specs))

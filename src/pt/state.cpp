@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "pt/bind.hpp"
 #include "pt/console.hpp"
 #include "pt/holders.hpp"
 #include "pt/journal.hpp"
@@ -144,9 +145,15 @@ Function read_volatile(const Root& root, const Device& d, const Sources& src,
 
 Function read_function(const Root& root, const Device& d, const std::vector<Device>& all,
                        bool kernel_knows, const Sources& src, const console::State& consoles,
-                       const Result<Journal>& journal) {
+                       const Result<Journal>& journal, std::vector<Warning>& warnings) {
   Result<ConfigSpace> cfg = std::unexpected(Error{});
   Function f = read_volatile(root, d, src, consoles, cfg);
+  // What the fields above could not say: the wording is pci_config's, as
+  // pt-bind show and pt-reset methods print it.
+  if (!cfg)
+    warnings.push_back({"config-unreadable", f.bdf, cfg.error().message});
+  else if (auto why = cfg->caps_unreadable())
+    warnings.push_back({cfg->present() ? "config-unreadable" : "stuck-d3", f.bdf, *why});
   if (cfg && cfg->present()) {
     f.link = read_link_regs(*cfg);
     for (const auto& m : reset::detect(root, d, *cfg, all, kernel_knows).methods)
@@ -213,6 +220,7 @@ Snapshot volatile_part(Snapshot s) {
     f.journal_vga.reset();
     f.journal_consoles.clear();
   }
+  s.warnings.clear();
   s.journal_job.clear();
   s.journal_error.clear();
   return s;
@@ -250,16 +258,32 @@ Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& 
 
   Snapshot s;
   s.device = std::string(dev);
+  if (whole) {
+    // The machine's hints from the devices at hand: one with an IOMMU group
+    // answers for the whole tree, which status does not scan.
+    for (auto& h : bind::readiness_hints(root, src.modules, all))
+      s.warnings.push_back({std::move(h.kind), "", std::move(h.message)});
+    // The slot's functions share one path to the root port; it decides how
+    // far the IOMMU group reaches.
+    for (const auto& gap : acs_gaps(root, in_slot.front()))
+      s.warnings.push_back(
+          {gap.unknown ? "acs-unknown" : "acs", in_slot.front().str(), acs_gap_warning(gap)});
+  }
   std::vector<Function> rest;
+  std::vector<Warning> slot_warnings, rest_warnings;
   for (const auto& d : all) {
     if (!wanted.count(d.addr)) continue;
+    const bool mine = d.addr.same_slot(in_slot.front());
     Result<ConfigSpace> cfg = std::unexpected(Error{});
-    Function f = whole ? read_function(root, d, all, kernel_knows, src, consoles, journal)
+    Function f = whole ? read_function(root, d, all, kernel_knows, src, consoles, journal,
+                                       mine ? slot_warnings : rest_warnings)
                        : read_volatile(root, d, src, consoles, cfg);
-    f.in_slot = d.addr.same_slot(in_slot.front());
+    f.in_slot = mine;
     (f.in_slot ? s.functions : rest).push_back(std::move(f));
   }
   for (auto& f : rest) s.functions.push_back(std::move(f));
+  for (auto* ws : {&slot_warnings, &rest_warnings})
+    for (auto& w : *ws) s.warnings.push_back(std::move(w));
   read_consoles(s, consoles);
   if (journal) {
     if (journal->job) s.journal_job = journal->job->op;
@@ -628,6 +652,10 @@ json to_json(const Snapshot& s) {
     j["con2fb"] = nullptr;
   }
   j["journal"] = {{"job", nul(s.journal_job)}, {"error", nul(s.journal_error)}};
+  json ws = json::array();
+  for (const auto& w : s.warnings)
+    ws.push_back({{"kind", w.kind}, {"device", nul(w.device)}, {"message", w.message}});
+  j["warnings"] = ws;
   return j;
 }
 
@@ -678,6 +706,17 @@ Result<Snapshot> from_json(const json& doc, const std::string& subject) {
   } else if (in.error.empty()) {
     in.error = "snapshot.journal is missing";
   }
+  // A snapshot taken before pt looked for warnings has none to compare.
+  if (in.error.empty() && doc.contains("warnings"))
+    if (const json* ws = in.objects(doc, "warnings", "snapshot"))
+      for (const auto& w : *ws) {
+        Warning x{in.str(w, "kind", "warnings", false), in.str(w, "device", "warnings"),
+                  in.str(w, "message", "warnings", false)};
+        if (in.error.empty() && !x.device.empty() && !parse_sysfs_name(x.device))
+          in.error = "warnings holds device " + render::quote(x.device) +
+                     ", not a PCI address like 0000:01:00.0";
+        s.warnings.push_back(std::move(x));
+      }
   if (!in.error.empty())
     return usage_error(subject, in.error + "; the file is not a pt snapshot (pt snapshot -o FILE)");
   return s;
@@ -844,7 +883,23 @@ std::vector<Change> diff(const Snapshot& a, const Snapshot& b) {
   // The map as one line: a console's framebuffer moves with all the others.
   ga["con2fb"] = a.con2fb ? json(con2fb_text(*a.con2fb)) : json(nullptr);
   gb["con2fb"] = b.con2fb ? json(con2fb_text(*b.con2fb)) : json(nullptr);
+  ga.erase("warnings"), gb.erase("warnings");
   compare("", flat(ga), flat(gb), out);
+  // Warnings by the device they are about: one that comes or goes is a
+  // change of that function (or of the machine), its message the value.
+  std::map<std::string, std::map<std::string, std::string>> wa, wb;
+  auto keyed = [](const std::vector<Warning>& ws, auto& m) {
+    for (const auto& w : ws) {
+      std::string& v = m[w.device]["warning " + w.kind];
+      v += (v.empty() ? "" : "; ") + w.message;
+    }
+  };
+  keyed(a.warnings, wa);
+  keyed(b.warnings, wb);
+  std::set<std::string> devices;
+  for (const auto& [k, _] : wa) devices.insert(k);
+  for (const auto& [k, _] : wb) devices.insert(k);
+  for (const auto& d : devices) compare(d, wa[d], wb[d], out);
   return out;
 }
 

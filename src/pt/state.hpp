@@ -16,6 +16,7 @@
 
 #include "pt/drm.hpp"
 #include "pt/error.hpp"
+#include "pt/modules.hpp"
 #include "pt/root.hpp"
 #include "pt/vgaarb.hpp"
 
@@ -116,6 +117,17 @@ struct Function {
   bool operator==(const Function&) const = default;
 };
 
+// What blocks or weakens passing the slot through, found while collecting:
+// KIND is one of "no-iommu", "no-vfio-pci" (bind::readiness_hints), "acs",
+// "acs-unknown" (a bridge on the path to the root port: acs_gaps),
+// "config-unreadable" (a short or failed config read) and "stuck-d3"
+// (config space reads all ones). DEVICE is the function it is about, ""
+// for the machine; MESSAGE is the library's sentence, as pt-bind says it.
+struct Warning {
+  std::string kind, device, message;
+  bool operator==(const Warning&) const = default;
+};
+
 struct VtCon {
   std::string name, mark;
   bool bound = false;
@@ -132,15 +144,19 @@ struct Snapshot {
   std::optional<std::map<int, int>> con2fb;
   std::string journal_job;    // the op of a job in flight, "" none
   std::string journal_error;  // the journal could not be read
+  std::vector<Warning> warnings;  // the machine's first, then by function
   bool operator==(const Snapshot&) const = default;
 };
 
 // Where collect reads what sysfs does not hold. ARBITER may be null (no
 // arbiter: VGA fields say so). BACKEND should be bounded
 // (drm::make_bounded_backend): a wedged driver's read is abandoned.
+// MODULES, when given, is asked whether vfio-pci could be loaded (null: the
+// no-vfio-pci warning is not looked for).
 struct Sources {
   Arbiter* arbiter = nullptr;
   drm::Backend* backend = nullptr;
+  ModuleLoader* modules = nullptr;
 };
 
 // How much collect reads: everything pt status shows, or only what
@@ -157,7 +173,7 @@ Result<Snapshot> collect(const Root& root, std::string_view dev, const Sources& 
 // PREVIOUS (a collect of the same slot): drivers, overrides, power, the
 // command register, the arbiter, framebuffers and consoles. It leaves out
 // what the steps do not change and costs a whole scan to read (names, reset
-// methods, link, AER, holders, the journal, DRM), so a recovery can log its
+// methods, link, AER, holders, the journal, DRM, warnings), so a recovery can log its
 // state after every step cheaply; two refreshes compare field by field. A
 // function that is gone is left out.
 Result<Snapshot> refresh(const Root& root, const Snapshot& previous, const Sources& sources);
@@ -185,7 +201,9 @@ struct Change {
 };
 
 // Field by field, in a stable order. Holders are compared by command and
-// node, not pid (a restarted daemon is the same holder).
+// node, not pid (a restarted daemon is the same holder). Warnings come last,
+// by device and kind: "0000:01:00.0 warning acs: (none) -> MESSAGE" is one
+// that came (several of one kind and device are one value, joined by "; ").
 std::vector<Change> diff(const Snapshot& a, const Snapshot& b);
 
 // CHANGES as pt diff --json lists them: function (null: the whole

@@ -35,7 +35,8 @@ std::string hex16(uint16_t v) {
   return buf;
 }
 
-// One screen: a block per function, then the consoles and the journal.
+// One screen: a block per function, the consoles, the journal, then what
+// is in the way of passthrough.
 void print_status(const Snapshot& s, std::ostream& out) {
   std::string t;
   auto line = [&](const char* label, const std::string& value) {
@@ -121,11 +122,13 @@ void print_status(const Snapshot& s, std::ostream& out) {
                                                          : "job " + s.journal_job + " in flight")
                                 : "unreadable: " + s.journal_error) +
        "\n";
+  for (const auto& w : s.warnings)
+    t += "warning: " + (w.device.empty() ? "" : w.device + ": ") + w.message + "\n";
   out << render::printable(t, true);
 }
 
 Result<Snapshot> collect_now(Context& ctx, drm::Backend& backend, const std::string& device) {
-  return collect(ctx.root, device, Sources{ctx.arbiter, &backend});
+  return collect(ctx.root, device, Sources{ctx.arbiter, &backend, ctx.modules});
 }
 
 Result<Exit> cmd_status(const Options& o, Context& ctx, drm::Backend& backend, std::ostream& out) {

@@ -7,12 +7,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "fake_arbiter.hpp"
 #include "fixture.hpp"
+#include "pt/bind.hpp"
 #include "pt/journal.hpp"
+#include "pt/pci_config.hpp"
 
 using namespace pt;
 using namespace std::chrono_literals;
@@ -487,4 +490,167 @@ TEST_CASE("diff: a function that appears or goes, and system-wide fields") {
   bool vt = false;
   for (const auto& c : cs) vt |= c.function.empty() && c.field.starts_with("vtconsoles[");
   CHECK(vt);
+}
+
+// ---------------------------------------------------------------- warnings
+
+namespace {
+
+std::string warning_lines(const std::vector<state::Warning>& ws) {
+  std::string t;
+  for (const auto& w : ws) t += w.kind + " | " + w.device + " | " + w.message + "\n";
+  return t;
+}
+
+// S with its warnings taken away: what must not change when one appears.
+state::Snapshot without_warnings(state::Snapshot s) {
+  s.warnings.clear();
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("warnings: a ready machine and a root port with ACS have none") {
+  Env e;
+  auto s = state::collect(e.fx.root(), "01:00",
+                          state::Sources{&*e.arb, e.backend.get(), &e.fx.modules()});
+  REQUIRE(s);
+  CHECK_MESSAGE(s->warnings.empty(), warning_lines(s->warnings));
+  CHECK(state::to_json(*s)["warnings"] == json::array());
+}
+
+TEST_CASE("warnings: no IOMMU groups and no vfio-pci, from bind's readiness hints") {
+  Env e;
+  const auto ready = e.collect();
+  e.fx.no_iommu();
+  std::filesystem::remove_all(e.fx.dir() + "/sys/bus/pci/drivers/vfio-pci");
+  auto s = state::collect(e.fx.root(), "01:00",
+                          state::Sources{&*e.arb, e.backend.get(), &e.fx.modules()});
+  REQUIRE(s);
+  const auto hints = bind::readiness_hints(e.fx.root(), &e.fx.modules(), {});
+  REQUIRE(hints.size() == 2);
+  CHECK(s->warnings == std::vector<state::Warning>{{"no-iommu", "", hints[0].message},
+                                                   {"no-vfio-pci", "", hints[1].message}});
+  CHECK(hints[0].message.starts_with("no IOMMU: add intel_iommu=on"));
+  CHECK(hints[1].message.starts_with("vfio-pci is not available"));
+  // Only the groups went: every other field reads as before.
+  auto grouped = without_warnings(*s);
+  for (auto& f : grouped.functions) {
+    CHECK_FALSE(f.iommu_group.has_value());
+    f.iommu_group = 1;
+  }
+  CHECK(grouped == ready);
+  // Without a module loader to ask, vfio-pci is not looked for.
+  auto unasked = e.collect();
+  CHECK(unasked.warnings == std::vector<state::Warning>{{"no-iommu", "", hints[0].message}});
+}
+
+TEST_CASE("warnings: a root port without ACS on the GPU's path, as pt-bind show words it") {
+  Env e;
+  const auto isolated = e.collect();
+  // The ACS extended capability's header gone: the root port has none.
+  e.poke("0000:00:01.0", 0x100, {0, 0, 0, 0});
+  const auto s = e.collect("01:00.1");
+  const auto gaps = acs_gaps(e.fx.root(), *parse_sysfs_name("0000:01:00.0"));
+  REQUIRE(gaps.size() == 1);
+  CHECK(acs_gap_warning(gaps[0]).starts_with("0000:00:01.0 is a root port without ACS: "));
+  CHECK(s.warnings ==
+        std::vector<state::Warning>{{"acs", "0000:01:00.0", acs_gap_warning(gaps[0])}});
+  auto rest = without_warnings(s);
+  rest.device = isolated.device;
+  CHECK(rest == isolated);
+
+  // ACS there but RR and UF off: named by the bits.
+  e.poke("0000:00:01.0", 0x100, {0x0d, 0x00, 0x01, 0x00});
+  e.poke("0000:00:01.0", 0x106, {0x09, 0x00});
+  const auto off = e.collect();
+  REQUIRE(off.warnings.size() == 1);
+  CHECK(off.warnings[0].kind == "acs");
+  CHECK(off.warnings[0].message.starts_with(
+      "0000:00:01.0 is a root port with ACS RR- UF- (disabled): "));
+}
+
+TEST_CASE("warnings: a 64-byte config space is reported, not decoded") {
+  Env e;
+  const auto full = e.collect();
+  std::filesystem::resize_file(e.fx.dir() + "/sys/bus/pci/devices/0000:01:00.0/config", 64);
+  const auto s = e.collect();
+  CHECK(s.warnings == std::vector<state::Warning>{
+                          {"config-unreadable", "0000:01:00.0",
+                           "capabilities unreadable: config space is 64 bytes (run as root)"}});
+  // The header still reads; what lives in capabilities is unknown.
+  const auto& g = fn(s, "0000:01:00.0");
+  CHECK(g.command == fn(full, "0000:01:00.0").command);
+  CHECK(g.pm_state == "");
+  CHECK_FALSE(g.link.has_value());
+  CHECK(fn(s, "0000:01:00.1") == fn(full, "0000:01:00.1"));
+  CHECK(s.vtconsoles == full.vtconsoles);
+}
+
+TEST_CASE("warnings: config space reading all ones is a function stuck powered off") {
+  Env e;
+  const auto full = e.collect();
+  e.fx.write_file("/sys/bus/pci/devices/0000:01:00.1/config", std::string(4096, '\xff'));
+  const auto s = e.collect();
+  CHECK(s.warnings == std::vector<state::Warning>{
+                          {"stuck-d3", "0000:01:00.1",
+                           "config space reads all ones: the device is powered off or gone"}});
+  const auto& a = fn(s, "0000:01:00.1");
+  CHECK_FALSE(a.command.has_value());
+  CHECK(a.pm_state == "");
+  CHECK(a.reset_methods.empty());
+  CHECK(fn(s, "0000:01:00.0") == fn(full, "0000:01:00.0"));
+}
+
+TEST_CASE("warnings: in JSON, read back, an older snapshot without them, and diff") {
+  Env e;
+  e.poke("0000:00:01.0", 0x100, {0, 0, 0, 0});
+  const auto s = e.collect();
+  REQUIRE(s.warnings.size() == 1);
+  json doc = state::to_json(s);
+  CHECK(doc["warnings"] ==
+        json::array(
+            {{{"kind", "acs"}, {"device", "0000:01:00.0"}, {"message", s.warnings[0].message}}}));
+  doc["format"] = state::kFormat;
+  doc = json::parse(doc.dump());  // as a file reads back
+  auto back = state::from_json(doc, "f");
+  REQUIRE_MESSAGE(back, (back ? "" : back.error().describe()));
+  CHECK(*back == s);
+
+  // A file pt wrote before warnings existed loads, with none.
+  json old = doc;
+  old.erase("warnings");
+  auto older = state::from_json(old, "f");
+  REQUIRE_MESSAGE(older, (older ? "" : older.error().describe()));
+  CHECK(older->warnings.empty());
+  CHECK(without_warnings(*older) == without_warnings(s));
+
+  // A warning that came is a change of its function; one that went too.
+  auto cs = state::diff(*older, s);
+  INFO(lines(cs));
+  REQUIRE(cs.size() == 1);
+  CHECK(cs[0].describe() == "0000:01:00.0 warning acs: (none) -> " + s.warnings[0].message);
+  cs = state::diff(s, *older);
+  REQUIRE(cs.size() == 1);
+  CHECK(cs[0].describe() == "0000:01:00.0 warning acs: " + s.warnings[0].message + " -> (none)");
+  CHECK(state::diff(s, s).empty());
+  auto machine = s;
+  machine.warnings.push_back({"no-iommu", "", "no IOMMU: x"});
+  cs = state::diff(s, machine);
+  REQUIRE(cs.size() == 1);
+  CHECK(cs[0].describe() == "warning no-iommu: (none) -> no IOMMU: x");
+
+  // Warnings are checked like every other field.
+  json bad = doc;
+  bad["warnings"][0]["device"] = "gpu";
+  auto r = state::from_json(bad, "f");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::usage);
+  CHECK(r.error().message.find("warnings holds device 'gpu'") != std::string::npos);
+  bad = doc;
+  bad["warnings"][0].erase("message");
+  CHECK_FALSE(state::from_json(bad, "f"));
+  bad = doc;
+  bad["warnings"] = "none";
+  CHECK_FALSE(state::from_json(bad, "f"));
 }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -65,6 +66,55 @@ TEST_CASE("pt status: text and --json") {
   CHECK(g["vga_error"].is_string());
   CHECK(j["functions"][1]["driver"] == "snd_hda_intel");
   CHECK_FALSE(j.contains("format"));
+  CHECK(j["warnings"] == nlohmann::json::array());
+  CHECK(pt_(t.root() + "status 01:00").out.find("warning:") == std::string::npos);
+}
+
+TEST_CASE("pt status: warnings last, one line each, text and --json") {
+  Tree t;
+  const auto clean = pt_(t.root() + "status 01:00");
+  REQUIRE(clean.status == 0);
+  // The root port loses its ACS capability; the audio function reads as
+  // a user reads it (64 bytes); the machine loses vfio-pci.
+  {
+    std::fstream f(t.fx.dir() + "/sys/bus/pci/devices/0000:00:01.0/config",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(0x100);
+    f.write("\0\0\0\0", 4);
+  }
+  std::filesystem::resize_file(t.fx.dir() + "/sys/bus/pci/devices/0000:01:00.1/config", 64);
+  std::filesystem::remove_all(t.fx.dir() + "/sys/bus/pci/drivers/vfio-pci");
+  auto r = pt_(t.root() + "status 01:00");
+  REQUIRE(r.status == 0);
+  const std::string acs =
+      "warning: 0000:01:00.0: 0000:00:01.0 is a root port without ACS: the functions below it can "
+      "reach each other without the IOMMU, which is why the IOMMU group is large (unless a kernel "
+      "quirk vouches for it)\n";
+  const std::string tail =
+      "warning: vfio-pci is not available: no such driver is registered and no kernel module of "
+      "that name is installed; install the kernel's vfio-pci module (check with 'modinfo "
+      "vfio-pci')\n" +
+      acs +
+      "warning: 0000:01:00.1: capabilities unreadable: config space is 64 bytes (run as root)\n";
+  REQUIRE(r.out.size() > tail.size());
+  CHECK(r.out.substr(r.out.size() - tail.size()) == tail);
+  // The warnings are the last lines, after the journal's.
+  CHECK(r.out.find("warning:") == r.out.find("warning: vfio-pci"));
+  CHECK(r.out.find("journal: no job in flight\nwarning: ") != std::string::npos);
+
+  r = pt_(t.root() + "--json status 01:00");
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["warnings"].size() == 3);
+  CHECK(j["warnings"][0]["kind"] == "no-vfio-pci");
+  CHECK(j["warnings"][0]["device"].is_null());
+  CHECK(j["warnings"][1]["kind"] == "acs");
+  CHECK(j["warnings"][1]["device"] == "0000:01:00.0");
+  CHECK(j["warnings"][2] == nlohmann::json({{"kind", "config-unreadable"},
+                                            {"device", "0000:01:00.1"},
+                                            {"message",
+                                             "capabilities unreadable: config space is "
+                                             "64 bytes (run as root)"}}));
 }
 
 TEST_CASE("pt status: usage and missing devices") {

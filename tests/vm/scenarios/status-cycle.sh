@@ -10,7 +10,12 @@
 # snapshot before the cycle and one after it are the same (`pt diff` exit
 # 0); an override left set and changed arbiter decodes make `pt diff` exit
 # 1 naming the field; `pt status` writes nothing (no sysfs write, the
-# kernel's state the same before and after).
+# kernel's state the same before and after). Its warnings agree with the
+# kernel: the ACS of the GPU's root port read raw from config space decides
+# whether an acs warning is there, the machine has IOMMU groups and vfio-pci
+# (no no-iommu, no no-vfio-pci), and a user without CAP_SYS_ADMIN, to whom
+# sysfs shows 64 bytes of config space, gets config-unreadable for each
+# function, acs-unknown for the root port, and the same warnings as lines.
 . /pt-vm/lib.sh
 
 gpu=$(full_bdf "$GPU")
@@ -59,6 +64,93 @@ run_cmd pt status "$SLOT"
 [ "$RC" = 0 ] || fail "pt status" 0 "$RC"
 assert_out_has "Red Hat, Inc. Virtio 1.0 GPU"
 assert_out_has "Intel Corporation 82801I (ICH9 Family) HD Audio Controller"
+
+# acs_at BRIDGE: offset of BRIDGE's ACS extended capability, or "".
+acs_at() {
+  _x=256 _guard=960
+  while [ "$_x" -ge 256 ] && [ $_guard -gt 0 ]; do
+    _h=$(cfg_read "$1" "$_x" 4)
+    [ -n "$_h" ] && [ "$_h" != 0 ] && [ "$_h" != 4294967295 ] || break
+    if [ $((_h & 0xffff)) = 13 ]; then echo "$_x"; return; fi
+    _x=$(((_h >> 20) & 0xffc))
+    _guard=$((_guard - 1))
+  done
+}
+
+# acs_expected BRIDGE: what pt must say of BRIDGE's ACS, from its config
+# space read raw: "none" (no ACS capability), "ok" (SV RR CR UF enabled
+# where implemented, as the kernel's pci_acs_enabled asks) or "off".
+acs_expected() {
+  _acs=$(acs_at "$1")
+  if [ -z "$_acs" ]; then echo none; return; fi
+  _cap=$(cfg_read "$1" $((_acs + 4)) 2)
+  _ctl=$(cfg_read "$1" $((_acs + 6)) 2)
+  echo "   $1: ACS at $(printf 0x%x "$_acs"), capability $(printf 0x%04x "$_cap"), control $(printf 0x%04x "$_ctl")" >&2
+  if [ $((0x1d & _cap & ~_ctl)) = 0 ]; then echo ok; else echo off; fi
+}
+
+# check_acs: pt's acs warning is what the root port's raw ACS says.
+check_acs() {
+  acs=$(acs_expected "$rp")
+  echo "   root port $rp: ACS $acs (raw config space)"
+  expect_json 0 pt --json status "$SLOT"
+  case $acs in
+    ok) assert_json "no acs warning for $rp, whose ACS is enabled" '[.warnings[] | select(.kind == "acs" or .kind == "acs-unknown")] == []' ;;
+    none) assert_json "acs warning: $rp has no ACS" \
+      '[.warnings[] | select(.kind == "acs") | [.device, (.message | startswith($rp + " is a root port without ACS: "))]] == [[$g, true]]' \
+      --arg rp "$rp" --arg g "$gpu" ;;
+    off) assert_json "acs warning: $rp has ACS disabled" \
+      '[.warnings[] | select(.kind == "acs") | [.device, .message]] == [[$g, $rp + " is a root port with ACS " + $bits + " (disabled): the functions below it can reach each other without the IOMMU, which is why the IOMMU group is large (unless a kernel quirk vouches for it)"]]' \
+      --arg rp "$rp" --arg g "$gpu" --arg bits "$1" ;;
+  esac
+}
+
+say "warnings against the kernel: the root port's ACS, IOMMU groups, vfio-pci"
+rp=$(parent_of "$gpu")
+[ -n "$rp" ] || fail "the GPU's root port" "a bridge above $gpu" "none"
+check_acs
+[ -n "$(ls /sys/kernel/iommu_groups)" ] || fail "IOMMU groups in the guest" "some" "none"
+assert_json "no no-iommu warning: the kernel has IOMMU groups" '[.warnings[] | select(.kind == "no-iommu")] == []'
+if [ -d /sys/bus/pci/drivers/vfio-pci ] || modinfo vfio-pci >/dev/null 2>&1; then
+  assert_json "no no-vfio-pci warning: vfio-pci is there" '[.warnings[] | select(.kind == "no-vfio-pci")] == []'
+fi
+assert_json "as root: no config warning" '[.warnings[] | select(.kind == "config-unreadable" or .kind == "stuck-d3")] == []'
+run_cmd pt status "$SLOT"
+if [ "$acs" = ok ]; then assert_out_lacks "warning:"; fi
+at=$(acs_at "$rp")
+if [ -n "$at" ] && [ "$acs" = ok ] && [ $(($(cfg_read "$rp" $((at + 4)) 2) & 0x14)) = 20 ]; then
+  say "injected: the root port's ACS RR and UF controls off (the kernel set them at boot)"
+  ctl=$(cfg_read "$rp" $((at + 6)))
+  cfg_write8 "$rp" $((at + 6)) $((ctl & ~0x14 & 0xff))
+  check_acs "RR- UF-"
+  [ "$acs" = off ] || fail "ACS control of $rp after the write" "RR and UF off" "$acs"
+  run_cmd pt status "$SLOT"
+  assert_out_has "warning: $gpu: $rp is a root port with ACS RR- UF- (disabled): "
+  cfg_write8 "$rp" $((at + 6)) "$ctl"
+  check_acs
+  [ "$acs" = ok ] || fail "ACS control of $rp restored" ok "$acs"
+fi
+
+say "as a user: sysfs shows 64 bytes of config space, status says so"
+grep -q '^ptuser:' /etc/passwd || echo "ptuser:x:1000:1000:pt test:/tmp:/bin/sh" >>/etc/passwd
+size=$(su ptuser -c "wc -c </sys/bus/pci/devices/$gpu/config" | tr -d ' ')
+echo "   $gpu config as ptuser: $size bytes (as root: $(wc -c <"/sys/bus/pci/devices/$gpu/config" | tr -d ' '))"
+assert_eq "config space bytes a user reads" 64 "$size"
+expect_json 0 su ptuser -c "pt --json status $SLOT"
+short="capabilities unreadable: config space is 64 bytes (run as root)"
+assert_json "as a user: config-unreadable for each function, in order" \
+  '[.warnings[] | select(.kind == "config-unreadable") | [.device, .message]] == [[$g, $m], [$a, $m]]' \
+  --arg g "$gpu" --arg a "$aud" --arg m "$short"
+assert_json "as a user: the root port's ACS is unknown, for the same reason" \
+  '[.warnings[] | select(.kind == "acs-unknown") | [.device, .message]] == [[$g, $rp + ": ACS unknown: " + $m]]' \
+  --arg g "$gpu" --arg rp "$rp" --arg m "$short"
+assert_json "as a user: the capabilities are not decoded" '[.functions[] | .power.config_state] == [null, null]'
+assert_out_has "\"message\": \"$short\""
+run_cmd su ptuser -c "pt status $SLOT"
+[ "$RC" = 0 ] || fail "pt status as ptuser" 0 "$RC"
+assert_out_has "warning: $gpu: $short"
+assert_out_has "warning: $aud: $short"
+assert_out_has "warning: $gpu: $rp: ACS unknown: $short"
 
 say "pt status is read-only: -v shows no write, the state is the same"
 before=$(cycle_state)
