@@ -1,125 +1,69 @@
 # pt-vm: topology=console
-# The quick-start demo, run inside the QEMU guest by scripts/demo: the whole
-# passthrough cycle on the emulated GPU (virtio-vga, the boot VGA device that
-# carries the console) and its audio function (ich9-intel-hda): release the
-# console, detach both functions to vfio-pci, let the VM stand-in use them
-# and leave them dirty, then recover with the recipe of pt(7) (RECOVERY).
-# Every step prints a progress line with the elapsed time and a before/after
-# table per function; changed values are marked with '*'.
+# The quick-start demo, part 1, run inside the QEMU guest by scripts/demo (and
+# as the VM test vm.demo-cycle): the whole passthrough cycle on the emulated
+# GPU (virtio-vga, the boot VGA device that carries the console) and its
+# audio function (ich9-intel-hda). pt snapshots the slot at boot; then the
+# console is released, both functions go to vfio-pci, the VM stand-in uses
+# them and is killed, and `pt recover` runs the recovery recipe of pt(7).
+# After each step `pt diff` shows what it changed; at the end the state is
+# compared with the boot snapshot, and must be the same.
 . /pt-vm/lib.sh
+. /pt-vm/files/demo-lib.sh
 
 gpu=$(full_bdf "$GPU")
 aud=$(full_bdf "$AUD")
-t0=$(cut -d' ' -f1 /proc/uptime)
-elapsed() { awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%6.2fs", b - a }'; }
-NSTEPS=5
-N=0
-SUM_MS=0
+# The DRM card must be up before the boot snapshot, or the card appearing
+# later would be a difference.
+wait_for "pt-drm check $gpu >/dev/null 2>&1" 20 || fail "pt-drm check at boot" 0 "$(pt-drm check "$gpu" 2>&1)"
 
-# fields BDF: "DRIVER|POWER|COMMAND|DECODES/OWNS|VTCONSOLE|DRM" of a function.
-fields() {
-  _pw=$(pm_state "$1")
-  [ "$_pw" != - ] || _pw="$(cat "/sys/bus/pci/devices/$1/power_state" 2>/dev/null || echo -)"
-  _vt=-
-  _drm=-
-  if [ "$1" = "$gpu" ]; then
-    _fc=$(fbcon_state "$1")
-    case $_fc in
-      "fbcon=0"*) _vt=unbound ;;
-      *"(gpu)") _vt="tty1 on $(echo "$_fc" | sed 's/.*tty1=\(fb[0-9]*\).*/\1/')" ;;
-      *) _vt="tty1 elsewhere" ;;
-    esac
-    _drm=$(drm_state "$1")
-  fi
-  echo "$(driver_of "$1")|$_pw|$(cmd_reg "$1")|$(arb_of "$1")|$_vt|$_drm"
-}
+note "part 1: the passthrough cycle on an emulated GPU, as pt sees it"
+say_more "$gpu (virtio-vga) is the boot GPU, fbcon shows the console on its framebuffer;"
+say_more "$aud (ich9-intel-hda) stands in for its HDMI audio. The state at boot:"
+show 0 pt status "$SLOT"
+snapshot_boot
 
-header() {
-  printf ' %-7s %-6s %-14s %-6s %-7s %-14s %-12s %s\n' \
-    DEVICE "" DRIVER POWER COMMAND DECODES/OWNS VTCONSOLE "DRM CARD"
-}
-# row NAME WHEN FIELDS [BEFORE]: one table row; with BEFORE, changed cells get '*'.
-row() {
-  _old=${4:-$3}
-  _out=
-  _i=1
-  while [ $_i -le 6 ]; do
-    _n=$(echo "$3" | cut -d'|' -f$_i)
-    _o=$(echo "$_old" | cut -d'|' -f$_i)
-    [ "$_n" = "$_o" ] || _n="$_n*"
-    _out="$_out|$_n"
-    _i=$((_i + 1))
-  done
-  echo "$_out" | awk -F'|' -v n="$1" -v w="$2" \
-    '{ printf " %-7s %-6s %-14s %-6s %-7s %-14s %-12s %s\n", n, w, $2, $3, $4, $5, $6, $7 }'
-}
-snap() { B_GPU=$(fields "$gpu"); B_AUD=$(fields "$aud"); }
-table() {
-  header
-  row "${GPU#0000:}" before "$B_GPU"
-  row "" after "$(fields "$gpu")" "$B_GPU"
-  row "${AUD#0000:}" before "$B_AUD"
-  row "" after "$(fields "$aud")" "$B_AUD"
-}
+step 1 "release the console" pt-console release "$gpu"
+step 2 "detach GPU+audio to vfio-pci" pt-bind detach "$SLOT"
+assert_detached
 
-# step TITLE CMD...: progress line, the command's output, the exit status and
-# time, the before/after table. Stops the demo when the command fails.
-step() {
-  N=$((N + 1))
-  _title=$1
-  shift
-  echo
-  echo "[$(elapsed)] step $N/$NSTEPS: $_title"
-  echo "           \$ $*"
-  snap
-  _s=$(now_ns)
-  if "$@" >/tmp/step.out 2>&1; then _rc=0; else _rc=$?; fi
-  _ms=$(elapsed_ms "$_s")
-  SUM_MS=$(awk -v a="$SUM_MS" -v b="$_ms" 'BEGIN { print a + b }')
-  fold -s -w 86 /tmp/step.out | sed 's/^/           | /'
-  echo "           exit $_rc after $_ms ms"
-  table
-  [ $_rc = 0 ] || {
-    echo
-    echo "[$(elapsed)] step $N failed with exit $_rc (see pt(7), EXIT STATUS); the demo stops here"
-    exit $_rc
-  }
-}
-
-# The VM stand-in: holds the group (the VM runs) until vm_stop.
+# The VM: the stand-in opens the group through VFIO, turns bus mastering on
+# and memory decode off and puts the GPU into D3hot; it holds the group (the
+# VM runs) until it is killed without cleanup; then it uses the audio
+# function too.
 vm_start() {
   pt-vm-standin "$gpu" --hold 600 >/tmp/vm.out 2>&1 &
   VM=$!
-  wait_for "[ \$(pm_state $gpu) = D3hot ] && [ \$((\$(cfg_read $gpu 4 2) & 6)) = 4 ]" 20 &&
-    echo "the VM left $gpu: $(cat /tmp/vm.out)"
+  wait_for "[ \$(pm_state $gpu) = D3hot ] && [ \$((\$(cfg_read $gpu 4 2) & 6)) = 4 ]" 20 ||
+    fail "the VM stand-in on $gpu" "bus master on, memory off, D3hot" "$(cmd_reg "$gpu") $(pm_state "$gpu"): $(cat /tmp/vm.out)"
+  echo "the VM holds /dev/vfio/$(group_of "$gpu"); it left $gpu with $(cat /tmp/vm.out)"
 }
 vm_stop() {
   kill "$VM" && wait "$VM" 2>/dev/null
   pt-vm-standin "$aud"
-  echo "the VM exited without cleanup; vfio-pci's release of the device ran"
 }
+step 3 "a VM runs: it opened /dev/vfio/$(group_of "$gpu") and uses the GPU" vm_start
+assert_out_has "command=0x0105"
+step 4 "the VM stops (killed, no cleanup; then a VM uses the audio function)" vm_stop
+say_more "vfio-pci's release put the header back (it resets the GPU and restores its config"
+say_more "space); the device state a VM leaves inside a GPU is what the recovery's reset is for."
 
-echo "[$(elapsed)] the host as it booted: $gpu, boot_vga=$(cat "/sys/bus/pci/devices/$gpu/boot_vga"), is the GPU,"
-echo "           fbcon shows the console on its framebuffer; $aud is its HDMI audio stand-in"
-echo "           (01:00.1 has no PM capability: its POWER is the kernel's power_state)"
-snap
-header
-row "${GPU#0000:}" now "$B_GPU"
-row "${AUD#0000:}" now "$B_AUD"
+echo
+note "step 5: recover. The recipe of pt(7) for this GPU ('pt recover --recipe' prints it):"
+show 0 pt recover --recipe "$gpu"
+say_more "'pt recover' runs it in one process and compares the state before and after:"
+show 0 pt recover "$gpu"
+for _s in reset attach drm-wait vgaarb console drm-check; do
+  assert_out_has "recover $gpu: $_s exited 0 after"
+done
+assert_out_has "state changes:"
+assert_attached
+assert_eq "decodes of $gpu after the recovery" io+mem "$(arb_field "$gpu" decodes)"
+tty1_on_gpu "$gpu" || fail "console after the recovery" "fbcon on a framebuffer of $gpu" "$(fbcon_state "$gpu")"
 
-step "release the console" pt-console release "$gpu"
-step "detach GPU+audio to vfio-pci" pt-bind detach "$SLOT"
-step "the VM runs: it opened /dev/vfio/$(group_of "$gpu") and left the GPU dirty" vm_start
-step "the VM stops (killed, no cleanup)" vm_stop
 echo
-echo "[$(elapsed)] recovery: the recipe of pt(7), as 'pt-bind recover --recipe $gpu' prints it,"
-echo "           run by 'pt-bind recover $gpu' in one process; a failing step stops it with its"
-echo "           exit status:"
-pt-bind recover --recipe "$gpu" >/tmp/recipe || exit $?
-sed 's/^/           /' /tmp/recipe
-SUM_MS=0
-step "recover: reset, attach, DRM wait, decodes, console, check" pt-bind recover "$gpu"
-echo
-echo "[$(elapsed)] the recovery took $SUM_MS ms (the tables not counted)"
-echo "           journal: $(jq -c . "$PT_JOURNAL")"
-echo "[$(elapsed)] verdict of the DRM check: $(sed -n 's/.*drm-check exited 0 after [0-9]* ms: //p' /tmp/step.out)"
+note "the end: the state now against the boot snapshot"
+show 0 pt diff boot.json
+assert_out_has "no change"
+say_more "the cycle left nothing behind: drivers, power, command registers, arbiter,"
+say_more "console, DRM card and journal are as they were at boot."
+pass demo-cycle

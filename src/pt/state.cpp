@@ -800,12 +800,16 @@ void compare(const std::string& fn, const std::map<std::string, std::string>& a,
   std::vector<Change> out;
   auto ia = a.begin();
   auto ib = b.begin();
+  // An empty list reads (none) under its own key, but a list of objects
+  // flattens into its elements and keeps no key: a key that one side lacks
+  // and the other reads as (none) is no change (a first holder is one line,
+  // not also "holders: (none) -> (none)").
   while (ia != a.end() || ib != b.end()) {
     if (ib == b.end() || (ia != a.end() && ia->first < ib->first)) {
-      out.push_back({fn, ia->first, ia->second, "(none)"});
+      if (ia->second != "(none)") out.push_back({fn, ia->first, ia->second, "(none)"});
       ++ia;
     } else if (ia == a.end() || ib->first < ia->first) {
-      out.push_back({fn, ib->first, "(none)", ib->second});
+      if (ib->second != "(none)") out.push_back({fn, ib->first, "(none)", ib->second});
       ++ib;
     } else {
       if (ia->second != ib->second) out.push_back({fn, ia->first, ia->second, ib->second});

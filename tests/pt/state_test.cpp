@@ -341,6 +341,22 @@ TEST_CASE("holders, the journal's records and a job in flight") {
   const auto cs = state::diff(s, moved);
   INFO(lines(cs));
   CHECK(has_change(cs, "0000:01:00.0 holders[nvidia-smi /dev/nvidia0]: (none) -> present"));
+
+  // The first holder of a function that had none is one change, and so is
+  // the last one going: not also the empty list, "holders: (none) -> (none)".
+  auto first = s;
+  for (auto& f : first.functions)
+    if (f.bdf == "0000:01:00.1") f.holders.push_back({88, "qemu-system-x86", "/dev/vfio/4"});
+  const auto added = state::diff(s, first);
+  INFO(lines(added));
+  REQUIRE(added.size() == 1);
+  CHECK(added[0].describe() ==
+        "0000:01:00.1 holders[qemu-system-x86 /dev/vfio/4]: (none) -> present");
+  const auto gone = state::diff(first, s);
+  INFO(lines(gone));
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].describe() ==
+        "0000:01:00.1 holders[qemu-system-x86 /dev/vfio/4]: present -> (none)");
 }
 
 TEST_CASE("a stuck DRM read is reported as stuck, not waited on") {
