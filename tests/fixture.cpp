@@ -1,6 +1,8 @@
 #include "fixture.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -410,6 +412,24 @@ Fixture& Fixture::add_swap(const std::string& filename) {
   std::string text =
       exists(swaps) ? read(swaps) : "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority";
   put(dir_ + swaps, text + "\n" + filename + "\t\t\t\tpartition\t1048572\t\t0\t\t-2\n");
+  return *this;
+}
+
+Fixture& Fixture::add_flock(int pid, const std::string& abs) {
+  struct stat st {};
+  if (::stat((dir_ + abs).c_str(), &st) != 0) throw std::runtime_error("add_flock: no " + abs);
+  const std::string locks = "/proc/locks";
+  std::string text = exists(locks) ? read(locks) : "";
+  // A waiter's line ("->") comes first, so a reader that took the first line on the file
+  // would name the waiter, not the holder.
+  char line[160];
+  std::snprintf(line, sizeof line, "1: -> FLOCK  ADVISORY  WRITE %d %02x:%02x:%lu 0 EOF\n", pid + 1,
+                major(st.st_dev), minor(st.st_dev), static_cast<unsigned long>(st.st_ino));
+  text += line;
+  std::snprintf(line, sizeof line, "2: FLOCK  ADVISORY  WRITE %d %02x:%02x:%lu 0 EOF\n", pid,
+                major(st.st_dev), minor(st.st_dev), static_cast<unsigned long>(st.st_ino));
+  text += line;
+  put(dir_ + locks, text);
   return *this;
 }
 

@@ -267,6 +267,9 @@ class Fixture {
                      const std::string& fstype);
   // An active swap area in /proc/swaps.
   Fixture& add_swap(const std::string& filename);
+  // A line of /proc/locks: PID holds a flock on ABS (under the root), which
+  // must exist, named by its device and inode as the kernel names it.
+  Fixture& add_flock(int pid, const std::string& abs);
 
   // A write whose path ends with SUFFIX and whose value starts with PREFIX
   // fails with ERR on its NTH occurrence.

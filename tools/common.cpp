@@ -1,9 +1,13 @@
 #include "common.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+
+#include "pt/render.hpp"
 
 namespace pt::cli {
 
@@ -79,6 +83,11 @@ void add_help_footer(CLI::App& app, const std::string& slot, const std::vector<s
       "lock is held).\nSee " +
       app.get_name() + "(8) and pt(7).";
   app.footer(text);
+}
+
+void install_progress(const std::string& tool, CommonOptions& o) {
+  if (o.json || ::isatty(STDERR_FILENO) != 1) return;
+  o.on_wait = render::progress_printer(tool, std::cerr);
 }
 
 ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& o) {

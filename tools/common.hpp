@@ -25,6 +25,11 @@ CLI::App* add_recover_command(CLI::App& app, const std::string& description,
                               std::vector<std::string>& devices, bool& recipe,
                               std::string& reset_method);
 
+// On a terminal (stderr is one) and without --json, installs the progress
+// printer (render::progress_printer) as OPTIONS.on_wait: a line on stderr
+// while a wait lasts. Elsewhere nothing, so pipes and logs stay as they are.
+void install_progress(const std::string& tool, CommonOptions& options);
+
 // Prints each sysfs write with its timing on stderr, for -v.
 ObservedWriter::Observer verbose_observer(const std::string& tool, const CommonOptions& options);
 

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   if (done) return rc;
   o.command = app.get_subcommands().front()->get_name();
   if (!single.empty()) o.devices = {single};
+  pt::cli::install_progress("pt-bind", o.common);
   return pt::cli::finish(
       "pt-bind", pt::bind::run(o, std::cout, pt::cli::verbose_observer("pt-bind", o.common)));
 }

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   if (done) return rc;
   for (auto* sub : {list, release, restore, bind, unbind, vt})
     if (app.got_subcommand(sub)) o.command = sub->get_name();
+  pt::cli::install_progress("pt-console", o.common);
   return pt::cli::finish(
       "pt-console",
       pt::console::run(o, std::cout, pt::cli::verbose_observer("pt-console", o.common)));

@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
     }
   if (o.common.verbose)
     o.trace = [](const std::string& line) { std::cerr << "pt-drm: " << line << std::endl; };
+  // -v prints a line for each look of wait, which a line rewritten in place would garble.
+  if (!o.common.verbose) pt::cli::install_progress("pt-drm", o.common);
   return pt::cli::finish("pt-drm",
                          pt::drm::run(o, std::cout, pt::cli::verbose_observer("pt-drm", o.common)));
 }

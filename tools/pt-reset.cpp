@@ -27,5 +27,6 @@ int main(int argc, char** argv) {
     std::cerr << "pt-reset: name at least one device (or use 'pt-reset methods DEV')\n" << app.help();
     return int(pt::Exit::usage);
   }
+  pt::cli::install_progress("pt-reset", o.common);
   return pt::cli::finish("pt-reset", pt::reset::run(o, std::cout, pt::cli::verbose_observer("pt-reset", o.common)));
 }

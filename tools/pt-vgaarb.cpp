@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     std::cerr << "pt-vgaarb: lock needs a command: pt-vgaarb lock DEV [io|mem|io+mem] -- CMD...\n";
     return int(pt::Exit::usage);
   }
+  pt::cli::install_progress("pt-vgaarb", o.common);
   return pt::cli::finish(
       "pt-vgaarb", pt::vgaarb::run(o, std::cout, pt::cli::verbose_observer("pt-vgaarb", o.common)));
 }

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   int rc = pt::cli::parse(app, argc, argv, done);
   if (done) return rc;
   o.command = app.get_subcommands().front()->get_name();
+  pt::cli::install_progress("pt", o.common);
   return pt::cli::finish("pt",
                          pt::state::run(o, std::cout, pt::cli::verbose_observer("pt", o.common)));
 }

@@ -173,7 +173,10 @@ Status verify(const Context& ctx, const Move& m) {
   if (m.probe && m.to_driver.empty())
     ok = true;  // the kernel chose; any outcome is the kernel's answer
   else
-    ok = wait_until([&] { return bound() == expect; }, ctx.timeout);
+    ok = wait_until(
+        [&] { return bound() == expect; }, ctx.timeout, ctx.on_wait,
+        m.before.addr.str() + (expect.empty() ? " to be unbound" : " to be bound to " + expect),
+        m.before.addr.str());
   if (!ok) {
     std::string got = bound();
     return fail(m.before.sysfs("driver"),
@@ -183,7 +186,8 @@ Status verify(const Context& ctx, const Move& m) {
   }
   if (expect == "vfio-pci" && m.before.iommu_group) {
     const std::string node = "/dev/vfio/" + std::to_string(*m.before.iommu_group);
-    if (!wait_until([&] { return path_exists(ctx.root.path(node)); }, ctx.timeout))
+    if (!wait_until([&] { return path_exists(ctx.root.path(node)); }, ctx.timeout, ctx.on_wait,
+                    node + " to appear", node))
       return fail(node, "vfio-pci is bound but the group node did not appear; is devtmpfs mounted on /dev?",
                   ENOENT);
   }

@@ -67,7 +67,7 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
     }
     return skipped.empty() ? Exit::ok : Exit::failed;
   };
-  auto lock = PT_TRY(lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout));
+  auto lock = PT_TRY(lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout, ctx.on_wait));
   auto journal = PT_TRY(load_journal(ctx.root));
   std::vector<std::string> skipped;
   auto plan = PT_TRY(boot::plan_boot(ctx, conf, journal, o.force, skipped));

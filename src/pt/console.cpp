@@ -455,8 +455,11 @@ Status apply(Context& ctx, const Step& step) {
   }
   const std::string link = "/sys/bus/platform/devices/" + step.change.name + "/driver";
   const std::string want = step.bind ? step.change.driver : "";
-  bool ok = wait_until([&] { return link_basename(ctx.root.path(link)).value_or("") == want; },
-                       ctx.timeout);
+  bool ok = wait_until(
+      [&] { return link_basename(ctx.root.path(link)).value_or("") == want; }, ctx.timeout,
+      ctx.on_wait,
+      step.change.name + " to be " + (step.bind ? "bound to " + step.change.driver : "unbound"),
+      step.change.name);
   if (ok) return {};
   auto now = link_basename(ctx.root.path(link)).value_or("");
   return fail(step.change.name, std::string(step.bind ? "bind to " + step.change.driver

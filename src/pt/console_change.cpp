@@ -471,9 +471,13 @@ Result<VtSwitch> switch_vt(Context& ctx, int n) {
   opts.timeout = ctx.timeout;
   opts.on_timeout = spawn::OnTimeout::kill;
   opts.keep_fd = fd;
+  WaitReport progress(ctx.on_wait, "tty" + std::to_string(n) + " to become the active VT",
+                      "tty" + std::to_string(n), ctx.timeout);
+  opts.on_tick = [&] { progress.tick(); };
   auto waited = spawn::call(
       ctx.root, [fd, n](int) { return ::ioctl(fd, VT_WAITACTIVE, n) == 0 ? 0 : 1; }, opts);
   ::close(fd);
+  progress.end(waited && waited->finished && waited->code == 0);
   if (!waited) return fail("fork", "cannot wait for the switch", waited.error().err);
   if (!waited->finished) {
     auto active = read_attr(ctx.root, "/sys/class/tty/tty0/active").value_or("unknown");

@@ -23,13 +23,24 @@ Result<std::chrono::milliseconds> duration(double seconds, const std::string& na
 }
 
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  return wait_until(pred, timeout, nullptr, "", "");
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                const WaitObserver& on_wait, const std::string& what, const std::string& subject) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (pred()) return true;
+  WaitReport report(on_wait, what, subject, timeout);
   auto pause = std::chrono::milliseconds(1);
   for (;;) {
-    if (pred()) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    if (pred()) {
+      report.end(true);
+      return true;
+    }
+    report.tick();
   }
 }
 

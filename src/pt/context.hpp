@@ -11,6 +11,7 @@
 #include "pt/modules.hpp"
 #include "pt/root.hpp"
 #include "pt/sysfs.hpp"
+#include "pt/wait.hpp"
 
 namespace pt {
 
@@ -27,6 +28,9 @@ struct Context {
   // The caller holds the kit lock for the whole run (pt-bind recover's
   // steps): the engines take none of their own, which would wait on it.
   bool lock_held = false;
+  // Told when a wait that may take seconds starts, how it goes and when it
+  // ends (wait.hpp); a tool on a terminal shows it. Empty: nobody is told.
+  WaitObserver on_wait = nullptr;
   // Tests replace the clock-free parts; production leaves these alone.
   std::function<int64_t()> now = nullptr;  // seconds since the epoch
 };
@@ -39,6 +43,9 @@ struct CommonOptions {
   bool dry_run = false;
   double timeout = 10.0;
   double lock_timeout = 30.0;
+  // Not an option: the progress printer main installs (on a terminal, not
+  // --json), which open_system hands to Context::on_wait.
+  WaitObserver on_wait = nullptr;
 };
 
 // The longest duration pt takes from a person (--timeout, --lock-timeout,
@@ -54,5 +61,10 @@ Result<std::chrono::milliseconds> duration(double seconds, const std::string& na
 // Polls PRED with a growing interval (1 ms doubling to 50 ms) until it holds
 // or TIMEOUT passes; used where the kernel finishes work asynchronously.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// The same, told to ON_WAIT as a wait for WHAT (wait.hpp) once PRED first
+// fails, so a wait that is over at once is not reported at all.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                const WaitObserver& on_wait, const std::string& what, const std::string& subject);
 
 }  // namespace pt

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string_view>
 
 #include "pt/sysfs.hpp"
@@ -154,6 +155,7 @@ Result<Ready> wait_ready(Context& ctx, Backend& backend, const Device& dev,
     return fail(input, "cannot watch for the DRM card (no inotify, no netlink)", errno);
   Seen seen;
   int looks = 0;
+  std::optional<WaitReport> report;  // from the first look that finds no ready card
   for (;;) {
     ++looks;
     const auto t_look = std::chrono::steady_clock::now();
@@ -177,12 +179,19 @@ Result<Ready> wait_ready(Context& ctx, Backend& backend, const Device& dev,
         }
         if (k) {
           seen.kms = *k;
-          if (*k) return Ready{card->name, ms_since(start, std::chrono::steady_clock::now())};
+          if (*k) {
+            if (report) report->end(true);
+            return Ready{card->name, ms_since(start, std::chrono::steady_clock::now())};
+          }
         } else {
           seen.error = k.error().describe();
         }
       }
     }
+    if (!report)
+      report.emplace(ctx.on_wait, dev.addr.str() + "'s DRM card to become readable", dev.addr.str(),
+                     ctx.timeout);
+    report->tick();
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
     if (trace && !seen.node) {
@@ -201,7 +210,10 @@ Result<Ready> wait_ready(Context& ctx, Backend& backend, const Device& dev,
       // The node exists before the kernel publishes the minor
       // (drm_minor_register), and an open in between fails; then the next
       // event of any kind is the moment to try again.
+      // With someone to tell, wake at least every kWaitTick to tell them.
+      if (ctx.on_wait) left = std::min<int64_t>(left, kWaitTick.count());
       relevant = watcher.wait(int(std::max<int64_t>(1, left)), seen.node && !seen.error.empty());
+      report->tick();
     }
   }
   char secs[32];

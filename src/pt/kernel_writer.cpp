@@ -44,9 +44,12 @@ Status KernelWriter::write(const std::string& path, std::string_view value, Writ
   }
   // The child only calls write(2); the path and value are ready before fork().
   const std::string data(value);
+  WaitReport report(on_wait_, on_wait_ ? write_wait_what(path, value) : std::string(), path,
+                    timeout_);
   auto oc =
       spawn::call(root_, [&](int) { return write_all(real.c_str(), data.data(), data.size()); },
-                  {.timeout = timeout_});
+                  {.timeout = timeout_, .on_tick = [&] { report.tick(); }});
+  report.end(oc && oc->finished && !oc->code);
   if (!oc) return fail(path, "cannot fork a writer process", oc.error().err);
   if (!oc->finished) {
     auto stuck =
@@ -68,6 +71,24 @@ Status KernelWriter::write_config(const std::string& device, uint16_t offset, ui
   auto addr = parse_sysfs_name(device);
   if (!addr) return fail(device, "not a PCI address", EINVAL);
   return write_config_word(root_, *addr, offset, value);
+}
+
+std::string write_wait_what(const std::string& path, std::string_view value) {
+  // /sys/bus/pci/drivers/DRIVER/ATTR or /sys/bus/pci/devices/DEV/ATTR
+  const std::string v = printable(std::string(value));
+  const auto slash = path.rfind('/');
+  const std::string attr = path.substr(slash + 1);
+  const std::string dir = path.substr(0, slash);
+  const std::string parent = dir.substr(dir.rfind('/') + 1);
+  const bool driver = dir.starts_with("/sys/bus/pci/drivers/");
+  const bool device = dir.starts_with("/sys/bus/pci/devices/");
+  if (driver && attr == "unbind") return printable(parent) + " to release " + v + " (unbind)";
+  if (driver && attr == "bind") return printable(parent) + " to take " + v + " (bind)";
+  if (path == "/sys/bus/pci/drivers_probe") return "a driver to probe " + v + " (drivers_probe)";
+  if (device && attr == "reset") return printable(parent) + " to reset (reset)";
+  if (device && attr == "remove") return "the kernel to remove " + printable(parent) + " (remove)";
+  if (attr == "rescan") return "the kernel to rescan the PCI bus (rescan)";
+  return "the kernel to take " + show_value(value) + " in " + printable(path);
 }
 
 std::string config_value(uint16_t offset, uint16_t value) {

@@ -14,6 +14,7 @@
 
 #include "pt/error.hpp"
 #include "pt/root.hpp"
+#include "pt/wait.hpp"
 
 namespace pt {
 
@@ -43,17 +44,24 @@ class SysfsWriter {
 // Writes to the files under a Root. Blocking writes run in a forked child so
 // that a write stuck in a driver can be abandoned: the parent reports it and
 // exits, the child stays in the kernel until the driver lets go.
+// ON_WAIT hears of each blocking write as a wait (what it waits for: "nvidia
+// to release 0000:01:00.0 (unbind)").
 class KernelWriter final : public SysfsWriter {
  public:
-  KernelWriter(Root root, std::chrono::milliseconds timeout)
-      : root_(std::move(root)), timeout_(timeout) {}
+  KernelWriter(Root root, std::chrono::milliseconds timeout, WaitObserver on_wait = nullptr)
+      : root_(std::move(root)), timeout_(timeout), on_wait_(std::move(on_wait)) {}
   Status write(const std::string& path, std::string_view value, WriteKind kind) override;
   Status write_config(const std::string& device, uint16_t offset, uint16_t value) override;
 
  private:
   Root root_;
   std::chrono::milliseconds timeout_;
+  WaitObserver on_wait_;
 };
+
+// What a blocking write of VALUE to PATH waits for, as the words after
+// "waiting for": "nvidia to release 0000:01:00.0 (unbind)".
+std::string write_wait_what(const std::string& path, std::string_view value);
 
 // Wraps another writer to time each write and report it to an observer (-v).
 class ObservedWriter final : public SysfsWriter {

@@ -3,21 +3,50 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include "pt/journal.hpp"
+#include "pt/sysfs.hpp"
 
 namespace pt {
 
-Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) {
+std::optional<int> lock_holder(const Root& root, int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return std::nullopt;
+  auto text = read_attr(root, "/proc/locks");
+  if (!text) return std::nullopt;
+  // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": major and minor in hex,
+  // the inode in decimal (fs/locks.c, lock_get_status). A line of a lock
+  // someone waits for ("1: -> FLOCK ...") names the waiter, not the holder.
+  char want[64];
+  std::snprintf(want, sizeof want, "%02x:%02x:%lu", major(st.st_dev), minor(st.st_dev),
+                static_cast<unsigned long>(st.st_ino));
+  std::istringstream in(*text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string id, type, mode, rw, pid, where;
+    if (!(f >> id >> type >> mode >> rw >> pid >> where) || type != "FLOCK" || where != want)
+      continue;
+    int n = 0;
+    auto [end, ec] = std::from_chars(pid.data(), pid.data() + pid.size(), n);
+    if (ec == std::errc() && end == pid.data() + pid.size() && n > 0) return n;
+  }
+  return std::nullopt;
+}
+
+Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout,
+                           const WaitObserver& on_wait) {
   // secure_getenv: a set-user-ID or capability-raised pt ignores a lock
   // descriptor named by whoever started it.
   if (const char* v = ::secure_getenv(kLockFdEnv); v && *v) return inherit(root, v);
@@ -28,8 +57,12 @@ Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) 
   // flock has no timed form; back off from 1 ms to 50 ms between attempts.
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto pause = std::chrono::milliseconds(1);
+  std::optional<WaitReport> report;
   for (;;) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return Lock(fd, false);
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      if (report) report->end(true);
+      return Lock(fd, false);
+    }
     if (errno != EWOULDBLOCK && errno != EINTR) {
       int e = errno;
       ::close(fd);
@@ -43,6 +76,12 @@ Result<Lock> Lock::acquire(const Root& root, std::chrono::milliseconds timeout) 
               path + "')",
           EWOULDBLOCK, Exit::busy);
     }
+    if (!report && on_wait) {
+      std::string what = "the pt lock";
+      if (auto pid = lock_holder(root, fd)) what += " (held by pid " + std::to_string(*pid) + ")";
+      report.emplace(on_wait, what, kLockPath, timeout);
+    }
+    if (report) report->tick();
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(50));
   }
@@ -128,24 +167,25 @@ Lock::~Lock() {
 }
 
 Result<std::optional<Lock>> lock_unless_dry_run(const Root& root, bool dry_run,
-                                                std::chrono::milliseconds timeout) {
+                                                std::chrono::milliseconds timeout,
+                                                const WaitObserver& on_wait) {
   if (dry_run) {
     if (auto r = check_state_dir(root, false); !r) return std::unexpected(r.error());
     return std::optional<Lock>();
   }
-  auto l = Lock::acquire(root, timeout);
+  auto l = Lock::acquire(root, timeout, on_wait);
   if (!l) return std::unexpected(l.error());
   return std::optional<Lock>(std::move(*l));
 }
 
 Result<std::optional<Lock>> lock_unless_dry_run(const Context& ctx) {
   if (ctx.lock_held) return std::optional<Lock>();
-  return lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout);
+  return lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout, ctx.on_wait);
 }
 
 Result<std::optional<Lock>> lock_unless_held(const Context& ctx) {
   if (ctx.lock_held) return std::optional<Lock>();
-  auto l = Lock::acquire(ctx.root, ctx.lock_timeout);
+  auto l = Lock::acquire(ctx.root, ctx.lock_timeout, ctx.on_wait);
   if (!l) return std::unexpected(l.error());
   return std::optional<Lock>(std::move(*l));
 }

@@ -24,7 +24,10 @@ class Lock {
   // With PT_LOCK_FD set (and not empty), the inherited lock, validated;
   // otherwise waits up to TIMEOUT for its own, and past it the error carries
   // Exit::busy.
-  static Result<Lock> acquire(const Root& root, std::chrono::milliseconds timeout);
+  // ON_WAIT hears of the wait once the lock is found taken ("the pt lock
+  // (held by pid N)", the pid from /proc/locks where it says).
+  static Result<Lock> acquire(const Root& root, std::chrono::milliseconds timeout,
+                              const WaitObserver& on_wait = nullptr);
   // The inherited lock that VALUE (PT_LOCK_FD's value) names: VALUE must be
   // a descriptor number open on ROOT's /run/pt/lock (same device and inode)
   // whose open file description holds the flock. Malformed: Exit::usage.
@@ -47,7 +50,12 @@ class Lock {
 // The lock of a mutating command; none for a dry run, which writes nothing
 // and only checks that /run/pt, where it exists, is sound.
 Result<std::optional<Lock>> lock_unless_dry_run(const Root& root, bool dry_run,
-                                                std::chrono::milliseconds timeout);
+                                                std::chrono::milliseconds timeout,
+                                                const WaitObserver& on_wait = nullptr);
+
+// The process /proc/locks names as holding a flock on the file open on FD
+// (same device and inode); none when it names none or cannot be read.
+std::optional<int> lock_holder(const Root& root, int fd);
 
 // The same for an engine's work on CTX: none as well when the caller holds
 // the lock for the whole run (ctx.lock_held).

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pt/error.hpp"
+#include "pt/wait.hpp"
 
 namespace pt::render {
 
@@ -50,6 +51,20 @@ std::string quote(std::string_view s);
 // Bytes that are not UTF-8 (a process name is any bytes) become U+FFFD
 // instead of aborting the dump.
 void emit(std::ostream& out, const json& doc);
+
+// A wait shorter than this is not shown: most are over at once.
+inline constexpr std::chrono::milliseconds kProgressAfter{300};
+
+// "waiting for WHAT ... 2.3 s of 10 s": one progress line, without the
+// tool's name.
+std::string progress_text(const Wait& w);
+
+// The progress printer every tool installs on a terminal (tools/common):
+// nothing for a wait shorter than kProgressAfter, then one line on ERR,
+// "TOOL: waiting for WHAT ... 2.3 s of 10 s", rewritten in place with \r.
+// When the wait ends the line is cleared if it succeeded, or kept and ended
+// with a newline if not, so the error that follows has its own line.
+WaitObserver progress_printer(const std::string& tool, std::ostream& err);
 
 // Rows of text under fixed column widths (the last column is not padded).
 class Table {

@@ -411,7 +411,8 @@ Status wait_ready(Context& ctx, const Device& d) {
         auto c = load_config(ctx.root, d.addr, 64);
         return c && c->vendor() != 0xffff && c->vendor() != 0x0001;
       },
-      ctx.timeout);
+      ctx.timeout, ctx.on_wait, d.addr.str() + " to answer config reads after the reset",
+      d.addr.str());
   if (!ok)
     return fail(d.addr.str(), "did not answer config reads within the timeout after the reset", ETIMEDOUT,
                 Exit::not_rolled_back);
@@ -537,7 +538,9 @@ Status rescan(Context& ctx, const Job& job) {
     const std::string scan = d.parent ? "/sys/bus/pci/devices/" + d.parent->str() + "/rescan" : "/sys/bus/pci/rescan";
     result = ctx.writer->write(scan, "1", WriteKind::blocking);
   }
-  if (result && !wait_until([&] { return path_exists(ctx.root.path(d.sysfs("vendor"))); }, ctx.timeout))
+  if (result &&
+      !wait_until([&] { return path_exists(ctx.root.path(d.sysfs("vendor"))); }, ctx.timeout,
+                  ctx.on_wait, d.addr.str() + " to come back after the rescan", d.addr.str()))
     result = fail(d.addr.str(), "did not come back after the rescan", ENODEV, Exit::not_rolled_back);
   if (result && !d.driver_override.empty())
     result = ctx.writer->write(d.sysfs("driver_override"), d.driver_override, WriteKind::attribute);
@@ -548,7 +551,10 @@ Status rescan(Context& ctx, const Job& job) {
     if (result && !d.driver.empty())
       result = ctx.writer->write("/sys/bus/pci/drivers_probe", d.addr.str(), WriteKind::blocking);
   }
-  if (result && !wait_until([&] { return bound() == d.driver; }, ctx.timeout))
+  if (result && !wait_until([&] { return bound() == d.driver; }, ctx.timeout, ctx.on_wait,
+                            d.addr.str() + (d.driver.empty() ? std::string(" to be unbound")
+                                                             : " to be bound to " + d.driver),
+                            d.addr.str()))
     result = fail(d.addr.str(), "came back from the rescan on " + (bound().empty() ? std::string("no driver") : bound()) +
                                     ", not " + (d.driver.empty() ? std::string("unbound") : d.driver),
                   ENODEV, Exit::not_rolled_back);
@@ -610,7 +616,8 @@ Result<Outcome> perform_one(Context& ctx, const Job& job) {
     PT_TRY(wait_ready(ctx, s.dev));
     // A link retrains after a bus reset; give it time before verify judges it.
     if (s.link_before.value_or(false))
-      wait_until([&] { return parent_link(ctx.root, s.dev).value_or(true); }, ctx.timeout);
+      wait_until([&] { return parent_link(ctx.root, s.dev).value_or(true); }, ctx.timeout,
+                 ctx.on_wait, s.dev.addr.str() + "'s link to train", s.dev.addr.str());
   }
   out.phases.wait_ready = ms_since(t);
 

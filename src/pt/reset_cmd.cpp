@@ -94,7 +94,7 @@ Result<Exit> cmd_reset(const CliOptions& o, Context& ctx, std::ostream& out) {
       out << render::printable(text, true);
     return Exit::ok;
   }
-  const auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout));
+  const auto lock = PT_TRY(Lock::acquire(ctx.root, ctx.lock_timeout, ctx.on_wait));
   const auto jobs = PT_TRY(plan(ctx, specs, options));
   const auto outcomes = PT_TRY(perform(ctx, jobs));
   json arr = json::array();

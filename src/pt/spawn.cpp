@@ -115,7 +115,7 @@ bool drain(int fd, std::string& out) {
 // Waits for PID to exit while collecting OUT_FD (when >= 0); false when the
 // deadline passed first.
 bool wait_for(pid_t pid, int out_fd, std::optional<std::chrono::milliseconds> timeout,
-              std::string& out) {
+              const std::function<void()>& on_tick, std::string& out) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = timeout ? Clock::now() + *timeout : Clock::time_point::max();
   int pidfd = int(::syscall(SYS_pidfd_open, pid, 0));
@@ -139,9 +139,11 @@ bool wait_for(pid_t pid, int out_fd, std::optional<std::chrono::milliseconds> ti
       if (left.count() <= 0) break;
       wait_ms = int(std::clamp<int64_t>(left.count() + 1, 1, INT32_MAX));
     }
+    if (on_tick && (wait_ms < 0 || wait_ms > kWaitTick.count())) wait_ms = int(kWaitTick.count());
     int r = ::poll(p, open ? 2 : 1, wait_ms);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
+    if (r == 0 && on_tick) on_tick();
     if (open && p[1].revents) open = drain(out_fd, out);
     if (p[0].revents) exited = true;
   }
@@ -205,7 +207,7 @@ Result<Outcome> run(const Root& root, const Options& options, bool forward_signa
   oc.pid = pid;
   if (pipe_fds[0] >= 0) ::fcntl(pipe_fds[0], F_SETFL, ::fcntl(pipe_fds[0], F_GETFL) | O_NONBLOCK);
   if (err_fds[0] >= 0) ::fcntl(err_fds[0], F_SETFL, ::fcntl(err_fds[0], F_GETFL) | O_NONBLOCK);
-  const bool exited = wait_for(pid, pipe_fds[0], options.timeout, oc.out);
+  const bool exited = wait_for(pid, pipe_fds[0], options.timeout, options.on_tick, oc.out);
   if (pipe_fds[0] >= 0) ::close(pipe_fds[0]);
   relay(err_fds[0]);
   int status = 0;

@@ -20,6 +20,7 @@
 
 #include "pt/error.hpp"
 #include "pt/root.hpp"
+#include "pt/wait.hpp"
 
 namespace pt::spawn {
 
@@ -32,6 +33,9 @@ struct Options {
   // None: wait as long as it takes.
   std::optional<std::chrono::milliseconds> timeout;
   OnTimeout on_timeout = OnTimeout::abandon;
+  // Called about every kWaitTick while the child runs, so a caller can show
+  // how long it has waited.
+  std::function<void()> on_tick;
   // Capture the child's standard output (call(): the descriptor FN gets).
   bool capture = false;
   // Close every inherited descriptor above 2 except KEEP_FD, so a child left

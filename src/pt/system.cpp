@@ -11,7 +11,7 @@ Result<std::unique_ptr<System>> open_system(const CommonOptions& o, const Observ
   if (!root) return std::unexpected(root.error());
   const auto timeout = PT_TRY(duration(o.timeout, "--timeout", false));
   const auto lock_timeout = PT_TRY(duration(o.lock_timeout, "--lock-timeout", true));
-  auto sys = std::make_unique<System>(*root, timeout, on_write);
+  auto sys = std::make_unique<System>(*root, timeout, on_write, o.on_wait);
   sys->modules = make_kmod_loader(*root);
   sys->ctx.root = *root;
   sys->ctx.writer = on_write ? static_cast<SysfsWriter*>(&sys->observed) : &sys->kernel;
@@ -22,6 +22,7 @@ Result<std::unique_ptr<System>> open_system(const CommonOptions& o, const Observ
   sys->ctx.timeout = timeout;
   sys->ctx.lock_timeout = lock_timeout;
   sys->ctx.dry_run = o.dry_run;
+  sys->ctx.on_wait = o.on_wait;
   return sys;
 }
 

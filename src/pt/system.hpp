@@ -17,8 +17,9 @@ struct System {
   std::unique_ptr<ModuleLoader> modules;
   std::unique_ptr<Arbiter> arbiter;
   Context ctx;
-  System(const Root& root, std::chrono::milliseconds timeout, const ObservedWriter::Observer& on_write)
-      : kernel(root, timeout), observed(kernel, on_write) {}
+  System(const Root& root, std::chrono::milliseconds timeout,
+         const ObservedWriter::Observer& on_write, const WaitObserver& on_wait = nullptr)
+      : kernel(root, timeout, on_wait), observed(kernel, on_write) {}
 };
 
 Result<std::unique_ptr<System>> open_system(const CommonOptions& options, const ObservedWriter::Observer& on_write);

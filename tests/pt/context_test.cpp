@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 using namespace pt;
 using namespace std::chrono_literals;
@@ -31,4 +32,32 @@ TEST_CASE("a duration is finite, positive (or 0 where allowed) and at most a day
   CHECK(duration(std::nan(""), "x", true).error().message.rfind("'nan' is not a number", 0) == 0);
   CHECK(duration(-1, "--lock-timeout", true).error().message ==
         "'-1' is out of range; give a number of seconds from 0 to 86400");
+}
+
+TEST_CASE("wait_until tells its observer of a wait that does not hold at once, and of its end") {
+  using namespace std::chrono_literals;
+  std::vector<pt::Wait> seen;
+  pt::WaitObserver obs = [&](const pt::Wait& w) { seen.push_back(w); };
+  CHECK(pt::wait_until([] { return true; }, 1000ms, obs, "nothing", "x"));
+  CHECK(seen.empty());  // over at once: not a wait
+
+  const auto until = std::chrono::steady_clock::now() + 600ms;
+  CHECK(pt::wait_until([&] { return std::chrono::steady_clock::now() >= until; }, 5000ms, obs,
+                       "the clock", "x"));
+  REQUIRE(seen.size() >= 3);
+  CHECK(seen.front().phase == pt::Wait::Phase::start);
+  CHECK(seen.front().what == "the clock");
+  CHECK(seen.front().limit == 5000ms);
+  CHECK(seen[1].phase == pt::Wait::Phase::tick);
+  CHECK(seen.back().phase == pt::Wait::Phase::end);
+  CHECK(seen.back().ok);
+  CHECK(seen.back().elapsed >= 550ms);
+  for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i].elapsed > seen[i - 1].elapsed);
+
+  seen.clear();
+  CHECK_FALSE(pt::wait_until([] { return false; }, 300ms, obs, "never", "x"));
+  REQUIRE(seen.size() >= 2);
+  CHECK(seen.back().phase == pt::Wait::Phase::end);
+  CHECK_FALSE(seen.back().ok);
+  CHECK(seen.back().elapsed >= 300ms);
 }

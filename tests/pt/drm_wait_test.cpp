@@ -82,3 +82,46 @@ TEST_CASE("wait_ready: woken by the bind that creates the card") {
   CHECK(r->waited_ms < 4000);
   CHECK(e.trace.size() <= 10);
 }
+
+TEST_CASE("wait_ready: its observer hears of the wait with growing times, and of its end") {
+  Env e;
+  std::vector<Wait> seen;
+  e.ctx.on_wait = [&](const Wait& w) { seen.push_back(w); };
+  auto r = e.wait();  // ready at the first look: no wait to tell of
+  REQUIRE(r);
+  CHECK(seen.empty());
+
+  e.ctx.timeout = std::chrono::milliseconds(900);
+  REQUIRE(e.fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", "0000:01:00.0",
+                              WriteKind::blocking));
+  r = e.wait();  // the card never comes back
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::timeout);
+  REQUIRE(seen.size() >= 4);  // start, ticks about every 250 ms, end
+  CHECK(seen.front().phase == Wait::Phase::start);
+  CHECK(seen.front().what == "0000:01:00.0's DRM card to become readable");
+  CHECK(seen.front().subject == "0000:01:00.0");
+  CHECK(seen.front().limit == std::chrono::milliseconds(900));
+  for (size_t i = 1; i + 1 < seen.size(); ++i) CHECK(seen[i].phase == Wait::Phase::tick);
+  for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i].elapsed > seen[i - 1].elapsed);
+  CHECK(seen.back().phase == Wait::Phase::end);
+  CHECK_FALSE(seen.back().ok);
+  CHECK(seen.back().elapsed >= std::chrono::milliseconds(900));
+
+  // Comes back within the wait: the end is ok.
+  seen.clear();
+  e.ctx.timeout = std::chrono::milliseconds(5000);
+  std::thread binder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    (void)e.fx.kernel().write("/sys/bus/pci/drivers/nvidia/bind", "0000:01:00.0",
+                              WriteKind::blocking);
+  });
+  r = e.wait();
+  binder.join();
+  REQUIRE(r);
+  REQUIRE(seen.size() >= 3);
+  CHECK(seen[1].phase == Wait::Phase::tick);
+  CHECK(seen.back().phase == Wait::Phase::end);
+  CHECK(seen.back().ok);
+  CHECK(seen.back().elapsed >= std::chrono::milliseconds(550));
+}

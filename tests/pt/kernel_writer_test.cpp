@@ -131,3 +131,63 @@ TEST_CASE("an abandoned writer holds neither the caller's output nor the pt lock
   }
   ::close(fd);
 }
+
+TEST_CASE("a blocking write tells its observer what it waits for, while it waits") {
+  test::Fixture fx;
+  const std::string abs = "/sys/bus/pci/drivers/nvidia/unbind";
+  fx.write_file(abs, "");
+  const std::string fifo = fx.dir() + abs;
+  REQUIRE(::unlink(fifo.c_str()) == 0);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // blocks the writer, as nvidia does with a user
+  std::vector<Wait> seen;
+  KernelWriter w(fx.root(), 800ms, [&](const Wait& ev) { seen.push_back(ev); });
+  auto r = w.write(abs, "0000:01:00.0", WriteKind::blocking);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::timeout);
+  REQUIRE(seen.size() >= 4);  // start, a tick about every 250 ms, end
+  CHECK(seen.front().phase == Wait::Phase::start);
+  CHECK(seen.front().what == "nvidia to release 0000:01:00.0 (unbind)");
+  CHECK(seen.front().subject == abs);
+  CHECK(seen.front().limit == 800ms);
+  for (size_t i = 1; i + 1 < seen.size(); ++i) CHECK(seen[i].phase == Wait::Phase::tick);
+  for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i].elapsed > seen[i - 1].elapsed);
+  CHECK(seen.back().phase == Wait::Phase::end);
+  CHECK_FALSE(seen.back().ok);
+  CHECK(seen.back().elapsed >= 800ms);
+  int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  std::this_thread::sleep_for(50ms);
+  char buf[64];
+  while (::read(fd, buf, sizeof buf) > 0) {
+  }
+  ::close(fd);
+
+  // A write that returns at once: a start and an ok end, which a printer
+  // does not show (under 300 ms).
+  seen.clear();
+  fx.write_file("/sys/attr", "");
+  REQUIRE(w.write("/sys/attr", "1", WriteKind::blocking));
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[1].phase == Wait::Phase::end);
+  CHECK(seen[1].ok);
+  CHECK(seen[1].elapsed < 300ms);
+}
+
+TEST_CASE("write_wait_what: what each blocking write waits for") {
+  const std::string d = "0000:01:00.0";
+  CHECK(write_wait_what("/sys/bus/pci/drivers/nvidia/unbind", d) ==
+        "nvidia to release 0000:01:00.0 (unbind)");
+  CHECK(write_wait_what("/sys/bus/pci/drivers/vfio-pci/bind", d) ==
+        "vfio-pci to take 0000:01:00.0 (bind)");
+  CHECK(write_wait_what("/sys/bus/pci/drivers_probe", d) ==
+        "a driver to probe 0000:01:00.0 (drivers_probe)");
+  CHECK(write_wait_what("/sys/bus/pci/devices/0000:01:00.0/reset", "1") ==
+        "0000:01:00.0 to reset (reset)");
+  CHECK(write_wait_what("/sys/bus/pci/devices/0000:01:00.0/remove", "1") ==
+        "the kernel to remove 0000:01:00.0 (remove)");
+  CHECK(write_wait_what("/sys/bus/pci/devices/0000:00:01.0/rescan", "1") ==
+        "the kernel to rescan the PCI bus (rescan)");
+  CHECK(write_wait_what("/sys/bus/pci/rescan", "1") == "the kernel to rescan the PCI bus (rescan)");
+  CHECK(write_wait_what("/sys/bus/pci/drivers/a\x1b"
+                        "b/unbind",
+                        d) == "a\\x1bb to release 0000:01:00.0 (unbind)");
+}

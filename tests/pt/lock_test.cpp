@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <thread>
+#include <vector>
 
 #include "fixture.hpp"
 #include "pt/journal.hpp"
@@ -252,4 +253,49 @@ TEST_CASE("PT_LOCK_FD: a dry run neither needs nor checks it") {
   auto l = lock_unless_dry_run(fx.root(), true, 100ms);
   REQUIRE(l);
   CHECK_FALSE(l->has_value());
+}
+
+TEST_CASE("a command waiting for the lock tells its observer who holds it, with growing times") {
+  test::Fixture fx;
+  pid_t holder = hold_lock_in_child(fx.root(), 10s);
+  fx.add_flock(int(holder), kLockPath);
+  std::vector<Wait> seen;
+  auto busy = Lock::acquire(fx.root(), 700ms, [&](const Wait& w) { seen.push_back(w); });
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  REQUIRE_FALSE(busy);
+  CHECK(busy.error().exit == Exit::busy);
+  REQUIRE(seen.size() >= 3);
+  CHECK(seen.front().phase == Wait::Phase::start);
+  CHECK(seen.front().what == "the pt lock (held by pid " + std::to_string(holder) + ")");
+  CHECK(seen.front().subject == kLockPath);
+  CHECK(seen.front().limit == 700ms);
+  for (size_t i = 1; i + 1 < seen.size(); ++i) CHECK(seen[i].phase == Wait::Phase::tick);
+  for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i].elapsed > seen[i - 1].elapsed);
+  CHECK(seen.back().phase == Wait::Phase::end);
+  CHECK_FALSE(seen.back().ok);
+  CHECK(seen.back().elapsed >= 700ms);
+
+  // Free at once: no wait to tell of. No /proc/locks line: the holder is not named.
+  seen.clear();
+  CHECK(Lock::acquire(fx.root(), 700ms, [&](const Wait& w) { seen.push_back(w); }));
+  CHECK(seen.empty());
+}
+
+TEST_CASE(
+    "lock_holder: the holder /proc/locks names for the file, not a waiter, not another file") {
+  test::Fixture fx;
+  pid_t holder = hold_lock_in_child(fx.root(), 10s);
+  fx.write_file("/run/pt/other", "");
+  const std::string path = fx.root().path(kLockPath);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  CHECK_FALSE(lock_holder(fx.root(), fd));  // no /proc/locks under the root
+  fx.add_flock(4242, "/run/pt/other");
+  CHECK_FALSE(lock_holder(fx.root(), fd));
+  fx.add_flock(int(holder), kLockPath);
+  CHECK(lock_holder(fx.root(), fd) == int(holder));
+  ::close(fd);
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
 }

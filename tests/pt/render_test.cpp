@@ -61,3 +61,48 @@ TEST_CASE("PT_TRY yields the value or returns the error") {
   CHECK_FALSE(check(fail("y", "no"), reached));
   CHECK(reached == 1);
 }
+
+TEST_CASE("the progress printer: nothing under 300 ms, then one line rewritten in place") {
+  using namespace std::chrono_literals;
+  std::ostringstream err;
+  auto print = render::progress_printer("pt-bind", err);
+  Wait w{Wait::Phase::start, "nvidia to release 0000:01:00.0 (unbind)", "/sys/x", 0ms, 10000ms};
+  print(w);
+  w.phase = Wait::Phase::tick;
+  w.elapsed = 250ms;
+  print(w);
+  CHECK(err.str().empty());
+  w.elapsed = 2340ms;
+  print(w);
+  const std::string line =
+      "pt-bind: waiting for nvidia to release 0000:01:00.0 (unbind) ... 2.3 s of 10 s";
+  CHECK(err.str() == "\r" + line);
+  w.elapsed = 12000ms;
+  w.what = "x";  // a shorter line blanks what the longer one left
+  print(w);
+  const std::string shorter = "pt-bind: waiting for x ... 12.0 s of 10 s";
+  CHECK(err.str() == "\r" + line + "\r" + shorter + std::string(line.size() - shorter.size(), ' '));
+
+  // Succeeded: the line is cleared, nothing is left on the screen.
+  err.str("");
+  w.phase = Wait::Phase::end;
+  w.ok = true;
+  print(w);
+  CHECK(err.str() == "\r" + std::string(line.size(), ' ') + "\r");
+
+  // A short wait that ends is not shown at all; a long one that fails keeps
+  // its line and ends it, so the error that follows has a line of its own.
+  err.str("");
+  w = Wait{Wait::Phase::end, "the pt lock", "/run/pt/lock", 100ms, 0ms, false};
+  print(w);
+  CHECK(err.str().empty());
+  w.elapsed = 1000ms;
+  print(w);
+  CHECK(err.str() == "\rpt-bind: waiting for the pt lock ... 1.0 s\n");
+}
+
+TEST_CASE("a progress line shows control characters escaped") {
+  Wait w{Wait::Phase::tick, "drv\x1b[2J to release", "", std::chrono::milliseconds(500),
+         std::chrono::milliseconds(1500)};
+  CHECK(render::progress_text(w) == "waiting for drv\\x1b[2J to release ... 0.5 s of 1.5 s");
+}

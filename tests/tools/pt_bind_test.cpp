@@ -444,3 +444,52 @@ TEST_CASE(
                    "root)\n") != std::string::npos);
   CHECK(r.out.find("  warning: 0000:00:01.0 is a root port without ACS: ") != std::string::npos);
 }
+
+TEST_CASE("on a terminal, a command waiting for the pt lock says who holds it and for how long") {
+  pt::test::Fixture fx;
+  pt::test::Fixture::gpu_with_audio(fx);
+  ::mkdir((fx.dir() + "/run/pt").c_str(), 0700);
+  int fd = ::open((fx.dir() + "/run/pt/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);
+  fx.add_flock(int(::getpid()), "/run/pt/lock");
+  const std::string args = "--root " + fx.dir() + " --lock-timeout 0.8 detach 01:00.0";
+  auto r = pt::test::run_tool_in_pty("pt-bind", args);
+  CAPTURE(r.out);
+  CHECK(r.status == 75);
+  const std::string line =
+      "\rpt-bind: waiting for the pt lock (held by pid " + std::to_string(::getpid()) + ") ... ";
+  const auto first = r.out.find(line);
+  REQUIRE(first != std::string::npos);
+  CHECK(r.out.find(" s of 0.8 s", first) != std::string::npos);
+  CHECK(r.out.find("\r\npt-bind: /run/pt/lock: another pt command holds the lock") !=
+        std::string::npos);
+
+  auto piped = pt_bind(args);
+  CHECK(piped.status == 75);
+  CHECK(piped.out.find("waiting for") == std::string::npos);
+  CHECK(piped.out.find('\r') == std::string::npos);
+
+  // Released within the wait: the line is cleared and the command goes on
+  // (to a detach that fails on this static tree, past the lock).
+  pid_t releaser = ::fork();
+  REQUIRE(releaser >= 0);
+  if (releaser == 0) {
+    ::usleep(600 * 1000);
+    ::_exit(0);
+  }
+  ::close(fd);  // the child holds the same open file description until it exits
+  r = pt::test::run_tool_in_pty(
+      "pt-bind", "--root " + fx.dir() + " --lock-timeout 5 --timeout 0.2 detach 01:00.0");
+  CAPTURE(r.out);
+  ::waitpid(releaser, nullptr, 0);
+  CHECK(r.status != 75);
+  const auto shown = r.out.find("\rpt-bind: waiting for the pt lock");
+  REQUIRE(shown != std::string::npos);
+  const auto end = r.out.find('\r', shown + 1);
+  REQUIRE(end != std::string::npos);
+  const size_t width = end - shown - 1;
+  CHECK(r.out.compare(end, width + 2, "\r" + std::string(width, ' ') + "\r") == 0);
+  CHECK(r.out.find("another pt command") == std::string::npos);
+  CHECK(r.out.find("expected vfio-pci after the writes") != std::string::npos);
+}

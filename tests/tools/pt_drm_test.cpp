@@ -230,3 +230,47 @@ TEST_CASE("pt-drm check whose verdict cannot be written says so on stderr") {
   CHECK(r.status == 1);
   CHECK(r.out.empty());  // the verdict went to stdout, as documented
 }
+
+TEST_CASE("pt-drm wait on a terminal: a progress line on stderr while it waits, none elsewhere") {
+  Fixture fx;
+  lit_gpu(fx);
+  // Ready at the first look: no wait to show.
+  auto r = pt::test::run_tool_in_pty("pt-drm", "--root " + fx.dir() + " wait 01:00.0");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("waiting for") == std::string::npos);
+
+  fx.add_driver("vfio-pci", "vfio_pci");
+  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/nvidia/unbind", "0000:01:00.0",
+                            pt::WriteKind::blocking));
+  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/vfio-pci/bind", "0000:01:00.0",
+                            pt::WriteKind::blocking));
+  const std::string args = "--root " + fx.dir() + " wait --timeout 1 01:00.0";
+  r = pt::test::run_tool_in_pty("pt-drm", args);
+  CAPTURE(r.out);
+  CHECK(r.status == 5);
+  const std::string line = "\rpt-drm: waiting for 0000:01:00.0's DRM card to become readable ... ";
+  const auto first = r.out.find(line);
+  REQUIRE(first != std::string::npos);
+  // Nothing before 300 ms, then the line rewritten in place as the time grows.
+  const auto secs = [&](size_t at) { return std::stod(r.out.substr(at + line.size())); };
+  CHECK(secs(first) >= 0.3);
+  const auto last = r.out.rfind(line);
+  REQUIRE(last != first);
+  CHECK(secs(last) > secs(first));
+  CHECK(r.out.find(" s of 1 s", first) != std::string::npos);
+  // Given up: the line stays, ended, and the error has a line of its own.
+  CHECK(r.out.find("\r\npt-drm: 0000:01:00.0: no ready DRM card within 1 s", last) !=
+        std::string::npos);
+
+  // Not a terminal, --json, -v: no progress text at all.
+  r = pt_drm(args);
+  CHECK(r.status == 5);
+  CHECK(r.out.find("waiting for") == std::string::npos);
+  CHECK(r.out.find('\r') == std::string::npos);
+  for (const std::string flag : {"--json", "-v"}) {
+    CAPTURE(flag);
+    r = pt::test::run_tool_in_pty("pt-drm", flag + " " + args);
+    CHECK(r.status == 5);
+    CHECK(r.out.find("waiting for") == std::string::npos);
+  }
+}

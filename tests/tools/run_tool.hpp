@@ -2,9 +2,13 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <string>
 
@@ -32,6 +36,49 @@ inline Run run_tool_with(const std::string& prefix, const std::string& tool,
 
 inline Run run_tool(const std::string& tool, const std::string& args) {
   return run_tool_with("", tool, args);
+}
+
+// Runs TOOL with ARGS (through sh) with its stderr on a pseudo-terminal, as
+// a person at a terminal runs it, and its stdout on /dev/null: OUT is what
+// the terminal got, raw (\r and all).
+inline Run run_tool_in_pty(const std::string& tool, const std::string& args) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  REQUIRE(master >= 0);
+  REQUIRE(::grantpt(master) == 0);
+  REQUIRE(::unlockpt(master) == 0);
+  const std::string slave_name = ::ptsname(master);
+  const std::string cmd = std::string(PT_BIN_DIR) + "/" + tool + " " + args;
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::setsid();
+    int slave = ::open(slave_name.c_str(), O_RDWR);
+    int null = ::open("/dev/null", O_RDWR);
+    if (slave < 0 || null < 0) ::_exit(127);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(slave, 2);
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  Run r{0, ""};
+  std::array<char, 4096> buf;
+  // Read until the last holder of the slave closes it (EIO), so nothing the
+  // tool wrote is lost in the pty's buffer.
+  for (;;) {
+    ssize_t n = ::read(master, buf.data(), buf.size());
+    if (n > 0) {
+      r.out.append(buf.data(), size_t(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  ::close(master);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
 }
 
 // pt(7), for every tool: an empty --root is exit 2 naming --root, also when
