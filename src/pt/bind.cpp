@@ -173,10 +173,8 @@ Status verify(const Context& ctx, const Move& m) {
   if (m.probe && m.to_driver.empty())
     ok = true;  // the kernel chose; any outcome is the kernel's answer
   else
-    ok = wait_until(
-        [&] { return bound() == expect; }, ctx.timeout, ctx.on_wait,
-        m.before.addr.str() + (expect.empty() ? " to be unbound" : " to be bound to " + expect),
-        m.before.addr.str());
+    ok = wait_until([&] { return bound() == expect; }, ctx.timeout, ctx.on_wait,
+                    binding_wait(m.before.addr.str(), expect), m.before.addr.str());
   if (!ok) {
     std::string got = bound();
     return fail(m.before.sysfs("driver"),

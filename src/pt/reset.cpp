@@ -552,9 +552,7 @@ Status rescan(Context& ctx, const Job& job) {
       result = ctx.writer->write("/sys/bus/pci/drivers_probe", d.addr.str(), WriteKind::blocking);
   }
   if (result && !wait_until([&] { return bound() == d.driver; }, ctx.timeout, ctx.on_wait,
-                            d.addr.str() + (d.driver.empty() ? std::string(" to be unbound")
-                                                             : " to be bound to " + d.driver),
-                            d.addr.str()))
+                            binding_wait(d.addr.str(), d.driver), d.addr.str()))
     result = fail(d.addr.str(), "came back from the rescan on " + (bound().empty() ? std::string("no driver") : bound()) +
                                     ", not " + (d.driver.empty() ? std::string("unbound") : d.driver),
                   ENODEV, Exit::not_rolled_back);

@@ -25,6 +25,12 @@ struct Wait {
 
 using WaitObserver = std::function<void(const Wait&)>;
 
+// The words for a wait on WHO's driver binding: "WHO to be bound to DRIVER",
+// or "WHO to be unbound" when DRIVER is empty.
+inline std::string binding_wait(const std::string& who, const std::string& driver) {
+  return who + (driver.empty() ? " to be unbound" : " to be bound to " + driver);
+}
+
 // How often a wait reports while it lasts.
 inline constexpr std::chrono::milliseconds kWaitTick{250};
 
