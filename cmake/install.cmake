@@ -20,6 +20,7 @@ pt_system_dir(PT_UDEVDIR udev udevdir /usr/lib/udev)
 pt_system_dir(PT_SYSTEMDUNITDIR systemd systemdsystemunitdir /usr/lib/systemd/system)
 pt_system_dir(PT_DRACUTMODDIR dracut dracutmodulesdir /usr/lib/dracut/modules.d)
 pt_system_dir(PT_BASHCOMPDIR bash-completion completionsdir ${CMAKE_INSTALL_FULL_DATADIR}/bash-completion/completions)
+pt_system_dir(PT_CATALOGDIR systemd catalogdir /usr/lib/systemd/catalog)
 set(PT_INITRAMFSTOOLSDIR /usr/share/initramfs-tools CACHE PATH "initramfs-tools' hooks and scripts")
 
 # The tools link libpt statically: one package ships them together and the
@@ -42,6 +43,7 @@ foreach(in
     udev/61-pt.rules
     systemd/pt-recover@.service
     systemd/pt-boot.service
+    systemd/pt-metrics.service
     initramfs/initramfs-tools/hooks/pt
     initramfs/initramfs-tools/scripts/init-top/pt
     initramfs/dracut/90pt/module-setup.sh
@@ -50,7 +52,12 @@ foreach(in
 endforeach()
 
 install(FILES ${dist}/udev/61-pt.rules DESTINATION ${PT_UDEVDIR}/rules.d)
-install(FILES ${dist}/systemd/pt-recover@.service ${dist}/systemd/pt-boot.service DESTINATION ${PT_SYSTEMDUNITDIR})
+install(FILES ${dist}/systemd/pt-recover@.service ${dist}/systemd/pt-boot.service
+              ${dist}/systemd/pt-metrics.service ${CMAKE_SOURCE_DIR}/systemd/pt-metrics.timer
+        DESTINATION ${PT_SYSTEMDUNITDIR})
+# The journal's texts for pt's MESSAGE_IDs (src/pt/journald.hpp); the
+# package's trigger on the directory (or journalctl --update-catalog) compiles them.
+install(FILES ${CMAKE_SOURCE_DIR}/systemd/pt.catalog DESTINATION ${PT_CATALOGDIR})
 install(PROGRAMS ${dist}/initramfs/initramfs-tools/hooks/pt DESTINATION ${PT_INITRAMFSTOOLSDIR}/hooks)
 install(PROGRAMS ${dist}/initramfs/initramfs-tools/scripts/init-top/pt
         DESTINATION ${PT_INITRAMFSTOOLSDIR}/scripts/init-top)

@@ -18,6 +18,7 @@ share/man/man8/pt.8 share/man/man8/pt-bind.8 share/man/man8/pt-reset.8 share/man
 share/man/man8/pt-console.8 share/man/man8/pt-drm.8
 udev/rules.d/61-pt.rules
 systemd/system/pt-recover@.service systemd/system/pt-boot.service
+systemd/system/pt-metrics.service systemd/system/pt-metrics.timer systemd/catalog/pt.catalog
 initramfs-tools/hooks/pt initramfs-tools/scripts/init-top/pt
 dracut/modules.d/90pt/module-setup.sh dracut/modules.d/90pt/pt-boot.sh
 doc/pt/examples/pt.conf

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "pt/journald.hpp"
 #include "pt/render.hpp"
 
 namespace pt::cli {
@@ -34,6 +35,7 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   std::string version = app.get_name() + " " + PT_VERSION;
   if (std::string(PT_GIT_DESCRIBE).size()) version += " (git " + std::string(PT_GIT_DESCRIBE) + ")";
   app.set_version_flag("--version", version);
+  o.tool = app.get_name();
   app.add_option("--root", o.root,
                  "Use DIR in place of / for /sys, /dev, /proc, /run, /etc and /lib/modules")
       ->type_name("DIR")
@@ -108,6 +110,8 @@ int finish(const std::string& tool, const Result<Exit>& result) {
   std::cout.flush();
   if (!std::cout)
     std::cerr << tool << ": cannot write standard output; the command's report is lost\n";
+  journald::command_end(tool, result ? *result : result.error().exit,
+                        result ? std::string() : result.error().describe());
   if (result) return int(*result);
   std::cerr << tool << ": " << result.error().describe() << "\n";
   return int(result.error().exit);

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   pt::cli::add_help_footer(
       app, "every function of it",
       {"pt status 01:00", "pt snapshot 01:00 -o before.json", "pt diff before.json",
-       "pt --dry-run recover 01:00", "pt recover --recipe 01:00"});
+       "pt --dry-run recover 01:00", "pt recover --recipe 01:00", "pt metrics -o -"});
 
   auto* status =
       app.add_subcommand("status",
@@ -35,6 +35,14 @@ int main(int argc, char** argv) {
                    "FILE...: snapshot A, and B to compare it with (default: now)")
       ->required()
       ->expected(1, 2);
+  auto* metrics = app.add_subcommand(
+      "metrics",
+      "Write Prometheus metrics of the functions pt manages, its journal and its recoveries and "
+      "resets, for node_exporter's textfile collector");
+  metrics->add_option("-o,--output", o.output,
+                      "The file to replace (default "
+                      "/var/lib/prometheus/node-exporter/pt.prom); - for standard output")
+      ->type_name("FILE");
   pt::cli::add_recover_command(
       app,
       "Recover DEV... in one run, as pt-bind recover: pt.conf's recover steps, else pt(7)'s "

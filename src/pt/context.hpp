@@ -37,6 +37,9 @@ struct Context {
 
 // Options every tool shares (pt(7)); tools/common.cpp registers them.
 struct CommonOptions {
+  // Not an option: the tool's name (add_common_options), the identifier of
+  // its journal records (journald.hpp).
+  std::string tool;
   std::optional<std::string> root;
   bool json = false;
   int verbose = 0;

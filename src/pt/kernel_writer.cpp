@@ -106,7 +106,8 @@ Status ObservedWriter::write_config(const std::string& device, uint16_t offset, 
                     std::chrono::steady_clock::now() - start),
                 !r,
                 r ? 0 : r.error().err,
-                false};
+                false,
+                r ? Exit::ok : r.error().exit};
   if (observer_) observer_(ev);
   return r;
 }
@@ -120,7 +121,8 @@ Status ObservedWriter::write(const std::string& path, std::string_view value, Wr
                     std::chrono::steady_clock::now() - start),
                 !r,
                 r ? 0 : r.error().err,
-                !r && r.error().exit == Exit::timeout};
+                !r && r.error().exit == Exit::timeout,
+                r ? Exit::ok : r.error().exit};
   if (observer_) observer_(ev);
   return r;
 }

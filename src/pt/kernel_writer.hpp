@@ -30,6 +30,7 @@ struct WriteEvent {
   bool failed = false;
   int err = 0;             // errno when a system call failed
   bool timed_out = false;  // abandoned past --timeout
+  Exit exit = Exit::ok;    // failed: the exit status the error carries (pt(7))
 };
 
 class SysfsWriter {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <optional>
 #include <stdexcept>
 
@@ -14,6 +15,7 @@
 #include "pt/drm_verdict.hpp"
 #include "pt/drm_wait.hpp"
 #include "pt/lock.hpp"
+#include "pt/metrics.hpp"
 #include "pt/pci.hpp"
 #include "pt/render.hpp"
 #include "pt/reset.hpp"
@@ -242,6 +244,15 @@ Result<std::vector<Unit>> plan(const Root& root, const std::vector<DeviceSpec>& 
   return units;
 }
 
+namespace {
+// For pt metrics (metrics.hpp). Best effort: a count that cannot be written
+// never fails the recovery it counts.
+void count_recovery(const Context& ctx, const std::string& result) {
+  const int64_t now = ctx.now ? ctx.now() : int64_t(std::time(nullptr));
+  (void)metrics::record_recover(ctx.root, result, now);
+}
+}  // namespace
+
 Result<Exit> run(Context& ctx, const std::vector<Unit>& units, const Observer& on_event) {
   const auto start = Clock::now();
   auto tell = [&](Event e) {
@@ -290,6 +301,7 @@ Result<Exit> run(Context& ctx, const std::vector<Unit>& units, const Observer& o
         tell(e);
         err.message = "recovery stopped at step '" + step.name + "' (exit " +
                       std::to_string(e.exit) + "): " + err.message;
+        count_recovery(ctx, "failed");
         return std::unexpected(err);
       }
       e.detail = *done;
@@ -297,6 +309,7 @@ Result<Exit> run(Context& ctx, const std::vector<Unit>& units, const Observer& o
     }
     Event d{Event::Kind::done, unit.label, {}, {}, ""};
     tell(d);
+    if (!ctx.dry_run) count_recovery(ctx, "ok");
   }
   return Exit::ok;
 }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <utility>
 
+#include "pt/journald.hpp"
 #include "pt/state.hpp"
 #include "pt/syslog.hpp"
 
@@ -62,7 +63,17 @@ Observer state_logger(const Root& root, Arbiter* arbiter, std::string tag,
           }
           us.last = state::volatile_part(std::move(*s));
         }
-        syslog::send(root, ok ? syslog::Level::info : syslog::Level::warning, tag, head + body);
+        // With a journal, the line goes there as a structured record (its
+        // text unchanged, under the same identifier); syslog is the fallback.
+        journald::Record rec{journald::Kind::recover_step, ok ? 6 : 4, tag, head + body, {}};
+        for (const auto& d : e.step.devices) rec.fields.emplace_back("PT_BDF", d.str());
+        rec.fields.emplace_back("PT_STEP", e.step.name);
+        rec.fields.emplace_back("PT_RESULT", ok ? "ok" : "failed");
+        rec.fields.emplace_back("PT_EXIT", std::to_string(ok ? 0 : e.exit));
+        rec.fields.emplace_back("PT_UNIT", e.unit);
+        rec.fields.emplace_back("PT_STATE_CHANGES", body);
+        if (!journald::send(root, rec))
+          syslog::send(root, ok ? syslog::Level::info : syslog::Level::warning, tag, head + body);
       }
     }
     if (next) next(e);

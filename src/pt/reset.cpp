@@ -12,6 +12,7 @@
 #include "pt/target.hpp"
 #include "pt/try.hpp"
 #include "pt/holders.hpp"
+#include "pt/metrics.hpp"
 #include "pt/sysfs.hpp"
 
 namespace pt::reset {
@@ -651,6 +652,11 @@ Result<std::vector<Outcome>> perform(Context& ctx, const std::vector<Job>& jobs)
       threads.emplace_back([&, i] { results[i] = perform_one(ctx, jobs[i]); });
     for (auto& th : threads) th.join();
   }
+  // For pt metrics (metrics.hpp); best effort, as the counts are not the reset.
+  std::vector<std::pair<std::string, std::string>> counted;
+  for (size_t i = 0; i < jobs.size(); ++i)
+    counted.emplace_back(jobs[i].method, *results[i] ? "ok" : "failed");
+  if (!ctx.dry_run) (void)metrics::record_resets(ctx.root, counted);
   std::vector<Outcome> out;
   std::optional<Error> first;
   std::string done;

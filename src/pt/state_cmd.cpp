@@ -1,9 +1,12 @@
 #include "pt/state_cmd.hpp"
 
-
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
+#include "pt/conf_file.hpp"
+#include "pt/journal.hpp"
+#include "pt/metrics.hpp"
 #include "pt/recover.hpp"
 #include "pt/recover_cmd.hpp"
 #include "pt/render.hpp"
@@ -199,6 +202,56 @@ Result<Exit> cmd_recover(const Options& o, Context& ctx, drm::Backend& backend, 
                           ctx, out);
 }
 
+// The functions pt manages: pt.conf's devices and companions, the journal's,
+// and whatever is on vfio-pci.
+std::vector<std::string> managed_functions(const Root& root, const Journal& journal, const Conf& conf) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& bdf) {
+    if (std::find(out.begin(), out.end(), bdf) == out.end()) out.push_back(bdf);
+  };
+  for (const auto& d : conf.devices) {
+    add(d.bdf.str());
+    for (const auto& c : d.companions) add(c.str());
+  }
+  for (const auto& [bdf, e] : journal.devices) add(bdf);
+  for (const auto& name : list_dir(root.path("/sys/bus/pci/drivers/vfio-pci")))
+    if (parse_sysfs_name(name)) add(name);
+  return out;
+}
+
+Result<Exit> cmd_metrics(const Options& o, Context& ctx, drm::Backend& backend, std::ostream& out) {
+  const std::string output = o.output.empty() ? metrics::kTextfilePath : o.output;
+  const Journal journal = PT_TRY(load_journal(ctx.root));
+  const Conf conf = PT_TRY(load_conf(ctx.root));
+  metrics::Inputs in;
+  in.journal_pending = journal.job.has_value();
+  in.counters = PT_TRY(metrics::load(ctx.root));
+  std::vector<std::string> seen;
+  for (const auto& bdf : managed_functions(ctx.root, journal, conf)) {
+    if (std::find(seen.begin(), seen.end(), bdf) != seen.end()) continue;
+    // A configured device that is not there (another machine's pt.conf, a
+    // card taken out) has nothing to show; the others still do.
+    auto s = collect(ctx.root, bdf, {ctx.arbiter, &backend, ctx.modules});
+    if (!s) continue;
+    for (const auto& f : s->functions) {
+      if (!f.in_slot || std::find(seen.begin(), seen.end(), f.bdf) != seen.end()) continue;
+      seen.push_back(f.bdf);
+      metrics::Function m{f.bdf, "0x" + f.vendor, "0x" + f.device_id, f.driver,
+                          f.journal ? f.journal->to : "", std::nullopt};
+      if (f.drm && (f.drm->verdict == "healthy" || f.drm->verdict == "degraded"))
+        m.display_healthy = f.drm->verdict == "healthy";
+      in.functions.push_back(std::move(m));
+    }
+  }
+  const std::string text = metrics::render(in);
+  if (output == "-") {
+    out << text;
+    return Exit::ok;
+  }
+  PT_TRY(metrics::write_textfile(ctx.root, output, text));
+  return Exit::ok;
+}
+
 }  // namespace
 
 Result<Exit> run_in(const Options& o, Context& ctx, drm::Backend& backend, std::ostream& out) {
@@ -206,6 +259,7 @@ Result<Exit> run_in(const Options& o, Context& ctx, drm::Backend& backend, std::
   if (o.command == "snapshot") return cmd_snapshot(o, ctx, backend, out);
   if (o.command == "diff") return cmd_diff(o, ctx, backend, out);
   if (o.command == "recover") return cmd_recover(o, ctx, backend, out);
+  if (o.command == "metrics") return cmd_metrics(o, ctx, backend, out);
   return usage_error(o.command, "unknown command; see pt --help");
 }
 

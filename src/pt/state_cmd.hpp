@@ -15,9 +15,9 @@ namespace pt::state {
 
 struct Options {
   CommonOptions common;
-  std::string command;               // status, snapshot, diff, recover
+  std::string command;               // status, snapshot, diff, recover, metrics
   std::string device;                // status, snapshot: DEV
-  std::string output;                // snapshot -o FILE
+  std::string output;                // snapshot -o FILE; metrics -o FILE ("-": stdout)
   std::vector<std::string> files;    // diff A [B]
   std::vector<std::string> devices;  // recover DEV...
   bool recipe = false;               // recover --recipe

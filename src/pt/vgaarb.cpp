@@ -100,7 +100,7 @@ Status KernelArbiter::write(std::string_view text, bool report) {
     observer_(WriteEvent{kArbiterPath, std::string(text),
                          std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::steady_clock::now() - start),
-                         e != 0, e, false});
+                         e != 0, e, false, e ? Exit::failed : Exit::ok});
   if (e) {
     std::string why = e == ENODEV ? "; the kernel does not know it as a VGA device (or it is gone)"
                       : e == EPROTO ? "; the kernel did not understand the command"
@@ -132,7 +132,7 @@ Status KernelArbiter::write_timed(std::string_view text) {
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
   if (!oc->finished) {
-    if (observer_) observer_(WriteEvent{kArbiterPath, data, elapsed, true, 0, true});
+    if (observer_) observer_(WriteEvent{kArbiterPath, data, elapsed, true, 0, true, Exit::timeout});
     return fail(
         kArbiterPath,
         "writing " + show_value(text) + " did not return within " + spawn::seconds_text(timeout_) +
@@ -143,7 +143,7 @@ Status KernelArbiter::write_timed(std::string_view text) {
         0, Exit::timeout);
   }
   int e = oc->code;
-  if (observer_) observer_(WriteEvent{kArbiterPath, data, elapsed, e != 0, e, false});
+  if (observer_) observer_(WriteEvent{kArbiterPath, data, elapsed, e != 0, e, false, e ? Exit::failed : Exit::ok});
   if (e) return fail(kArbiterPath, "writing " + show_value(text) + " failed", e);
   return {};
 }

@@ -18,7 +18,10 @@ namespace pt::test {
 
 class LogSink {
  public:
-  explicit LogSink(const Fixture& fx) : path_(fx.root().path("/dev/log")) {
+  // AT: the socket's absolute path in the tree; journald's native one is
+  // /run/systemd/journal/socket.
+  explicit LogSink(const Fixture& fx, const std::string& at = "/dev/log")
+      : path_(fx.root().path(at)) {
     std::filesystem::create_directories(std::filesystem::path(path_).parent_path());
     fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     REQUIRE(fd_ >= 0);
@@ -32,6 +35,13 @@ class LogSink {
   ~LogSink() {
     ::close(fd_);
     ::unlink(path_.c_str());
+  }
+  // Every datagram received so far, as sent.
+  std::vector<std::string> raw() {
+    std::vector<std::string> out;
+    char buf[8192];
+    for (ssize_t n; (n = ::recv(fd_, buf, sizeof buf, 0)) > 0;) out.emplace_back(buf, size_t(n));
+    return out;
   }
   // Every record received so far, with "<PRI>TAG[PID]: " cut to "<PRI>TAG: ".
   std::vector<std::string> drain() {

@@ -70,7 +70,8 @@ TEST_SUITE("completion") {
   }
 
   TEST_CASE("pt: its subcommands, devices, and files for snapshots") {
-    CHECK(joined(complete({"pt", ""})) == joined(Words{"status", "snapshot", "diff", "recover"}));
+    CHECK(joined(complete({"pt", ""})) ==
+          joined(Words{"status", "snapshot", "diff", "metrics", "recover"}));
     pt::test::Fixture fx;
     pt::test::Fixture::gpu_with_audio(fx);
     const auto root = fx.dir();

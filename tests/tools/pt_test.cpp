@@ -239,3 +239,35 @@ TEST_CASE("pt recover without pt.conf runs pt(7)'s recipe, as pt-bind recover do
   CHECK(j["steps"][5]["step"] == "drm-check");
   CHECK(t.fx.snapshot() == before);
 }
+
+TEST_CASE("pt metrics: pt.conf's functions in the text format, to stdout or replacing the .prom file") {
+  Tree t;
+  t.fx.write_file("/etc/pt/pt.conf", pt::test::kGuestClaim);
+  ::chmod((t.fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  auto r = pt_(t.root() + "metrics -o -");
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("pt_device_info{bdf=\"0000:01:00.0\",vendor=\"0x10de\",device=\"0x2484\","
+                   "driver=\"nvidia\",expected_driver=\"\"} 1\n") != std::string::npos);
+  CHECK(r.out.find("pt_device_info{bdf=\"0000:01:00.1\",vendor=\"0x10de\",device=\"0x228b\",") !=
+        std::string::npos);
+  CHECK(r.out.find("\npt_journal_pending 0\n") != std::string::npos);
+  CHECK(r.out.find("\npt_recover_total{result=\"ok\"} 0\n") != std::string::npos);
+  CHECK(r.out.find("\npt_last_recover_timestamp_seconds 0\n") != std::string::npos);
+  CHECK(r.out.find("\npt_display_healthy{bdf=\"0000:01:00.0\"} ") != std::string::npos);
+  CHECK(r.out.find("pt_display_healthy{bdf=\"0000:01:00.1\"}") == std::string::npos);
+
+  // The default file: its directory comes with prometheus-node-exporter.
+  const std::string prom = t.fx.dir() + "/var/lib/prometheus/node-exporter/pt.prom";
+  auto missing = pt_(t.root() + "metrics");
+  CHECK(missing.status == 1);
+  CHECK(missing.out.find("pt: /var/lib/prometheus/node-exporter: no such directory; install "
+                         "prometheus-node-exporter") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(prom));
+  std::filesystem::create_directories(std::filesystem::path(prom).parent_path());
+  auto wrote = pt_(t.root() + "metrics");
+  REQUIRE(wrote.status == 0);
+  CHECK(wrote.out.empty());
+  std::ifstream in(prom);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == r.out);
+}
