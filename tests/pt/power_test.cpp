@@ -28,7 +28,8 @@ struct Env {
     test::Fixture::gpu_with_audio(fx);
     for (const char* bdf : {kGpu, kAudio}) {
       fx.write_file(std::string("/sys/bus/pci/devices/") + bdf + "/power/control", "auto\n");
-      fx.write_file(std::string("/sys/bus/pci/devices/") + bdf + "/power/runtime_status", "active\n");
+      fx.write_file(std::string("/sys/bus/pci/devices/") + bdf + "/power/runtime_status",
+                    "active\n");
       fx.write_file(std::string("/sys/bus/pci/devices/") + bdf + "/d3cold_allowed", "1\n");
     }
     ctx.root = fx.root();
@@ -114,7 +115,8 @@ power_control = "on"
         "power policy is not applied. Fix bdf or id in pt.conf");
 }
 
-TEST_CASE("detach applies the policy after vfio-pci binds, journals the old values; attach restores") {
+TEST_CASE(
+    "detach applies the policy after vfio-pci binds, journals the old values; attach restores") {
   Env e;
   e.conf(kPolicy);
   auto r = e.run("detach", {"01:00"});
@@ -223,8 +225,8 @@ TEST_CASE("an interrupted detach is undone with its power settings by the next r
   REQUIRE(save_journal(e.ctx.root, j));
   // Another device's detach first undoes the job, power included.
   e.fx.add_driver("e1000e");
-  e.fx.add_device(test::FakeDevice{.bdf = "0000:00:06.0", .class_code = 0x020000,
-                                   .driver = "e1000e", .group = 6});
+  e.fx.add_device(test::FakeDevice{
+      .bdf = "0000:00:06.0", .class_code = 0x020000, .driver = "e1000e", .group = 6});
   REQUIRE(e.run("detach", {"00:06.0"}));
   CHECK(e.out.find("undid an interrupted detach of 2 function(s)") != std::string::npos);
   for (const char* bdf : {kGpu, kAudio}) {
@@ -278,8 +280,9 @@ TEST_CASE("a kernel without the attribute: the detach is refused before any writ
   auto r = e.run("detach", {"01:00"});
   REQUIRE_FALSE(r);
   CHECK(r.error().subject == "/sys/bus/pci/devices/0000:01:00.1/d3cold_allowed");
-  CHECK(r.error().message.starts_with("pt.conf sets d3cold_allowed for 0000:01:00.1, but the "
-                                      "kernel has no such attribute"));
+  CHECK(
+      r.error().message.starts_with("pt.conf sets d3cold_allowed for 0000:01:00.1, but the "
+                                    "kernel has no such attribute"));
   CHECK(e.fx.snapshot() == before);
   CHECK(e.fx.kernel().log.empty());
 }
@@ -306,7 +309,8 @@ TEST_CASE("stuck: all ones behind a bridge of its own names the bus reset and th
                                    .caps = {.raw = std::string(4096, '\xff')}});
   auto d = device(e, "0000:03:00.0");
   auto cfg = load_config(e.ctx.root, d.addr, 256).value();
-  auto advice = power::stuck_advice(d, cfg, {"auto", "suspended", true}, "D3cold", methods_of(e, d));
+  auto advice =
+      power::stuck_advice(d, cfg, {"auto", "suspended", true}, "D3cold", methods_of(e, d));
   REQUIRE(advice);
   CHECK(*advice ==
         "config space reads all ones (vendor 0xffff): 0000:03:00.0 is in D3cold, powered off or "
@@ -327,7 +331,8 @@ TEST_CASE("stuck: all ones behind a bridge of its own names the bus reset and th
 
 TEST_CASE("stuck: all ones on a shared bus without a slot has no reset from outside") {
   Env e;
-  e.fx.write_file(std::string("/sys/bus/pci/devices/") + kAudio + "/config", std::string(4096, '\xff'));
+  e.fx.write_file(std::string("/sys/bus/pci/devices/") + kAudio + "/config",
+                  std::string(4096, '\xff'));
   auto d = device(e, kAudio);
   auto cfg = load_config(e.ctx.root, d.addr, 256).value();
   auto advice = power::stuck_advice(d, cfg, power::read(e.ctx.root, d), "D0", methods_of(e, d));
@@ -338,19 +343,22 @@ TEST_CASE("stuck: all ones on a shared bus without a slot has no reset from outs
       "if its link comes back; otherwise power the machine off and on"));
 }
 
-TEST_CASE("stuck: D3hot in PMCSR while the kernel has D0 names FLR first; an idle D3hot is not stuck") {
+TEST_CASE(
+    "stuck: D3hot in PMCSR while the kernel has D0 names FLR first; an idle D3hot is not stuck") {
   Env e;
   e.fx.write_file(std::string("/sys/bus/pci/devices/") + kGpu + "/config",
-                  e.fx.read(std::string("/sys/bus/pci/devices/") + kGpu + "/config").replace(0x44, 1, 1, '\x03'));
+                  e.fx.read(std::string("/sys/bus/pci/devices/") + kGpu + "/config")
+                      .replace(0x44, 1, 1, '\x03'));
   auto d = device(e, kGpu);
   auto cfg = load_config(e.ctx.root, d.addr, 256).value();
   REQUIRE(cfg.power_state() == 3);
   const auto methods = methods_of(e, d);
   auto advice = power::stuck_advice(d, cfg, power::read(e.ctx.root, d), "D0", methods);
   REQUIRE(advice);
-  CHECK(advice->starts_with("the PM capability reports D3hot while the kernel has 0000:01:00.0 in "
-                            "D0: the function will not answer memory or I/O; try 'pt-reset "
-                            "--method flr 0000:01:00.0' (PCIe DevCap: FLReset+)"));
+  CHECK(
+      advice->starts_with("the PM capability reports D3hot while the kernel has 0000:01:00.0 in "
+                          "D0: the function will not answer memory or I/O; try 'pt-reset "
+                          "--method flr 0000:01:00.0' (PCIe DevCap: FLReset+)"));
   // vfio-pci idling it in D3hot: the kernel set it there.
   CHECK_FALSE(power::stuck_advice(d, cfg, power::read(e.ctx.root, d), "D3hot", methods));
   // Without power_state (older kernels): a host driver's active function stands for D0.
@@ -374,7 +382,8 @@ TEST_CASE("pt-bind show: runtime PM in text and JSON, disable_idle_d3 only on vf
   REQUIRE(e.run("show", {"01:00.0"}));
   CHECK(e.out.find("  runtime pm:       control auto, active; d3cold_allowed 1; vfio-pci "
                    "disable_idle_d3 0\n") != std::string::npos);
-  e.fx.write_file(std::string("/sys/bus/pci/devices/") + kGpu + "/config", std::string(4096, '\xff'));
+  e.fx.write_file(std::string("/sys/bus/pci/devices/") + kGpu + "/config",
+                  std::string(4096, '\xff'));
   REQUIRE(e.run("show", {"01:00.0"}, o));
   j = nlohmann::json::parse(e.out);
   CHECK(j["power"]["vfio_disable_idle_d3"] == false);
