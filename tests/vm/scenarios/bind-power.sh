@@ -69,7 +69,7 @@ say "attach: the old values come back after the host drivers bound"
 expect_rc 0 pt-bind attach "$SLOT"
 assert_attached
 assert_host_power "after attach"
-assert_out_has "$G: power/control = auto, d3cold_allowed = 1 (restored, read back)"
+assert_out_has "$G: d3cold_allowed = 1, power/control = auto (restored, read back)"
 
 say "rollback: the GPU's d3cold_allowed write fails after the audio got its policy"
 expect_rc 3 timeout 60 env LD_PRELOAD=/lib/pt-fault.so PT_FAULT_VERBOSE=1 \
