@@ -332,6 +332,9 @@ void Fixture::bind(const std::string& bdf, const std::string& driver) {
   link(real, drv + "/" + bdf);
   dev.driver = driver;
   if (driver == "vfio-pci" && dev.group) put(dir_ + "/dev/vfio/" + std::to_string(*dev.group), "");
+  // vfio-pci's probe allows runtime PM (pm_runtime_allow), its release
+  // forbids it again: a power/control written before the bind is undone.
+  if (driver == "vfio-pci" && path_exists(real + "/power/control")) put(real + "/power/control", "auto\n");
   if (driver == dev.native_driver) {
     for (const auto& n : dev.drm) {
       fs::create_directories(real + "/drm/" + n);
@@ -353,6 +356,7 @@ void Fixture::unbind(const std::string& bdf) {
   fs::remove(real + "/driver");
   fs::remove(dir_ + "/sys/bus/pci/drivers/" + was + "/" + bdf);
   dev.driver.clear();
+  if (was == "vfio-pci" && path_exists(real + "/power/control")) put(real + "/power/control", "on\n");
   if (was == "vfio-pci" && dev.group) {
     bool others = false;
     for (const auto& [b, d] : devices_)
@@ -755,6 +759,8 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
     if (attr == "rescan") return fx_.rescan();
   }
   if (path == "/sys/bus/pci/rescan") return fx_.rescan();
+  for (const auto& suffix : fx_.ignored_)
+    if (path.ends_with(suffix)) return {};
   put(real, std::string(value));
   return {};
 }

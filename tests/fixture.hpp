@@ -282,6 +282,9 @@ class Fixture {
   // A reset of BDF through its reset file leaves BAR0 cleared (a device that
   // loses its state); verification must catch it.
   void corrupt_on_reset(const std::string& bdf) { corrupt_.insert(bdf); }
+  // A write to a plain attribute whose path ends with SUFFIX succeeds but
+  // the file keeps its value, as a kernel that refuses a setting silently.
+  void ignore_writes(const std::string& suffix) { ignored_.insert(suffix); }
   int resets(const std::string& bdf) const { return resets_.count(bdf) ? resets_.at(bdf) : 0; }
   // A vtconsole as the kernel shows it under /sys/class/vtconsole. NAME
   // carries the mark: "(M) frame buffer device". Writes to its bind follow
@@ -361,6 +364,7 @@ class Fixture {
   std::vector<Fault> faults_;
   std::set<std::string> refusals_;
   std::set<std::string> corrupt_;
+  std::set<std::string> ignored_;
   std::map<std::string, int> resets_;
   struct FirmwareFb {
     std::string dir;  // absolute device directory

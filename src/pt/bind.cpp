@@ -11,6 +11,7 @@
 
 #include "pt/holders.hpp"
 #include "pt/lock.hpp"
+#include "pt/power.hpp"
 #include "pt/render.hpp"
 #include "pt/spawn.hpp"
 #include "pt/sysfs.hpp"
@@ -197,7 +198,69 @@ Status perform(Context& ctx, const Move& m, bool& touched) {
     if (auto r = ctx.writer->write(w.path, w.value, w.kind); !r) return r;
     touched = true;
   }
-  return verify(ctx, m);
+  PT_TRY(verify(ctx, m));
+  // After the bind: vfio-pci allows runtime PM when it binds and forbids it
+  // when it lets go, so a setting written earlier would not survive.
+  for (const auto& w : m.power) {
+    touched = true;
+    PT_TRY(power::write_checked(ctx, w.path, w.value, w.kind));
+  }
+  return {};
+}
+
+// pt.conf's power policy for the function M takes off its host driver: the
+// writes, and the values they replace into M's journal record for attach.
+// A function pt did not detach has no record to restore from: the policy is
+// left out, with a note.
+Status plan_power(const Context& ctx, const Conf* conf, const Journal& journal, Move& m,
+                  std::vector<std::string>& notes) {
+  if (!conf) return {};
+  auto policy = PT_TRY(power::policy_for(*conf, m.before));
+  if (!policy) return {};
+  const std::string bdf = m.before.addr.str();
+  const auto settings = power::settings(*policy);
+  const JournalEntry* recorded = nullptr;
+  if (m.record) {
+    recorded = &*m.record;
+  } else if (auto it = journal.devices.find(bdf); it != journal.devices.end()) {
+    recorded = &it->second;
+    for (const auto& s : settings)
+      if (!recorded->power.count(s.attr)) recorded = nullptr;
+  }
+  if (!recorded) {
+    notes.push_back(bdf + ": pt.conf's " + power::describe(*policy) +
+                    " is not applied: pt did not take it off a host driver with that policy, so "
+                    "attach would have nothing to restore; attach it, then detach it again");
+    return {};
+  }
+  for (const auto& s : settings) {
+    const auto now = PT_TRY(power::current(ctx.root, m.before, s.attr));
+    if (m.record) m.record->power[s.attr] = now;
+    const auto kind = power::write_kind(s.attr);
+    m.power.push_back({m.before.sysfs(s.attr), s.value, kind});
+    m.power_undo.push_back({m.before.sysfs(s.attr), now, kind});
+  }
+  m.already = false;
+  return {};
+}
+
+// Attach writes back what the journal says the policy replaced, after the
+// host driver bound (vfio-pci's release forbids runtime PM on the way out).
+void plan_power_restore(const Context& ctx, const JournalEntry& e, Move& m) {
+  for (const auto& [attr, old] : e.power) {
+    const std::string path = m.before.sysfs(attr);
+    const auto kind = power::write_kind(attr);
+    m.power.push_back({path, old, kind});
+    if (auto now = read_attr(ctx.root, path)) m.power_undo.push_back({path, *now, kind});
+  }
+}
+
+std::string power_note(const std::string& op, const Move& m) {
+  std::string set;
+  for (const auto& w : m.power)
+    set += (set.empty() ? "" : ", ") + w.path.substr(m.before.sysfs().size() + 1) + " = " + w.value;
+  return m.before.addr.str() + ": " + set +
+         (op == "detach" ? " (pt.conf power policy, read back)" : " (restored, read back)");
 }
 
 // Takes DEV back to BEFORE's driver and override, from whatever sysfs says now.
@@ -225,6 +288,14 @@ Status restore(Context& ctx, const Device& before) {
                                              WriteKind::attribute});
   if (auto b = perform(ctx, back, touched); b) return b;
   return r;
+}
+
+// A changed function back to its driver, then its runtime PM settings back
+// (the driver's bind and release change them).
+Status restore_move(Context& ctx, const Move& m) {
+  PT_TRY(restore(ctx, m.before));
+  for (const auto& w : m.power_undo) PT_TRY(power::write_checked(ctx, w.path, w.value, w.kind));
+  return {};
 }
 
 Plan finish_plan(Plan plan) {
@@ -348,6 +419,7 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
         m.record = e;
       }
     }
+    PT_TRY(plan_power(ctx, options.conf, journal, m, plan.notes));
     plan.moves.push_back(std::move(m));
   }
   PT_TRY(check_holders(ctx.root, plan.moves, options.force));
@@ -399,6 +471,7 @@ Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& spec
       m.probe = !e.driver.empty() || e.boot;
       m.drop_record = true;
       m.writes = writes_for(d, m.to_driver, m.to_override, m.probe);
+      plan_power_restore(ctx, e, m);
       if (!e.driver.empty() && !driver_registered(ctx.root, e.driver)) {
         if (!ctx.modules->knows(e.module.empty() ? e.driver : e.module))
           return fail(e.driver, "the journal says " + d.addr.str() +
@@ -412,7 +485,7 @@ Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& spec
       m.probe = true;
       m.writes = writes_for(d, "", "", true);
     }
-    if (m.writes.empty()) {
+    if (m.writes.empty() && m.power.empty()) {
       m.already = true;
       m.note = "already on " + driver_or_none(d.driver);
     }
@@ -579,6 +652,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
     res.to = link_basename(ctx.root.path(m.before.sysfs("driver"))).value_or("");
     res.already = !m.before.driver.empty() && res.to == m.before.driver;  // e.g. only the override was set
     if (res.already && res.note.empty()) res.note = "already on " + res.to;
+    if (!m.power.empty()) out.notes.push_back(power_note(plan.op, m));
     out.moves.push_back(res);
   }
 
@@ -623,7 +697,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   std::string locked;
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) {
     const Device& before = (*it)->before;
-    if (auto r = restore(ctx, before); !r) {
+    if (auto r = restore_move(ctx, **it); !r) {
       undo_errors += "  " + before.addr.str() + ": " + r.error().describe() + "\n";
       if (r.error().exit == Exit::timeout) {
         // An undo stuck in the kernel is recorded like a stuck move, so the

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pt/address.hpp"
+#include "pt/conf_file.hpp"
 #include "pt/context.hpp"
 #include "pt/journal.hpp"
 #include "pt/pci.hpp"
@@ -30,6 +31,10 @@ struct Move {
   std::string note;         // "already on vfio-pci"
   std::vector<Write> writes;
   std::optional<JournalEntry> record;  // created before the first write
+  // Runtime PM settings (pt.conf's power policy at detach, the journaled
+  // values at attach), written once the function is on its new driver and
+  // read back; POWER_UNDO holds what they replace, for a rollback.
+  std::vector<Write> power, power_undo;
   bool drop_record = false;            // removed after success
 };
 
@@ -45,6 +50,8 @@ struct DetachOptions {
   std::string to = "vfio-pci";
   bool force = false;        // proceed although processes hold a device
   bool force_group = false;  // move group members bound to unrelated host drivers
+  // pt.conf: the power policy of the functions it names (null: none).
+  const Conf* conf = nullptr;
 };
 
 struct AttachOptions {

@@ -11,6 +11,7 @@
 #include "pt/modules.hpp"
 #include "pt/pci.hpp"
 #include "pt/pci_config.hpp"
+#include "pt/power.hpp"
 #include "pt/render.hpp"
 #include "pt/system.hpp"
 #include "pt/target.hpp"
@@ -201,6 +202,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     j["journal_error"] = journal ? json(nullptr) : json(journal.error().describe());
     std::string isolation;
     show_isolation(ctx.root, d, j, isolation);
+    j["power"] = power::show_json(ctx.root, d, all);
     arr.push_back(j);
 
     const auto name = name_string(d);
@@ -224,6 +226,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
         (d.reset_methods ? join(*d.reset_methods, " ") : std::string("(no reset_method file)")) +
         "\n";
     text += isolation;
+    text += power::show_text(j["power"]);
     auto nodes = j["device_nodes"].get<std::vector<std::string>>();
     text +=
         "  device nodes:     " + (nodes.empty() ? std::string("none") : join(nodes, " ")) + "\n";
@@ -256,10 +259,13 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
   // Before the lock and the journal: a bad name changes nothing at all.
   if (o.command == "detach") PT_TRY(check_driver_name(o.to, "--to"));
   if (o.command == "set") PT_TRY(check_driver_name(o.driver, "DRIVER"));
+  // pt.conf's power policy: a bad key stops the detach before anything is written.
+  std::optional<Conf> conf;
+  if (o.command == "detach") conf = PT_TRY(load_conf(ctx.root));
 
   auto make_plan = [&](const Journal& journal) -> Result<Plan> {
     if (o.command == "detach")
-      return plan_detach(ctx, specs, DetachOptions{o.to, o.force, o.force_group}, journal);
+      return plan_detach(ctx, specs, DetachOptions{o.to, o.force, o.force_group, &*conf}, journal);
     if (o.command == "attach") return plan_attach(ctx, specs, AttachOptions{o.force}, journal);
     if (o.command == "set") return plan_set(ctx, specs, o.driver, o.force, journal);
     return plan_unset(ctx, specs, o.force, journal);
@@ -305,12 +311,18 @@ void print_plan(const Plan& plan, bool json_out, std::ostream& out) {
     for (const auto& m : plan.moves) {
       json w = json::array();
       for (const auto& x : m.writes) w.push_back({{"path", x.path}, {"value", x.value}});
+      json pw = json::array();
+      for (size_t i = 0; i < m.power.size(); ++i)
+        pw.push_back({{"path", m.power[i].path},
+                      {"value", m.power[i].value},
+                      {"was", i < m.power_undo.size() ? json(m.power_undo[i].value) : json(nullptr)}});
       fs.push_back({{"device", m.before.addr.str()},
                     {"from", nullable(m.before.driver)},
                     {"to", nullable(m.to_driver)},
                     {"result", m.already ? "already" : "planned"},
                     {"note", nullable(m.note)},
-                    {"writes", w}});
+                    {"writes", w},
+                    {"power_writes", pw}});
     }
     j["functions"] = fs;
     emit(out, j);
@@ -330,6 +342,10 @@ void print_plan(const Plan& plan, bool json_out, std::ostream& out) {
          (m.before.driver.empty() ? "no driver" : m.before.driver) + " -> " +
          (m.to_driver.empty() ? (m.probe ? "kernel's choice" : "no driver") : m.to_driver) + "\n";
     for (const auto& w : m.writes) t += "    write " + w.path + " " + show_value(w.value) + "\n";
+    for (size_t i = 0; i < m.power.size(); ++i)
+      t += "    write " + m.power[i].path + " " + show_value(m.power[i].value) +
+           (i < m.power_undo.size() ? " (now " + show_value(m.power_undo[i].value) + ")" : "") +
+           ", then read it back\n";
   }
   out << t;
 }

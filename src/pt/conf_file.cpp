@@ -243,13 +243,26 @@ Result<DeviceConf> parse_device(const std::string& path, const std::string& name
             d.recover.push_back(RecoverStep{*s, {}});
             return {};
           }));
+    } else if (k == "power_control") {
+      auto s = node.value<std::string>();
+      if (s != "on" && s != "auto")
+        return at(path, node.source(),
+                  full + " must be \"on\" (keep the function in D0 while detached) or \"auto\" "
+                         "(let runtime PM suspend it)");
+      d.power.control = *s;
+    } else if (k == "d3cold_allowed") {
+      auto b = node.value<bool>();
+      if (!node.is_boolean() || !b)
+        return at(path, node.source(), full + " must be true or false");
+      d.power.d3cold_allowed = *b;
     } else if (k == "step") {
       steps = node.as_table();
       if (!steps) return at(path, node.source(), full + " must be a table of step options");
     } else {
       return at(path, key.source(),
                 "unknown key '" + k + "' in [device." + name +
-                    "]; keys are bdf, id, boot, companions, recover, step");
+                    "]; keys are bdf, id, boot, companions, recover, step, power_control, "
+                    "d3cold_allowed");
     }
   }
   if (!have_bdf)

@@ -27,6 +27,16 @@ struct RecoverStep {
   bool operator==(const RecoverStep&) const = default;
 };
 
+// Runtime power management while pt-bind detach holds the device's functions
+// on their new driver (pt.conf power_control, d3cold_allowed); attach puts
+// back what was there. Unset keys are left alone.
+struct PowerPolicy {
+  std::optional<std::string> control;  // power/control: "on" or "auto"
+  std::optional<bool> d3cold_allowed;
+  bool empty() const { return !control && !d3cold_allowed; }
+  bool operator==(const PowerPolicy&) const = default;
+};
+
 struct DeviceConf {
   std::string name;  // the table's name, [device.NAME]
   PciAddress bdf;
@@ -37,6 +47,7 @@ struct DeviceConf {
   BootAction boot = BootAction::none;
   std::vector<PciAddress> companions;  // further functions that move with it
   std::vector<RecoverStep> recover;
+  PowerPolicy power;  // for every function the table names
   int line = 0;  // where the table starts, for messages
 
   bool operator==(const DeviceConf&) const = default;

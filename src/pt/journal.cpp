@@ -108,6 +108,7 @@ std::string journal_to_text(const Journal& journal) {
     d["attach_order"] = e.attach_order;
     d["time"] = e.time;
     if (e.boot) d["boot"] = true;
+    if (!e.power.empty()) d["power"] = e.power;
     j["devices"][bdf] = d;
   }
   if (journal.job) {
@@ -255,6 +256,20 @@ Result<JournalEntry> read_entry(const Reader& r, const json& d, const std::strin
   e.attach_order = int(PT_TRY(r.integer(d, where, "attach_order", kIntMin, kIntMax)));
   e.time = PT_TRY(r.integer(d, where, "time", kTimeMin, kTimeMax));
   e.boot = PT_TRY(r.boolean(d, where, "boot", false));
+  if (const json* p = PT_TRY(r.object(d, where, "power", false))) {
+    // Attach writes these values into these files: only the two a policy sets.
+    for (const auto& [attr, v] : p->items()) {
+      const std::string field = where + "power." + attr;
+      if (attr != "power/control" && attr != "d3cold_allowed")
+        return r.bad(field, "is not an attribute pt's power policy sets (power/control, d3cold_allowed)");
+      if (!v.is_string()) return r.bad(field, "must be a string, not " + Reader::kind(v));
+      const std::string value = v.get<std::string>();
+      if (value.empty() || value.size() > 16 ||
+          value.find_first_of("\n/") != std::string::npos)
+        return r.bad(field, "'" + value + "' is not a value the kernel shows there");
+      e.power[attr] = value;
+    }
+  }
   return e;
 }
 

@@ -28,6 +28,10 @@ struct JournalEntry {
   // Claimed by pt-bind boot before any host driver probed it: attach lets the
   // kernel choose the driver instead of restoring "unbound".
   bool boot = false;
+  // What pt.conf's power policy replaced when detach applied it: the
+  // function's attribute ("power/control", "d3cold_allowed") and its value
+  // before, which attach writes back. Empty: no policy was applied.
+  std::map<std::string, std::string> power;
 
   bool operator==(const JournalEntry&) const = default;
 };

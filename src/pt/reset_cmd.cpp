@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "pt/lock.hpp"
+#include "pt/power.hpp"
 #include "pt/render.hpp"
 #include "pt/reset.hpp"
+#include "pt/sysfs.hpp"
 #include "pt/system.hpp"
 #include "pt/target.hpp"
 #include "pt/try.hpp"
@@ -49,7 +51,14 @@ Result<Exit> cmd_methods(const CliOptions& o, Context& ctx, std::ostream& out) {
               pad(m.kernel ? (*m.kernel ? "yes" : "no") : "-", 8) + m.reason +
               (m.disagrees() ? "  [kernel disagrees]" : "") + "\n";
     }
-    arr.push_back({{"device", d.addr.str()}, {"methods", ms}});
+    // Which of these can wake a function stuck in D3: power's one wording.
+    auto stuck = power::stuck_advice(d, cfg, power::read(ctx.root, d),
+                                     read_attr(ctx.root, d.sysfs("power_state")).value_or(""),
+                                     dm.methods);
+    if (stuck) text += "  warning: " + *stuck + "\n";
+    arr.push_back({{"device", d.addr.str()},
+                   {"methods", ms},
+                   {"stuck", stuck ? json(*stuck) : json(nullptr)}});
   }
   if (!kernel_knows)
     text +=

@@ -11,6 +11,7 @@
 #include "pt/journal.hpp"
 #include "pt/pci.hpp"
 #include "pt/pci_config.hpp"
+#include "pt/power.hpp"
 #include "pt/render.hpp"
 #include "pt/reset.hpp"
 #include "pt/sysfs.hpp"
@@ -119,6 +120,8 @@ Function read_volatile(const Root& root, const Device& d, const Sources& src,
   f.runtime_status = read_attr(root, d.sysfs("power/runtime_status")).value_or("");
   f.runtime_control = read_attr(root, d.sysfs("power/control")).value_or("");
   f.power_state = read_attr(root, d.sysfs("power_state")).value_or("");
+  f.d3cold_allowed = power::read(root, d).d3cold_allowed;
+  if (d.driver == "vfio-pci") f.vfio_disable_idle_d3 = power::vfio_disable_idle_d3(root);
   cfg = load_config(root, d.addr, 256);
   if (cfg && cfg->present()) {
     f.command = cfg->command();
@@ -150,13 +153,20 @@ Function read_function(const Root& root, const Device& d, const std::vector<Devi
   Function f = read_volatile(root, d, src, consoles, cfg);
   // What the fields above could not say: the wording is pci_config's, as
   // pt-bind show and pt-reset methods print it.
+  std::vector<reset::MethodStatus> methods;
+  if (cfg) methods = reset::detect(root, d, *cfg, all, kernel_knows).methods;
+  auto stuck = cfg ? power::stuck_advice(d, *cfg, {f.runtime_control, f.runtime_status, {}},
+                                         f.power_state, methods)
+                   : std::nullopt;
   if (!cfg)
     warnings.push_back({"config-unreadable", f.bdf, cfg.error().message});
+  else if (stuck)
+    warnings.push_back({"stuck-d3", f.bdf, *stuck});
   else if (auto why = cfg->caps_unreadable())
-    warnings.push_back({cfg->present() ? "config-unreadable" : "stuck-d3", f.bdf, *why});
+    warnings.push_back({"config-unreadable", f.bdf, *why});
   if (cfg && cfg->present()) {
     f.link = read_link_regs(*cfg);
-    for (const auto& m : reset::detect(root, d, *cfg, all, kernel_knows).methods)
+    for (const auto& m : methods)
       if (m.available) f.reset_methods.push_back(m.name);
   }
   f.kernel_reset_methods = d.reset_methods;
@@ -355,7 +365,9 @@ json function_json(const Function& f) {
   j["power"] = {{"state", nul(f.power_state)},
                 {"config_state", nul(f.pm_state)},
                 {"runtime_status", nul(f.runtime_status)},
-                {"runtime_control", nul(f.runtime_control)}};
+                {"runtime_control", nul(f.runtime_control)},
+                {"d3cold_allowed", render::opt(f.d3cold_allowed)},
+                {"vfio_disable_idle_d3", render::opt(f.vfio_disable_idle_d3)}};
   j["command"] = f.command ? json{{"value", hex16(*f.command)}, {"bits", command_bits(*f.command)}}
                            : json(nullptr);
   if (f.link)
@@ -555,6 +567,11 @@ Function function_from(In& in, const json& j, const std::string& w0) {
     f.pm_state = in.str(*p, "config_state", w + ".power");
     f.runtime_status = in.str(*p, "runtime_status", w + ".power");
     f.runtime_control = in.str(*p, "runtime_control", w + ".power");
+    // Snapshots from before these fields have neither.
+    if (p->is_object() && p->contains("d3cold_allowed"))
+      f.d3cold_allowed = in.opt_bool(*p, "d3cold_allowed", w + ".power");
+    if (p->is_object() && p->contains("vfio_disable_idle_d3"))
+      f.vfio_disable_idle_d3 = in.opt_bool(*p, "vfio_disable_idle_d3", w + ".power");
   } else if (in.error.empty()) {
     in.error = w + ".power is missing";
   }

@@ -99,6 +99,10 @@ struct Function {
   std::string power_state;                      // sysfs power_state ("D0"), "" when absent
   std::string pm_state;                         // PMCSR from config space ("D3hot"), "" without PM
   std::string runtime_status, runtime_control;  // power/runtime_status, power/control
+  std::optional<bool> d3cold_allowed;           // d3cold_allowed; nullopt when absent
+  // vfio-pci's disable_idle_d3 parameter, for a function on vfio-pci only
+  // (it decides whether vfio-pci lets the idle function go to D3hot).
+  std::optional<bool> vfio_disable_idle_d3;
   std::optional<uint16_t> command;              // config 0x04; nullopt when unreadable
   std::optional<Link> link;                     // PCIe functions only
   std::optional<Aer> aer;                       // when the kernel has AER counters for it
@@ -121,7 +125,9 @@ struct Function {
 // KIND is one of "no-iommu", "no-vfio-pci" (bind::readiness_hints), "acs",
 // "acs-unknown" (a bridge on the path to the root port: acs_gaps),
 // "config-unreadable" (a short or failed config read) and "stuck-d3"
-// (config space reads all ones). DEVICE is the function it is about, ""
+// (config space reads all ones, or PMCSR says D3hot while the kernel has
+// the function in D0; power::stuck_advice's sentence, naming the reset
+// that can bring it back). DEVICE is the function it is about, ""
 // for the machine; MESSAGE is the library's sentence, as pt-bind says it.
 struct Warning {
   std::string kind, device, message;

@@ -65,6 +65,12 @@ void print_status(const Snapshot& s, std::ostream& out) {
       power += (power.empty() ? "" : ", ") +
                ("runtime " + f.runtime_status +
                 (f.runtime_control.empty() ? "" : " (control " + f.runtime_control + ")"));
+    if (f.d3cold_allowed)
+      power += (power.empty() ? "" : ", ") + std::string("d3cold ") +
+               (*f.d3cold_allowed ? "allowed" : "forbidden");
+    if (f.vfio_disable_idle_d3)
+      power += (power.empty() ? "" : ", ") + std::string("vfio-pci idle d3 ") +
+               (*f.vfio_disable_idle_d3 ? "disabled" : "enabled");
     line("power", or_none(power, "unknown"));
     line("command", f.command
                         ? hex16(*f.command) + "  " + or_none(join(command_bits(*f.command), " "))

@@ -180,6 +180,64 @@ TEST_CASE("link, AER counters and runtime PM come from config space and sysfs") 
   CHECK_FALSE(fn(e.collect(), "0000:01:00.1").aer.has_value());
 }
 
+TEST_CASE("d3cold_allowed and vfio-pci's disable_idle_d3: JSON, diff, an older snapshot without them") {
+  Env e;
+  const std::string dev = "/sys/bus/pci/devices/0000:01:00.0/";
+  e.fx.write_file(dev + "d3cold_allowed", "1\n");
+  e.fx.write_file("/sys/module/vfio_pci/parameters/disable_idle_d3", "N\n");
+  const auto a = e.collect();
+  CHECK(fn(a, "0000:01:00.0").d3cold_allowed == true);
+  // Only a function on vfio-pci gets the parameter.
+  CHECK_FALSE(fn(a, "0000:01:00.0").vfio_disable_idle_d3.has_value());
+  CHECK_FALSE(fn(a, "0000:01:00.1").d3cold_allowed.has_value());
+  Context ctx = e.fx.context();
+  REQUIRE(ctx.writer->write(dev + "driver_override", "vfio-pci", WriteKind::attribute));
+  REQUIRE(
+      ctx.writer->write("/sys/bus/pci/drivers/nvidia/unbind", "0000:01:00.0", WriteKind::blocking));
+  REQUIRE(ctx.writer->write("/sys/bus/pci/drivers_probe", "0000:01:00.0", WriteKind::blocking));
+  e.fx.write_file(dev + "d3cold_allowed", "0\n");
+  const auto b = e.collect();
+  CHECK(fn(b, "0000:01:00.0").d3cold_allowed == false);
+  CHECK(fn(b, "0000:01:00.0").vfio_disable_idle_d3 == false);
+  json doc = state::to_json(b);
+  const json& p = doc["functions"][0]["power"];
+  CHECK(p["d3cold_allowed"] == false);
+  CHECK(p["vfio_disable_idle_d3"] == false);
+  CHECK(doc["functions"][1]["power"]["d3cold_allowed"].is_null());
+  doc["format"] = state::kFormat;
+  doc = json::parse(doc.dump());  // as a file reads back
+  auto back = state::from_json(doc, "f");
+  REQUIRE_MESSAGE(back, (back ? "" : back.error().describe()));
+  CHECK(*back == b);
+  std::vector<std::string> fields;
+  for (const auto& c : state::diff(a, b))
+    if (c.field.starts_with("power.")) fields.push_back(c.describe());
+  CHECK(fields == std::vector<std::string>{"0000:01:00.0 power.d3cold_allowed: true -> false",
+                                           "0000:01:00.0 power.vfio_disable_idle_d3: (none) -> false"});
+  // A snapshot written before these fields reads as unknown.
+  for (auto& f : doc["functions"]) {
+    f["power"].erase("d3cold_allowed");
+    f["power"].erase("vfio_disable_idle_d3");
+  }
+  auto old = state::from_json(doc, "f");
+  REQUIRE_MESSAGE(old, (old ? "" : old.error().describe()));
+  CHECK_FALSE(fn(*old, "0000:01:00.0").d3cold_allowed.has_value());
+  doc["functions"][0]["power"]["d3cold_allowed"] = "yes";
+  CHECK_FALSE(state::from_json(doc, "f"));
+}
+
+TEST_CASE("warnings: PMCSR in D3hot while the kernel has D0 is stuck-d3, naming the reset") {
+  Env e;
+  e.poke("0000:01:00.0", 0x44, {0x03});
+  const auto s = e.collect();
+  REQUIRE(s.warnings.size() == 1);
+  CHECK(s.warnings[0].kind == "stuck-d3");
+  CHECK(s.warnings[0].message.starts_with(
+      "the PM capability reports D3hot while the kernel has 0000:01:00.0 in D0"));
+  CHECK(s.warnings[0].message.find("try 'pt-reset --method flr 0000:01:00.0'") != std::string::npos);
+  CHECK(fn(s, "0000:01:00.0").pm_state == "D3hot");
+}
+
 TEST_CASE("a function on vfio-pci: override, /dev/vfio node, no DRM card; diff names each field") {
   Env e;
   const auto before = e.collect();
@@ -610,7 +668,12 @@ TEST_CASE("warnings: config space reading all ones is a function stuck powered o
   const auto s = e.collect();
   CHECK(s.warnings == std::vector<state::Warning>{
                           {"stuck-d3", "0000:01:00.1",
-                           "config space reads all ones: the device is powered off or gone"}});
+                           "config space reads all ones (vendor 0xffff): 0000:01:00.1 is in "
+                           "D3cold, powered off or gone, and FLR and PM reset cannot reach it; no "
+                           "reset reaches it from outside (the bus below 0000:00:01.0 is shared "
+                           "and there is no hotplug slot); 'pt-reset --method rescan "
+                           "0000:01:00.1' finds it again only if its link comes back; otherwise "
+                           "power the machine off and on"}});
   const auto& a = fn(s, "0000:01:00.1");
   CHECK_FALSE(a.command.has_value());
   CHECK(a.pm_state == "");
