@@ -243,13 +243,19 @@ Result<DeviceConf> parse_device(const std::string& path, const std::string& name
             d.recover.push_back(RecoverStep{*s, {}});
             return {};
           }));
+    } else if (k == "vfs") {
+      auto n = node.value<int64_t>();
+      if (!node.is_integer() || !n || *n < 0 || *n > 65535)
+        return at(path, node.source(),
+                  full + " must be the number of SR-IOV VFs, an integer from 0 to 65535");
+      d.vfs = int(*n);
     } else if (k == "step") {
       steps = node.as_table();
       if (!steps) return at(path, node.source(), full + " must be a table of step options");
     } else {
       return at(path, key.source(),
                 "unknown key '" + k + "' in [device." + name +
-                    "]; keys are bdf, id, boot, companions, recover, step");
+                    "]; keys are bdf, id, boot, companions, recover, step, vfs");
     }
   }
   if (!have_bdf)

@@ -362,4 +362,28 @@ Result<Outcome> run(Context& ctx, const Request& request) {
   return execute(ctx, p, journal);
 }
 
+Result<std::vector<ConfResult>> apply_conf(Context& ctx,
+                                           const std::vector<std::pair<PciAddress, int>>& pfs) {
+  std::vector<ConfResult> out;
+  for (const auto& [pf, n] : pfs) {
+    ConfResult r{pf.str(), n, {}, false};
+    if (!path_exists(ctx.root, base(pf))) {
+      r.skipped = true;
+      r.lines.push_back(pf.str() + " is not present; no VFs made");
+      out.push_back(std::move(r));
+      continue;
+    }
+    auto journal = PT_TRY(load_journal(ctx.root));
+    auto p = PT_TRY(plan(ctx, Request{pf.str(), n, "vfio-pci"}, journal));
+    if (ctx.dry_run) {
+      r.lines = p.already ? p.notes : p.steps;
+    } else {
+      auto oc = PT_TRY(execute(ctx, p, journal));
+      for (const auto& vf : oc.vfs) r.lines.push_back(vf.device + " VF of " + pf.str() + " on " + vf.driver);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace pt::sriov

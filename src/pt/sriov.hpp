@@ -104,4 +104,15 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal);
 // plan + execute under the kit lock, as pt-bind vfs runs it.
 Result<Outcome> run(Context& ctx, const Request& request);
 
+// pt.conf's `vfs = N` as pt-bind boot applies it after its claims, with the
+// lock held: each present PF gets its VFs on vfio-pci (planned only with
+// ctx.dry_run). One line per PF for the user; a PF not in sysfs is skipped.
+struct ConfResult {
+  std::string device;
+  int count = 0;
+  std::vector<std::string> lines;  // the dry run's steps, or the VFs made
+  bool skipped = false;
+};
+Result<std::vector<ConfResult>> apply_conf(Context& ctx, const std::vector<std::pair<PciAddress, int>>& pfs);
+
 }  // namespace pt::sriov

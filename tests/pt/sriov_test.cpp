@@ -3,10 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
 #include <sstream>
 
 #include "fixture.hpp"
 #include "pt/bind_cmd.hpp"
+#include "pt/conf_file.hpp"
 #include "pt/sysfs.hpp"
 
 using namespace pt;
@@ -332,4 +335,45 @@ TEST_CASE("vfs --dry-run prints the plan and writes nothing") {
   CHECK(j["dry_run"] == true);
   CHECK(j["vfs"] == 2);
   CHECK(j["steps"].size() >= 5);
+}
+
+TEST_CASE("pt-bind boot makes the VFs pt.conf's vfs asks for, after its claims") {
+  test::Fixture fx;
+  nvme_pf(fx);
+  fx.write_file("/etc/pt/pt.conf", "[device.nv]\nbdf = \"0000:01:00.0\"\nvfs = 2\n");
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  bind::Options o;
+  o.command = "boot";
+  {
+    o.common.dry_run = true;
+    Context ctx = fx.context(true);
+    std::ostringstream s;
+    auto r = bind::run_in(o, ctx, s);
+    REQUIRE_MESSAGE(r, r.error().describe());
+    CHECK(s.str().find("vfs: write " + kPf + "/sriov_numvfs 2") != std::string::npos);
+    CHECK(fx.kernel().log.empty());
+  }
+  o.common.dry_run = false;
+  Context ctx = fx.context();
+  std::ostringstream s;
+  auto r = bind::run_in(o, ctx, s);
+  REQUIRE_MESSAGE(r, r.error().describe());
+  CHECK(*r == Exit::ok);
+  CHECK(s.str().find("vfs: 0000:01:00.2 VF of 0000:01:00.0 on vfio-pci") != std::string::npos);
+  CHECK(fx.driver_of("0000:01:00.1") == "vfio-pci");
+  CHECK(fx.driver_of("0000:01:00.2") == "vfio-pci");
+  CHECK(fx.read(kPf + "/sriov_drivers_autoprobe") == "1");
+  auto journal = load_journal(fx.root());
+  REQUIRE(journal);
+  CHECK(journal->sriov.at("0000:01:00.0").count == 2);
+}
+
+TEST_CASE("pt.conf's vfs must be a count") {
+  CHECK(parse_conf("[device.a]\nbdf = \"0000:01:00.0\"\nvfs = 3\n", "pt.conf")->devices.at(0).vfs == 3);
+  for (const char* bad : {"vfs = -1", "vfs = \"4\"", "vfs = 70000", "vfs = 1.5"}) {
+    auto c = parse_conf(std::string("[device.a]\nbdf = \"0000:01:00.0\"\n") + bad + "\n", "pt.conf");
+    REQUIRE_FALSE(c);
+    CHECK(c.error().exit == Exit::usage);
+    CHECK(c.error().message.find("number of SR-IOV VFs") != std::string::npos);
+  }
 }
