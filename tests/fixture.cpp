@@ -93,6 +93,10 @@ std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, 
     if (caps.ats) ext.push_back({0x110, 0x000f});
     if (caps.ari) ext.push_back({0x120, 0x000e});
     if (caps.sriov) ext.push_back({0x130, 0x0010});
+    // The list starts at 0x100: a null capability (ID 0) leads to SR-IOV
+    // when it is the only one.
+    if (caps.sriov && ext.front().first != 0x100)
+      put32(c, 0x100, 1u << 16 | uint32_t(ext.front().first) << 20);
     for (size_t i = 0; i < ext.size(); ++i) {
       size_t next = i + 1 < ext.size() ? ext[i + 1].first : 0;
       put32(c, ext[i].first, uint32_t(ext[i].second) | 1u << 16 | uint32_t(next) << 20);

@@ -89,8 +89,8 @@ const std::string kPf = "/sys/bus/pci/devices/0000:01:00.0";
 }  // namespace
 
 TEST_CASE("the SR-IOV capability of a real GPU PF decodes as its lspci -vvv shows it") {
-  ConfigSpace c(std::vector<uint8_t>(test::alder_lake_igpu_config().begin(),
-                                     test::alder_lake_igpu_config().end()));
+  const auto bytes = test::alder_lake_igpu_config();
+  ConfigSpace c(std::vector<uint8_t>(bytes.begin(), bytes.end()));
   auto cap = sriov::decode(c);
   REQUIRE(cap);
   CHECK(cap->initial_vfs == 7);
@@ -326,7 +326,7 @@ TEST_CASE("vfs --dry-run prints the plan and writes nothing") {
   REQUIRE_MESSAGE(r, r.error().describe());
   CHECK(out.find("dry run: vfs 0000:01:00.0 2") != std::string::npos);
   CHECK(out.find("write " + kPf + "/sriov_drivers_autoprobe 0") != std::string::npos);
-  CHECK(out.find("bind 0000:01:00.2 to vfio-pci") != std::string::npos);
+  CHECK_MESSAGE(out.find("bind 0000:01:00.2 to vfio-pci") != std::string::npos, out);
   CHECK(fx.kernel().log.empty());
   CHECK(fx.snapshot() == before);
   r = vfs(fx, "01:00.0", "2", out, true, true);
