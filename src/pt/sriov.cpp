@@ -100,9 +100,9 @@ std::string in_use(const Root& root, const PciAddress& vf) {
   auto dev = read_device(root, vf);
   if (!dev) return "";
   auto holders = find_holders(root, *dev);
-  if (!holders.empty()) return "held by " + describe(holders);
+  if (!holders.empty()) return describe(holders);
   auto users = find_kernel_users(root, *dev);
-  if (!users.empty()) return "used by the kernel (" + describe(users.front()) + ")";
+  if (!users.empty()) return "the kernel uses it: " + describe(users.front());
   return "";
 }
 
@@ -154,7 +154,7 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
   if (st->num_vfs > 0)
     for (const auto& vf : st->vfs)
       if (auto why = in_use(ctx.root, vf); !why.empty())
-        return fail(vf.str(), "is a VF of " + addr.str() + " and " + why +
+        return fail(vf.str(), "is a VF of " + addr.str() + " in use: " + why +
                                   "; stop its user before changing the VFs (no change made)",
                     EBUSY);
 

@@ -1,5 +1,7 @@
 #include "pt/sriov_cmd.hpp"
 
+#include <charconv>
+
 #include "pt/bind.hpp"
 #include "pt/render.hpp"
 #include "pt/sriov.hpp"
@@ -11,6 +13,13 @@ namespace pt::bind {
 using nlohmann::json;
 
 namespace {
+
+std::optional<uint16_t> hex_id(const std::string& s) {
+  uint16_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
 
 Result<Exit> cmd_vfs(const Options& o, Context& ctx, std::ostream& out) {
   if (o.devices.size() != 1) return usage_error("vfs", "takes exactly one device");
@@ -86,8 +95,12 @@ void show_sriov(const Root& root, const PciAddress& addr, json& j, std::string& 
     vfs.push_back(v.str());
     names += " " + v.str();
   }
-  std::string vf_device = st->vf_device;
-  if (vf_device.empty() && st->cap) vf_device = hex4(st->cap->vf_device);
+  // sysfs prints the VF device ID as %x ("10"); shown as lspci does ("0010").
+  std::string vf_device;
+  if (auto id = st->vf_device.empty() ? std::nullopt : hex_id(st->vf_device))
+    vf_device = hex4(*id);
+  else if (st->cap)
+    vf_device = hex4(st->cap->vf_device);
   json cap = nullptr;
   if (st->cap)
     cap = {{"initial_vfs", st->cap->initial_vfs},   {"total_vfs", st->cap->total_vfs},

@@ -17,7 +17,7 @@ assert_eq "sriov_drivers_autoprobe of $PF" 1 "$(cat "$S/sriov_drivers_autoprobe"
 
 say "show decodes the SR-IOV capability"
 expect_rc 0 pt-bind show "$PF"
-assert_out_has "sr-iov:           PF, 0 of 2 VFs"
+assert_out_has "sr-iov:           PF, 0 of 2 VFs, VF device 0010"
 assert_out_has "autoprobe on"
 if command -v jq >/dev/null 2>&1; then
   expect_rc 0 pt-bind --json show "$PF"
@@ -59,7 +59,7 @@ group=$(group_of "$VF1")
 hold_open "/dev/vfio/$group"
 holder=$HOLDER
 expect_rc 1 timeout 60 pt-bind vfs "$PF" 0
-assert_out_has "$holder"
+assert_out_has "in use: pid $holder"
 expect_rc 1 timeout 60 pt-bind vfs "$PF" 1
 assert_eq "sriov_numvfs while held" 2 "$(cat "$S/sriov_numvfs")"
 assert_driver "$VF1" vfio-pci
