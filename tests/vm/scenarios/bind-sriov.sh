@@ -73,4 +73,21 @@ assert_eq "sriov_drivers_autoprobe" 1 "$(cat "$S/sriov_drivers_autoprobe")"
 [ ! -e "$S/virtfn0" ] || fail "virtfn0 after vfs 0" "gone" "still there"
 assert_driver "$PF" nvme
 assert_lacks "journal after vfs 0" "\"sriov\"" "$(journal_text)"
+
+say "pt.conf's vfs = 2: pt-bind boot makes them"
+mkdir -p /etc/pt
+printf '[device.nv]\nbdf = "%s"\nvfs = 2\n' "$PF" >/etc/pt/pt.conf
+chmod 0644 /etc/pt/pt.conf
+expect_rc 0 pt-bind --dry-run boot
+assert_out_has "vfs: write $S/sriov_numvfs 2"
+assert_eq "sriov_numvfs after boot --dry-run" 0 "$(cat "$S/sriov_numvfs")"
+expect_rc 0 timeout 60 pt-bind boot
+assert_out_has "VF of $PF on vfio-pci"
+assert_eq "sriov_numvfs after boot" 2 "$(cat "$S/sriov_numvfs")"
+for l in "$S"/virtfn*; do
+  assert_driver "$(basename "$(readlink "$l")")" vfio-pci
+done
+expect_rc 0 timeout 60 pt-bind vfs "$PF" 0
+assert_eq "sriov_numvfs" 0 "$(cat "$S/sriov_numvfs")"
+rm -f /etc/pt/pt.conf
 pass
