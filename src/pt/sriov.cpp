@@ -373,6 +373,15 @@ Result<std::vector<ConfResult>> apply_conf(Context& ctx,
       out.push_back(std::move(r));
       continue;
     }
+    // Early in boot the PF's driver may not be loaded yet: a later run
+    // (after udev, the systemd unit) makes the VFs.
+    if (auto st = read_state(ctx.root, pf); st && st->driver.empty() && st->num_vfs != n) {
+      r.skipped = true;
+      r.lines.push_back(pf.str() + " has no driver yet, and the kernel makes VFs through it; "
+                        "no VFs made (run pt-bind boot again once it has one)");
+      out.push_back(std::move(r));
+      continue;
+    }
     auto journal = PT_TRY(load_journal(ctx.root));
     auto p = PT_TRY(plan(ctx, Request{pf.str(), n, "vfio-pci"}, journal));
     if (ctx.dry_run) {

@@ -381,3 +381,23 @@ TEST_CASE("pt.conf's vfs must be a count") {
     CHECK(c.error().message.find("number of SR-IOV VFs") != std::string::npos);
   }
 }
+
+TEST_CASE("pt-bind boot skips a PF whose driver is not loaded yet, and names it") {
+  test::Fixture fx;
+  nvme_pf(fx);
+  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/nvme/unbind", "0000:01:00.0",
+                            WriteKind::blocking));
+  fx.write_file("/etc/pt/pt.conf", "[device.nv]\nbdf = \"0000:01:00.0\"\nvfs = 2\n");
+  ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
+  const auto writes = fx.kernel().log.size();
+  bind::Options o;
+  o.command = "boot";
+  Context ctx = fx.context();
+  std::ostringstream s;
+  auto r = bind::run_in(o, ctx, s);
+  REQUIRE_MESSAGE(r, r.error().describe());
+  CHECK(*r == Exit::failed);
+  CHECK(s.str().find("vfs: 0000:01:00.0 has no driver yet") != std::string::npos);
+  CHECK(fx.kernel().log.size() == writes);
+  CHECK(fx.read(kPf + "/sriov_numvfs") == "0");
+}
