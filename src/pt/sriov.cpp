@@ -19,7 +19,9 @@ namespace {
 constexpr uint16_t kCaps = 0x04, kCtrl = 0x08, kInitial = 0x0c, kTotal = 0x0e, kNum = 0x10,
                    kOffset = 0x14, kStride = 0x16, kVfDevice = 0x1a;
 
-std::string base(const PciAddress& a) { return "/sys/bus/pci/devices/" + a.str(); }
+std::string base(const PciAddress& a) {
+  return "/sys/bus/pci/devices/" + a.str();
+}
 
 int read_int(const Root& root, const std::string& abs) {
   auto v = read_attr(root, abs);
@@ -27,9 +29,13 @@ int read_int(const Root& root, const std::string& abs) {
   return int(parse_index(*v).value_or(0));
 }
 
-int64_t now(const Context& ctx) { return ctx.now ? ctx.now() : int64_t(std::time(nullptr)); }
+int64_t now(const Context& ctx) {
+  return ctx.now ? ctx.now() : int64_t(std::time(nullptr));
+}
 
-std::string s(int n) { return std::to_string(n); }
+std::string s(int n) {
+  return std::to_string(n);
+}
 
 }  // namespace
 
@@ -118,8 +124,8 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
   if (!st) {
     if (auto pf = physfn(ctx.root, addr))
       return usage_error(addr.str(), "is a virtual function of " + pf->str() +
-                                         "; name the physical function: pt-bind vfs " +
-                                         pf->str() + " N");
+                                         "; name the physical function: pt-bind vfs " + pf->str() +
+                                         " N");
     return usage_error(addr.str(),
                        "is no SR-IOV physical function (no sriov_totalvfs): it cannot have "
                        "virtual functions");
@@ -139,9 +145,9 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
   if (req.count == st->num_vfs && int(st->vfs.size()) == st->num_vfs &&
       (req.count == 0 ? !p.record : on_target)) {
     p.already = true;
-    p.notes.push_back(req.count == 0 ? addr.str() + " has no VFs"
-                                     : addr.str() + " already has " + s(req.count) +
-                                           " VFs on " + req.to);
+    p.notes.push_back(req.count == 0
+                          ? addr.str() + " has no VFs"
+                          : addr.str() + " already has " + s(req.count) + " VFs on " + req.to);
     return p;
   }
   if (st->driver.empty())
@@ -154,8 +160,9 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
   if (st->num_vfs > 0)
     for (const auto& vf : st->vfs)
       if (auto why = in_use(ctx.root, vf); !why.empty())
-        return fail(vf.str(), "is a VF of " + addr.str() + " in use: " + why +
-                                  "; stop its user before changing the VFs (no change made)",
+        return fail(vf.str(),
+                    "is a VF of " + addr.str() + " in use: " + why +
+                        "; stop its user before changing the VFs (no change made)",
                     EBUSY);
 
   const std::string b = base(addr);
@@ -329,15 +336,16 @@ struct Runner {
     if (auto st = restore(rec); !st) {
       Error e = st.error();
       e.exit = Exit::not_rolled_back;
-      e.message += " (the journal keeps the record of " + pf() + ": pt-bind vfs " + pf() +
-                   " 0 retries)";
+      e.message +=
+          " (the journal keeps the record of " + pf() + ": pt-bind vfs " + pf() + " 0 retries)";
       return std::unexpected(e);
     }
     journal.sriov.erase(pf());
     PT_TRY(save_journal(ctx.root, journal));
     Outcome out{pf(), 0, {}, plan.notes};
     if (rec.numvfs > 0)
-      out.notes.push_back(pf() + " has its " + s(rec.numvfs) + " VFs from before pt-bind vfs again");
+      out.notes.push_back(pf() + " has its " + s(rec.numvfs) +
+                          " VFs from before pt-bind vfs again");
     return out;
   }
 };
@@ -377,7 +385,8 @@ Result<std::vector<ConfResult>> apply_conf(Context& ctx,
     // (after udev, the systemd unit) makes the VFs.
     if (auto st = read_state(ctx.root, pf); st && st->driver.empty() && st->num_vfs != n) {
       r.skipped = true;
-      r.lines.push_back(pf.str() + " has no driver yet, and the kernel makes VFs through it; "
+      r.lines.push_back(pf.str() +
+                        " has no driver yet, and the kernel makes VFs through it; "
                         "no VFs made (run pt-bind boot again once it has one)");
       out.push_back(std::move(r));
       continue;
@@ -388,7 +397,8 @@ Result<std::vector<ConfResult>> apply_conf(Context& ctx,
       r.lines = p.already ? p.notes : p.steps;
     } else {
       auto oc = PT_TRY(execute(ctx, p, journal));
-      for (const auto& vf : oc.vfs) r.lines.push_back(vf.device + " VF of " + pf.str() + " on " + vf.driver);
+      for (const auto& vf : oc.vfs)
+        r.lines.push_back(vf.device + " VF of " + pf.str() + " on " + vf.driver);
     }
     out.push_back(std::move(r));
   }

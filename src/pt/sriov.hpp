@@ -41,13 +41,13 @@ std::vector<PciAddress> vf_addresses(const PciAddress& pf, const Cap& cap, int n
 // A function's SR-IOV state in sysfs.
 struct State {
   PciAddress pf;
-  std::optional<Cap> cap;                // from config space, when readable
-  int total_vfs = 0;                     // sriov_totalvfs
-  int num_vfs = 0;                       // sriov_numvfs
-  std::optional<bool> autoprobe;         // sriov_drivers_autoprobe
-  std::string vf_device;                 // sriov_vf_device, "0x10ed"; empty before 5.6
-  std::vector<PciAddress> vfs;           // the virtfnN links, in N order
-  std::string driver;                    // the PF's driver, empty when unbound
+  std::optional<Cap> cap;         // from config space, when readable
+  int total_vfs = 0;              // sriov_totalvfs
+  int num_vfs = 0;                // sriov_numvfs
+  std::optional<bool> autoprobe;  // sriov_drivers_autoprobe
+  std::string vf_device;          // sriov_vf_device, "0x10ed"; empty before 5.6
+  std::vector<PciAddress> vfs;    // the virtfnN links, in N order
+  std::string driver;             // the PF's driver, empty when unbound
 };
 
 // The SR-IOV state of ADDR, or nullopt when it has no sriov_totalvfs (it is
@@ -58,10 +58,10 @@ std::optional<State> read_state(const Root& root, const PciAddress& addr);
 std::optional<PciAddress> physfn(const Root& root, const PciAddress& addr);
 
 struct Request {
-  std::string device;      // as the user typed it
-  int count = 0;           // 0 removes
+  std::string device;  // as the user typed it
+  int count = 0;       // 0 removes
   std::string to = "vfio-pci";
-  bool force = false;      // proceed although processes hold an existing VF
+  bool force = false;  // proceed although processes hold an existing VF
 };
 
 // What vfs will do, planned without a write.
@@ -113,6 +113,7 @@ struct ConfResult {
   std::vector<std::string> lines;  // the dry run's steps, or the VFs made
   bool skipped = false;
 };
-Result<std::vector<ConfResult>> apply_conf(Context& ctx, const std::vector<std::pair<PciAddress, int>>& pfs);
+Result<std::vector<ConfResult>> apply_conf(Context& ctx,
+                                           const std::vector<std::pair<PciAddress, int>>& pfs);
 
 }  // namespace pt::sriov

@@ -103,9 +103,12 @@ void show_sriov(const Root& root, const PciAddress& addr, json& j, std::string& 
     vf_device = hex4(st->cap->vf_device);
   json cap = nullptr;
   if (st->cap)
-    cap = {{"initial_vfs", st->cap->initial_vfs},   {"total_vfs", st->cap->total_vfs},
-           {"num_vfs", st->cap->num_vfs},           {"vf_enable", st->cap->vf_enable()},
-           {"first_vf_offset", st->cap->first_vf_offset}, {"vf_stride", st->cap->vf_stride},
+    cap = {{"initial_vfs", st->cap->initial_vfs},
+           {"total_vfs", st->cap->total_vfs},
+           {"num_vfs", st->cap->num_vfs},
+           {"vf_enable", st->cap->vf_enable()},
+           {"first_vf_offset", st->cap->first_vf_offset},
+           {"vf_stride", st->cap->vf_stride},
            {"vf_device", hex4(st->cap->vf_device)}};
   j["sriov"] = {{"role", "pf"},
                 {"total_vfs", st->total_vfs},

@@ -1,10 +1,9 @@
 #include "pt/sriov.hpp"
 
 #include <doctest/doctest.h>
-
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "fixture.hpp"
@@ -23,37 +22,37 @@ namespace {
 void nvme_pf(test::Fixture& fx, uint16_t total = 4) {
   fx.add_bridge("0000:00:01.0");
   fx.add_driver("vfio-pci", "vfio_pci");
-  fx.add_device({.bdf = "0000:01:00.0",
-                 .vendor = 0x1b36,
-                 .device = 0x0010,
-                 .class_code = 0x010802,
-                 .parent = "0000:00:01.0",
-                 .driver = "nvme",
-                 .group = 1,
-                 .caps = {.sriov = test::FakeSriov{.total_vfs = total,
-                                                   .vf_device = 0x0010,
-                                                   .vf_driver = "nvme",
-                                                   .vf_group = 10}}});
+  fx.add_device(
+      {.bdf = "0000:01:00.0",
+       .vendor = 0x1b36,
+       .device = 0x0010,
+       .class_code = 0x010802,
+       .parent = "0000:00:01.0",
+       .driver = "nvme",
+       .group = 1,
+       .caps = {
+           .sriov = test::FakeSriov{
+               .total_vfs = total, .vf_device = 0x0010, .vf_driver = "nvme", .vf_group = 10}}});
 }
 
 // The Alder Lake-P iGPU from its published dump at 00:02.0 on i915, group 1.
 void igpu_pf(test::Fixture& fx) {
   fx.add_driver("vfio-pci", "vfio_pci");
-  fx.add_device({.bdf = "0000:00:02.0",
-                 .vendor = 0x8086,
-                 .device = 0x46a6,
-                 .class_code = 0x030000,
-                 .driver = "i915",
-                 .group = 1,
-                 .caps = {.sriov = test::FakeSriov{.total_vfs = 7,
-                                                   .vf_device = 0x46a6,
-                                                   .vf_driver = "i915",
-                                                   .vf_group = 20},
-                          .raw = test::alder_lake_igpu_config()}});
+  fx.add_device(
+      {.bdf = "0000:00:02.0",
+       .vendor = 0x8086,
+       .device = 0x46a6,
+       .class_code = 0x030000,
+       .driver = "i915",
+       .group = 1,
+       .caps = {.sriov =
+                    test::FakeSriov{
+                        .total_vfs = 7, .vf_device = 0x46a6, .vf_driver = "i915", .vf_group = 20},
+                .raw = test::alder_lake_igpu_config()}});
 }
 
-Result<Exit> vfs(test::Fixture& fx, const std::string& dev, const std::string& n,
-                 std::string& out, bool dry_run = false, bool json_out = false) {
+Result<Exit> vfs(test::Fixture& fx, const std::string& dev, const std::string& n, std::string& out,
+                 bool dry_run = false, bool json_out = false) {
   bind::Options o;
   o.command = "vfs";
   o.devices = {dev};
@@ -254,8 +253,8 @@ TEST_CASE("vfs refuses what is no PF, a count above sriov_totalvfs and a PF with
   REQUIRE(vfs(fx, "01:00.0", "0", out));
 
   // No driver on the PF: nothing to ask for VFs.
-  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/nvme/unbind", "0000:01:00.0",
-                            WriteKind::blocking));
+  REQUIRE(
+      fx.kernel().write("/sys/bus/pci/drivers/nvme/unbind", "0000:01:00.0", WriteKind::blocking));
   const auto unbound = fx.snapshot();
   const auto writes = fx.kernel().log.size();
   r = vfs(fx, "01:00.0", "2", out);
@@ -373,9 +372,11 @@ TEST_CASE("pt-bind boot makes the VFs pt.conf's vfs asks for, after its claims")
 }
 
 TEST_CASE("pt.conf's vfs must be a count") {
-  CHECK(parse_conf("[device.a]\nbdf = \"0000:01:00.0\"\nvfs = 3\n", "pt.conf")->devices.at(0).vfs == 3);
+  CHECK(parse_conf("[device.a]\nbdf = \"0000:01:00.0\"\nvfs = 3\n", "pt.conf")->devices.at(0).vfs ==
+        3);
   for (const char* bad : {"vfs = -1", "vfs = \"4\"", "vfs = 70000", "vfs = 1.5"}) {
-    auto c = parse_conf(std::string("[device.a]\nbdf = \"0000:01:00.0\"\n") + bad + "\n", "pt.conf");
+    auto c =
+        parse_conf(std::string("[device.a]\nbdf = \"0000:01:00.0\"\n") + bad + "\n", "pt.conf");
     REQUIRE_FALSE(c);
     CHECK(c.error().exit == Exit::usage);
     CHECK(c.error().message.find("number of SR-IOV VFs") != std::string::npos);
@@ -385,8 +386,8 @@ TEST_CASE("pt.conf's vfs must be a count") {
 TEST_CASE("pt-bind boot skips a PF whose driver is not loaded yet, and names it") {
   test::Fixture fx;
   nvme_pf(fx);
-  REQUIRE(fx.kernel().write("/sys/bus/pci/drivers/nvme/unbind", "0000:01:00.0",
-                            WriteKind::blocking));
+  REQUIRE(
+      fx.kernel().write("/sys/bus/pci/drivers/nvme/unbind", "0000:01:00.0", WriteKind::blocking));
   fx.write_file("/etc/pt/pt.conf", "[device.nv]\nbdf = \"0000:01:00.0\"\nvfs = 2\n");
   ::chmod((fx.dir() + "/etc/pt/pt.conf").c_str(), 0644);
   const auto writes = fx.kernel().log.size();
