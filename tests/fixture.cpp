@@ -108,7 +108,7 @@ std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, 
     if (caps.ats) put16(c, 0x116, caps.ats_enabled ? 0x8000 : 0);
     if (const auto& s = caps.sriov) {
       put16(c, 0x138, s->num_vfs ? 0x0001 : 0);  // VF Enable
-      put16(c, 0x13c, s->total_vfs);              // InitialVFs
+      put16(c, 0x13c, s->total_vfs);             // InitialVFs
       put16(c, 0x13e, s->total_vfs);
       put16(c, 0x140, s->num_vfs);
       put16(c, 0x144, s->offset);
@@ -151,10 +151,10 @@ std::string alder_lake_igpu_config() {
   std::string c(4096, '\0');
   put16(c, 0x00, 0x8086);
   put16(c, 0x02, 0x46a6);
-  put16(c, 0x04, 0x0407);  // I/O+ Mem+ BusMaster+ DisINTx+
-  put16(c, 0x06, 0x0010);  // Cap+
-  c[0x08] = char(0x0c);    // rev 0c
-  c[0x0b] = char(0x03);    // VGA compatible controller, prog-if 00
+  put16(c, 0x04, 0x0407);      // I/O+ Mem+ BusMaster+ DisINTx+
+  put16(c, 0x06, 0x0010);      // Cap+
+  c[0x08] = char(0x0c);        // rev 0c
+  c[0x0b] = char(0x03);        // VGA compatible controller, prog-if 00
   put32(c, 0x10, 0x1c000004);  // Region 0: 601c000000, 64-bit, non-prefetchable
   put32(c, 0x14, 0x00000060);
   put32(c, 0x18, 0x0000000c);  // Region 2: 4000000000, 64-bit, prefetchable
@@ -167,12 +167,12 @@ std::string alder_lake_igpu_config() {
   // Vendor Specific (Len=0c) -> Express v2 RCiEP -> MSI -> PM v2.
   c[0x40] = char(0x09), c[0x41] = char(0x70), c[0x42] = char(0x0c);
   c[0x70] = char(0x10), c[0x71] = char(0xac);
-  put16(c, 0x72, 0x0092);      // version 2, Root Complex Integrated Endpoint
-  put32(c, 0x74, 1u << 28);    // DevCap: FLReset+
+  put16(c, 0x72, 0x0092);    // version 2, Root Complex Integrated Endpoint
+  put32(c, 0x74, 1u << 28);  // DevCap: FLReset+
   c[0xac] = char(0x05), c[0xad] = char(0xd0);
-  put16(c, 0xae, 0x0101);      // MSI: Enable+ Maskable+ 64bit-
+  put16(c, 0xae, 0x0101);  // MSI: Enable+ Maskable+ 64bit-
   c[0xd0] = char(0x01), c[0xd1] = 0;
-  put16(c, 0xd2, 0x0022);      // PM version 2, DSI+
+  put16(c, 0xd2, 0x0022);  // PM version 2, DSI+
   // Extended: PASID -> ATS -> PRI -> SR-IOV.
   put32(c, 0x100, 0x001b | 1u << 16 | 0x200u << 20);
   put32(c, 0x200, 0x000f | 1u << 16 | 0x300u << 20);

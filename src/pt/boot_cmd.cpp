@@ -44,7 +44,8 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
       json j;
       j["vfs"] = json::array();
       for (const auto& v : vfs)
-        j["vfs"].push_back({{"device", v.device}, {"vfs", v.count}, {"skipped", v.skipped}, {"lines", v.lines}});
+        j["vfs"].push_back(
+            {{"device", v.device}, {"vfs", v.count}, {"skipped", v.skipped}, {"lines", v.lines}});
       j["op"] = "boot";
       j["dry_run"] = oc == nullptr;
       j["skipped"] = skipped;
