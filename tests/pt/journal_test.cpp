@@ -102,7 +102,7 @@ TEST_CASE("SR-IOV records round-trip; a bad autoprobe is refused") {
   auto text = journal_to_text(j);
   auto at = text.find("\"autoprobe\": \"1\"");
   REQUIRE(at != std::string::npos);
-  text.replace(at, 17, "\"autoprobe\": \"2\"");
+  text.replace(at, 16, "\"autoprobe\": \"2\"");
   auto bad = journal_from_text(text, "j");
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("sriov.0000:4d:00.0.autoprobe") != std::string::npos);
