@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "pt/pci.hpp"
+#include "pt/try.hpp"
 
 namespace fs = std::filesystem;
 
@@ -91,6 +92,11 @@ std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, 
     if (caps.acs) ext.push_back({0x100, 0x000d});
     if (caps.ats) ext.push_back({0x110, 0x000f});
     if (caps.ari) ext.push_back({0x120, 0x000e});
+    if (caps.sriov) ext.push_back({0x130, 0x0010});
+    // The list starts at 0x100: a null capability (ID 0) leads to SR-IOV
+    // when it is the only one.
+    if (caps.sriov && ext.front().first != 0x100)
+      put32(c, 0x100, 1u << 16 | uint32_t(ext.front().first) << 20);
     for (size_t i = 0; i < ext.size(); ++i) {
       size_t next = i + 1 < ext.size() ? ext[i + 1].first : 0;
       put32(c, ext[i].first, uint32_t(ext[i].second) | 1u << 16 | uint32_t(next) << 20);
@@ -100,6 +106,15 @@ std::string config_space(uint16_t vendor, uint16_t device, uint32_t class_code, 
       put16(c, 0x106, caps.acs->second);
     }
     if (caps.ats) put16(c, 0x116, caps.ats_enabled ? 0x8000 : 0);
+    if (const auto& s = caps.sriov) {
+      put16(c, 0x138, s->num_vfs ? 0x0001 : 0);  // VF Enable
+      put16(c, 0x13c, s->total_vfs);             // InitialVFs
+      put16(c, 0x13e, s->total_vfs);
+      put16(c, 0x140, s->num_vfs);
+      put16(c, 0x144, s->offset);
+      put16(c, 0x146, s->stride);
+      put16(c, 0x14a, s->vf_device);
+    }
   }
   if (caps.af && !bridge) c[0x73] = char(caps.af_flr ? 0x03 : 0x01);
   return c;
@@ -123,6 +138,54 @@ std::string config_from_lspci(std::string_view dump, size_t size) {
     for (size_t i = colon + 2; i + 1 < line.size() + 1 && off < size; i += 3, ++off)
       c[off] = char(std::stoul(line.substr(i, 2), nullptr, 16));
   }
+  return c;
+}
+
+// Source: the `lspci -vvv` in Philipp Jungkamp's report "PROBLEM: Some
+// intel-ish/hid-sensor-hub IIO devices always report 0 on synchronous read"
+// (linux-iio, 11 Aug 2022), as quoted in Srinivas Pandruvada's reply,
+// https://lore.kernel.org/linux-iio/f3c95d3355d84562e37252a7313ba183eb219b53.camel@linux.intel.com/
+// Every register below is a field that dump decodes; what it does not show
+// (the other capabilities' bodies) is zero.
+std::string alder_lake_igpu_config() {
+  std::string c(4096, '\0');
+  put16(c, 0x00, 0x8086);
+  put16(c, 0x02, 0x46a6);
+  put16(c, 0x04, 0x0407);      // I/O+ Mem+ BusMaster+ DisINTx+
+  put16(c, 0x06, 0x0010);      // Cap+
+  c[0x08] = char(0x0c);        // rev 0c
+  c[0x0b] = char(0x03);        // VGA compatible controller, prog-if 00
+  put32(c, 0x10, 0x1c000004);  // Region 0: 601c000000, 64-bit, non-prefetchable
+  put32(c, 0x14, 0x00000060);
+  put32(c, 0x18, 0x0000000c);  // Region 2: 4000000000, 64-bit, prefetchable
+  put32(c, 0x1c, 0x00000040);
+  put32(c, 0x20, 0x00003001);  // Region 4: I/O ports at 3000
+  put16(c, 0x2c, 0x17aa);      // Subsystem: Lenovo Device 3804
+  put16(c, 0x2e, 0x3804);
+  c[0x34] = char(0x40);
+  c[0x3d] = 1;  // pin A
+  // Vendor Specific (Len=0c) -> Express v2 RCiEP -> MSI -> PM v2.
+  c[0x40] = char(0x09), c[0x41] = char(0x70), c[0x42] = char(0x0c);
+  c[0x70] = char(0x10), c[0x71] = char(0xac);
+  put16(c, 0x72, 0x0092);    // version 2, Root Complex Integrated Endpoint
+  put32(c, 0x74, 1u << 28);  // DevCap: FLReset+
+  c[0xac] = char(0x05), c[0xad] = char(0xd0);
+  put16(c, 0xae, 0x0101);  // MSI: Enable+ Maskable+ 64bit-
+  c[0xd0] = char(0x01), c[0xd1] = 0;
+  put16(c, 0xd2, 0x0022);  // PM version 2, DSI+
+  // Extended: PASID -> ATS -> PRI -> SR-IOV.
+  put32(c, 0x100, 0x001b | 1u << 16 | 0x200u << 20);
+  put32(c, 0x200, 0x000f | 1u << 16 | 0x300u << 20);
+  put32(c, 0x300, 0x0013 | 1u << 16 | 0x320u << 20);
+  put32(c, 0x320, 0x0010 | 1u << 16);
+  put16(c, 0x32c, 7);       // Initial VFs
+  put16(c, 0x32e, 7);       // Total VFs
+  put16(c, 0x330, 0);       // Number of VFs
+  put16(c, 0x334, 1);       // VF offset
+  put16(c, 0x336, 1);       // stride
+  put16(c, 0x33a, 0x46a6);  // VF Device ID
+  put32(c, 0x33c, 0x553);   // Supported Page Size
+  put32(c, 0x340, 0x1);     // System Page Size
   return c;
 }
 
@@ -277,6 +340,14 @@ Fixture& Fixture::add_device(const FakeDevice& in) {
   }
   put(real + "/reset", "");
   put(real + "/remove", "");
+  if (const auto& s = dev.caps.sriov) {
+    put(real + "/sriov_totalvfs", std::to_string(s->total_vfs) + "\n");
+    put(real + "/sriov_numvfs", std::to_string(s->num_vfs) + "\n");
+    put(real + "/sriov_drivers_autoprobe", "1\n");
+    put(real + "/sriov_vf_device", hex(s->vf_device, 4).substr(2) + "\n");
+    put(real + "/sriov_offset", std::to_string(s->offset) + "\n");
+    put(real + "/sriov_stride", std::to_string(s->stride) + "\n");
+  }
   link(dir_ + "/sys/bus/pci", real + "/subsystem");
   link(real, dir_ + "/sys/bus/pci/devices/" + dev.bdf);
   if (dev.group) {
@@ -757,6 +828,7 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
       return {};
     }
     if (attr == "rescan") return fx_.rescan();
+    if (attr == "sriov_numvfs") return fx_.set_numvfs(bdf, v);
   }
   if (path == "/sys/bus/pci/rescan") return fx_.rescan();
   for (const auto& suffix : fx_.ignored_)
@@ -776,6 +848,65 @@ Status Fixture::rescan() {
     add_device(d);
     probe(bdf);
   }
+  return {};
+}
+
+// As sriov_numvfs_store and pci_iov_add_virtfn: the count changes only
+// through 0, VFs sit beside the PF under its bridge, and a VF is probed at
+// once unless sriov_drivers_autoprobe is 0.
+Status Fixture::set_numvfs(const std::string& bdf, const std::string& value) {
+  const std::string path = "/sys/bus/pci/devices/" + bdf + "/sriov_numvfs";
+  FakeDevice& pf = devices_.at(bdf);
+  if (!pf.caps.sriov) return fail(path, "no such attribute", ENOENT);
+  FakeSriov& sr = *pf.caps.sriov;
+  auto n = parse_index(value);
+  if (!n || *n > 65535) return fail(path, "invalid argument", EINVAL);
+  if (*n > sr.total_vfs) return fail(path, "more VFs than sriov_totalvfs", ERANGE);
+  if (*n == sr.num_vfs) return {};
+  if (driver_of(bdf) == "none" || !sr.configurable)
+    return fail(path, "Driver does not support SRIOV configuration via sysfs", ENOENT);
+  if (*n && sr.num_vfs) return fail(path, "VFs already enabled; disable them first", EBUSY);
+  const std::string real = dir_ + dev_dir(bdf);
+  auto pf_addr = *parse_sysfs_name(bdf);
+  const int rid = pf_addr.bus << 8 | pf_addr.dev << 3 | pf_addr.func;
+  auto vf_bdf = [&](int i) {
+    const int r = rid + sr.offset + sr.stride * i;
+    return PciAddress{pf_addr.domain, uint8_t(r >> 8), uint8_t(r >> 3 & 0x1f), uint8_t(r & 7)}
+        .str();
+  };
+  if (*n == 0) {
+    for (int i = 0; i < sr.num_vfs; ++i) {
+      const std::string vf = vf_bdf(i);
+      if (driver_of(vf) != "none") unbind(vf);
+      const auto& d = devices_.at(vf);
+      if (d.group)
+        fs::remove(dir_ + "/sys/kernel/iommu_groups/" + std::to_string(*d.group) + "/devices/" +
+                   vf);
+      fs::remove_all(dir_ + dev_dir(vf));
+      fs::remove(dir_ + "/sys/bus/pci/devices/" + vf);
+      fs::remove(real + "/virtfn" + std::to_string(i));
+      devices_.erase(vf);
+    }
+  } else {
+    const bool autoprobe = read_attr(real + "/sriov_drivers_autoprobe").value_or("1") == "1";
+    for (int i = 0; i < int(*n); ++i) {
+      FakeDevice vf{.bdf = vf_bdf(i),
+                    .vendor = pf.vendor,
+                    .device = sr.vf_device,
+                    .class_code = pf.class_code,
+                    .parent = pf.parent,
+                    .native_driver = sr.vf_driver,
+                    .group = sr.vf_group ? std::optional<int>(*sr.vf_group + i) : std::nullopt,
+                    .reset_methods = std::vector<std::string>{"flr"}};
+      add_device(vf);
+      link(dir_ + dev_dir(vf.bdf), real + "/virtfn" + std::to_string(i));
+      link(real, dir_ + dev_dir(vf.bdf) + "/physfn");
+      if (autoprobe) PT_TRY(probe(vf.bdf));
+    }
+  }
+  sr.num_vfs = uint16_t(*n);
+  put(real + "/sriov_numvfs", std::to_string(*n) + "\n");
+  rewrite_config(bdf);
   return {};
 }
 

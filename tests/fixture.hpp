@@ -91,6 +91,20 @@ C 0c  Serial bus controller
 	05  SMBus
 )";
 
+// An SR-IOV physical function: the capability in its config space (at
+// 0x130) and the kernel's sriov_* attributes; writes to sriov_numvfs create
+// and remove the VFs as the kernel does (virtfnN and physfn links, each VF
+// probed at once while sriov_drivers_autoprobe is 1).
+struct FakeSriov {
+  uint16_t total_vfs = 4;
+  uint16_t num_vfs = 0;  // what the simulated kernel enabled
+  uint16_t vf_device = 0x10ed;
+  uint16_t offset = 1, stride = 1;
+  bool configurable = true;     // the PF's driver implements sriov_configure
+  std::string vf_driver;        // the host driver of the VFs
+  std::optional<int> vf_group;  // IOMMU group of VF 0; VF N gets vf_group + N
+};
+
 // Capabilities written into a device's config space (PM at 0x40, PCIe at
 // 0x50, Advanced Features at 0x70), from which pt-reset derives its methods.
 struct FakeCaps {
@@ -107,6 +121,7 @@ struct FakeCaps {
   bool ats = false;
   bool ats_enabled = false;
   bool ari = false;
+  std::optional<FakeSriov> sriov;
   // Non-empty: the config file holds exactly these bytes (a real dump, a
   // short read, all ones) instead of the generated space.
   std::string raw;
@@ -120,6 +135,14 @@ std::string config_from_lspci(std::string_view dump, size_t size = 4096);
 // bytes as pciutils keeps them in its test suite. PM with NoSoftRst+, PCIe
 // without FLR, ATS enabled, ARI, no ACS.
 std::string radeon_fiji_config();
+
+// A real SR-IOV GPU PF: the Alder Lake-P integrated graphics (8086:46a6,
+// rev 0c) of a Lenovo Yoga 9 14IAP7 at 00:02.0, rebuilt from its published
+// `lspci -vvv` (no hex dump was published): capabilities at 0x40 (vendor),
+// 0x70 (PCIe RCiEP, FLR), 0xac (MSI), 0xd0 (PM); extended PASID 0x100, ATS
+// 0x200, PRI 0x300 and SR-IOV 0x320 (Initial/Total VFs 7, NumVFs 0, VF
+// offset 1, stride 1, VF device 46a6, page sizes 553/1). Source in fixture.cpp.
+std::string alder_lake_igpu_config();
 
 struct FakeDevice {
   std::string bdf;
@@ -352,6 +375,7 @@ class Fixture {
   void unbind(const std::string& bdf);
   Status probe(const std::string& bdf);
   Status rescan();
+  Status set_numvfs(const std::string& bdf, const std::string& value);
   void drm_create(const std::string& bdf);
   void kernel_users_create(const std::string& bdf);
   void kernel_users_remove(const std::string& bdf);

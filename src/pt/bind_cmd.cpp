@@ -13,6 +13,7 @@
 #include "pt/pci_config.hpp"
 #include "pt/power.hpp"
 #include "pt/render.hpp"
+#include "pt/sriov_cmd.hpp"
 #include "pt/system.hpp"
 #include "pt/target.hpp"
 #include "pt/try.hpp"
@@ -203,6 +204,7 @@ Result<Exit> cmd_show(const Options& o, Context& ctx, std::ostream& out) {
     std::string isolation;
     show_isolation(ctx.root, d, j, isolation);
     j["power"] = power::show_json(ctx.root, d, all);
+    show_sriov(ctx.root, d.addr, j, isolation);
     arr.push_back(j);
 
     const auto name = name_string(d);
@@ -405,6 +407,7 @@ Result<Exit> run_in(const Options& o, Context& ctx, std::ostream& out) {
   if (o.command == "export") return cmd_export(o, ctx, out);
   if (o.command == "show") return cmd_show(o, ctx, out);
   if (auto r = run_conf_command(o, ctx, out)) return *r;
+  if (auto r = run_sriov_command(o, ctx, out)) return *r;
   if (o.command == "detach" || o.command == "attach" || o.command == "set" || o.command == "unset")
     return cmd_mutate(o, ctx, out);
   return usage_error(o.command, "unknown command; see pt-bind --help");

@@ -27,6 +27,7 @@ struct Options {
   std::string format;                // export: proxmox, kubevirt or nova
   std::string name;                  // export: mapping id, resource name or alias
   std::string node;                  // export proxmox: the node, default the host name
+  std::string count;                 // vfs: the number of VFs, as typed
 };
 
 // Opens the system (or --root tree) and runs the command. Normal output goes

@@ -11,6 +11,7 @@
 #include "pt/recover_cmd.hpp"
 #include "pt/render.hpp"
 #include "pt/reset.hpp"
+#include "pt/sriov.hpp"
 #include "pt/target.hpp"
 #include "pt/try.hpp"
 
@@ -34,10 +35,17 @@ Result<Conf> load_checked_conf(const Context& ctx) {
 // vfio-pci loaded, each function verified on it.
 Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
   auto conf = PT_TRY(load_checked_conf(ctx));
+  std::vector<sriov::ConfResult> vfs;  // pt.conf's vfs = N, after the claims
   auto finish = [&](const Plan& plan, const std::vector<std::string>& skipped,
                     const Outcome* oc) -> Exit {
+    bool vfs_skipped = false;
+    for (const auto& v : vfs) vfs_skipped |= v.skipped;
     if (o.common.json) {
       json j;
+      j["vfs"] = json::array();
+      for (const auto& v : vfs)
+        j["vfs"].push_back(
+            {{"device", v.device}, {"vfs", v.count}, {"skipped", v.skipped}, {"lines", v.lines}});
       j["op"] = "boot";
       j["dry_run"] = oc == nullptr;
       j["skipped"] = skipped;
@@ -64,18 +72,29 @@ Result<Exit> cmd_boot(const Options& o, Context& ctx, std::ostream& out) {
         print_outcome("boot", *oc, false, out);
       else
         print_plan(plan, false, out);
+      for (const auto& v : vfs)
+        for (const auto& l : v.lines) out << "vfs: " << render::printable(l) << "\n";
     }
-    return skipped.empty() ? Exit::ok : Exit::failed;
+    return skipped.empty() && !vfs_skipped ? Exit::ok : Exit::failed;
   };
   auto lock = PT_TRY(lock_unless_dry_run(ctx.root, ctx.dry_run, ctx.lock_timeout, ctx.on_wait));
   auto journal = PT_TRY(load_journal(ctx.root));
   std::vector<std::string> skipped;
   auto plan = PT_TRY(boot::plan_boot(ctx, conf, journal, o.force, skipped));
-  if (ctx.dry_run) return finish(plan, skipped, nullptr);
+  std::vector<std::pair<PciAddress, int>> pfs;
+  for (const auto& d : conf.devices)
+    if (d.vfs > 0) pfs.emplace_back(d.bdf, d.vfs);
+  Context held = ctx;
+  held.lock_held = true;  // this run's lock covers the VFs too
+  if (ctx.dry_run) {
+    vfs = PT_TRY(sriov::apply_conf(held, pfs));
+    return finish(plan, skipped, nullptr);
+  }
   Outcome none;
-  if (plan.moves.empty()) return finish(plan, skipped, &none);
-  auto outcome = PT_TRY(execute(ctx, plan, journal));
-  return finish(plan, skipped, &outcome);
+  Outcome outcome;
+  if (!plan.moves.empty()) outcome = PT_TRY(execute(ctx, plan, journal));
+  vfs = PT_TRY(sriov::apply_conf(held, pfs));
+  return finish(plan, skipped, plan.moves.empty() ? &none : &outcome);
 }
 
 Result<Exit> cmd_udev_rules(const Options&, Context& ctx, std::ostream& out) {

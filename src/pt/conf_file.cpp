@@ -255,6 +255,12 @@ Result<DeviceConf> parse_device(const std::string& path, const std::string& name
       if (!node.is_boolean() || !b)
         return at(path, node.source(), full + " must be true or false");
       d.power.d3cold_allowed = *b;
+    } else if (k == "vfs") {
+      auto n = node.value<int64_t>();
+      if (!node.is_integer() || !n || *n < 0 || *n > 65535)
+        return at(path, node.source(),
+                  full + " must be the number of SR-IOV VFs, an integer from 0 to 65535");
+      d.vfs = int(*n);
     } else if (k == "step") {
       steps = node.as_table();
       if (!steps) return at(path, node.source(), full + " must be a table of step options");
@@ -262,7 +268,7 @@ Result<DeviceConf> parse_device(const std::string& path, const std::string& name
       return at(path, key.source(),
                 "unknown key '" + k + "' in [device." + name +
                     "]; keys are bdf, id, boot, companions, recover, step, power_control, "
-                    "d3cold_allowed");
+                    "d3cold_allowed, vfs");
     }
   }
   if (!have_bdf)

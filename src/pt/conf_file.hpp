@@ -48,6 +48,7 @@ struct DeviceConf {
   std::vector<PciAddress> companions;  // further functions that move with it
   std::vector<RecoverStep> recover;
   PowerPolicy power;  // for every function the table names
+  int vfs = 0;   // SR-IOV VFs pt-bind boot creates on vfio-pci (bdf is their PF)
   int line = 0;  // where the table starts, for messages
 
   bool operator==(const DeviceConf&) const = default;

@@ -130,6 +130,12 @@ std::string journal_to_text(const Journal& journal) {
                      {"boot_vga", v.boot_vga},
                      {"driver", v.driver.empty() ? json(nullptr) : json(v.driver)},
                      {"time", v.time}};
+  for (const auto& [bdf, v] : journal.sriov)
+    j["sriov"][bdf] = {{"numvfs", v.numvfs},
+                       {"autoprobe", v.autoprobe.empty() ? json(nullptr) : json(v.autoprobe)},
+                       {"count", v.count},
+                       {"to", v.to},
+                       {"time", v.time}};
   for (const auto& [bdf, changes] : journal.consoles) {
     json list = json::array();
     for (const auto& c : changes) {
@@ -310,6 +316,18 @@ Result<VgaRecord> read_vga(const Reader& r, const json& v, const std::string& wh
   return rec;
 }
 
+Result<SriovRecord> read_sriov(const Reader& r, const json& v, const std::string& where) {
+  SriovRecord rec;
+  rec.numvfs = int(PT_TRY(r.integer(v, where, "numvfs", 0, 65535)));
+  rec.autoprobe = PT_TRY(r.string(v, where, "autoprobe", true));
+  if (rec.autoprobe != "" && rec.autoprobe != "0" && rec.autoprobe != "1")
+    return r.bad(where + "autoprobe", "must be \"0\", \"1\" or null");
+  rec.count = int(PT_TRY(r.integer(v, where, "count", 0, 65535)));
+  rec.to = PT_TRY(r.string(v, where, "to", false));
+  rec.time = PT_TRY(r.integer(v, where, "time", kTimeMin, kTimeMax));
+  return rec;
+}
+
 Result<ConsoleChange> read_change(const Reader& r, const json& c, const std::string& where) {
   if (!c.is_object()) return r.bad(where, "must be an object, not " + Reader::kind(c));
   const std::string w = where + ".";
@@ -406,6 +424,13 @@ Result<Journal> journal_from_text(const std::string& text, const std::string& pa
       PT_TRY(r.address(where, bdf));
       if (!v.is_object()) return r.bad(where, "must be an object, not " + Reader::kind(v));
       out.vga[bdf] = PT_TRY(read_vga(r, v, where + "."));
+    }
+  if (const json* sriov = PT_TRY(r.object(j, "", "sriov", false)))
+    for (const auto& [bdf, v] : sriov->items()) {
+      const std::string where = "sriov." + bdf;
+      PT_TRY(r.address(where, bdf));
+      if (!v.is_object()) return r.bad(where, "must be an object, not " + Reader::kind(v));
+      out.sriov[bdf] = PT_TRY(read_sriov(r, v, where + "."));
     }
   if (const json* consoles = PT_TRY(r.object(j, "", "consoles", false)))
     for (const auto& [bdf, list] : consoles->items()) {

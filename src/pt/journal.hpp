@@ -89,12 +89,24 @@ struct ConsoleChange {
   bool operator==(const ConsoleChange&) const = default;
 };
 
+// A PF whose VFs pt-bind vfs created: what to put back when they go.
+struct SriovRecord {
+  int numvfs = 0;         // sriov_numvfs before pt changed it
+  std::string autoprobe;  // sriov_drivers_autoprobe before, "0" or "1"; empty: no such file
+  int count = 0;          // the VFs pt created
+  std::string to;         // the driver it bound them to
+  int64_t time = 0;
+
+  bool operator==(const SriovRecord&) const = default;
+};
+
 struct Journal {
   std::map<std::string, JournalEntry> devices;  // keyed by "0000:3b:00.0"
   std::optional<Job> job;
   std::map<std::string, VgaRecord> vga;  // keyed by the VGA device
   std::map<std::string, std::vector<ConsoleChange>>
       consoles;  // keyed by the GPU; in the order made
+  std::map<std::string, SriovRecord> sriov;  // keyed by the PF
 
   // Saving and loading again gives an equal journal (tests/fuzz/journal_fuzz).
   bool operator==(const Journal&) const = default;

@@ -77,7 +77,7 @@ TEST_CASE("pt.conf: an empty file configures nothing") {
 TEST_CASE("pt.conf: errors carry file:line:column and say what to do") {
   CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\"\nbot = \"vfio\"\n") ==
         "/etc/pt/pt.conf:3:1: unknown key 'bot' in [device.a]; keys are bdf, id, boot, companions, "
-        "recover, step, power_control, d3cold_allowed");
+        "recover, step, power_control, d3cold_allowed, vfs");
   CHECK(error_of("[device.a]\nbdf = \"0000:3b:00.0\nboot = 1\n").rfind("/etc/pt/pt.conf:2:", 0) ==
         0);
   CHECK(error_of("[devices.a]\nbdf = \"0000:3b:00.0\"\n") ==

@@ -91,6 +91,23 @@ TEST_CASE("arbiter and console records round-trip and stay out of bind-only jour
   CHECK(c[0].served.empty());
 }
 
+TEST_CASE("SR-IOV records round-trip; a bad autoprobe is refused") {
+  CHECK(journal_to_text(sample()).find("\"sriov\"") == std::string::npos);
+  Journal j = sample();
+  j.sriov["0000:4d:00.0"] = SriovRecord{1, "1", 4, "vfio-pci", 1700000003};
+  j.sriov["0000:02:00.0"] = SriovRecord{0, "", 2, "vfio-pci", 1700000004};
+  auto back = journal_from_text(journal_to_text(j), "j");
+  REQUIRE(back);
+  CHECK(*back == j);
+  auto text = journal_to_text(j);
+  auto at = text.find("\"autoprobe\": \"1\"");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, 16, "\"autoprobe\": \"2\"");
+  auto bad = journal_from_text(text, "j");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("sriov.0000:4d:00.0.autoprobe") != std::string::npos);
+}
+
 TEST_CASE("the state directory is created 0700 and the journal is written atomically") {
   test::Fixture fx;
   REQUIRE(check_state_dir(fx.root(), true));

@@ -56,8 +56,8 @@ std::string joined(const Words& w) {
 TEST_SUITE("completion") {
   TEST_CASE("subcommands and options come from the tool's --help") {
     CHECK(joined(complete({"pt-bind", ""})) ==
-          joined(Words{"list", "show", "detach", "attach", "set", "unset", "boot", "boot-check",
-                       "export", "udev-rules", "udev-match", "recover"}));
+          joined(Words{"list", "show", "detach", "attach", "set", "unset", "vfs", "boot",
+                       "boot-check", "export", "udev-rules", "udev-match", "recover"}));
     CHECK(joined(complete({"pt-console", "re"})) == joined(Words{"release", "restore"}));
     CHECK(joined(complete({"pt-bind", "--r"})) == joined(Words{"--root"}));
     // A subcommand's own options, then the tool's (CLI11 accepts them after it).

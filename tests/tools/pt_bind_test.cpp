@@ -117,7 +117,7 @@ TEST_CASE("boot with a broken pt.conf exits 2 with file:line:column and changes 
   CHECK(r.out ==
         "pt-bind: /etc/pt/pt.conf:4:1: unknown key 'companion' in [device.gpu]; keys are bdf, id, "
         "boot, "
-        "companions, recover, step, power_control, d3cold_allowed\n");
+        "companions, recover, step, power_control, d3cold_allowed, vfs\n");
   CHECK(fx.snapshot() == before);
 }
 
