@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ struct Move {
   std::vector<Write> writes;
   std::optional<JournalEntry> record;  // created before the first write
   bool drop_record = false;            // removed after success
+  // Resizable BARs: BAR -> the size (2^size MiB) it must have after the
+  // writes, checked by verify; and the sizes before, which a rollback restores.
+  std::map<int, int> rebar;
+  std::map<int, int> rebar_before;
 };
 
 struct Plan {
@@ -45,6 +50,9 @@ struct DetachOptions {
   std::string to = "vfio-pci";
   bool force = false;        // proceed although processes hold a device
   bool force_group = false;  // move group members bound to unrelated host drivers
+  // BAR=SIZE requests ("0=8G", rebar::parse_request), applied to each moved
+  // function whose Resizable BAR capability covers the BAR, while unbound.
+  std::vector<std::string> rebar;
 };
 
 struct AttachOptions {

@@ -28,6 +28,9 @@ struct JournalEntry {
   // Claimed by pt-bind boot before any host driver probed it: attach lets the
   // kernel choose the driver instead of restoring "unbound".
   bool boot = false;
+  // Resizable BARs pt-bind detach --rebar resized: BAR -> the size it had
+  // before (2^size MiB), which attach and rollback put back.
+  std::map<int, int> rebar;
 
   bool operator==(const JournalEntry&) const = default;
 };
