@@ -260,13 +260,13 @@ Fixture& Fixture::add_device(const FakeDevice& in) {
   bool multifunction = false;
   for (const auto& [b, d] : devices_)
     if (b != dev.bdf && slot_of(b) == slot_of(dev.bdf)) multifunction = true;
-  put(real + "/config",
-      config_space(dev.vendor, dev.device, dev.class_code, false, multifunction, dev.caps));
+  const std::string config =
+      config_space(dev.vendor, dev.device, dev.class_code, false, multifunction, dev.caps);
+  put(real + "/config", config);
   if (dev.resize_files) {
     // The kernel shows one resourceN_resize per ReBAR BAR: the supported
     // sizes as a bitmap, bit 0 = 1 MiB (pci-sysfs.c, "%016llx").
-    auto cfg = read_config(root(), *parse_sysfs_name(dev.bdf), 4096);
-    for (const auto& b : rebar::decode(ConfigSpace(cfg.value_or(std::vector<uint8_t>{}))))
+    for (const auto& b : rebar::decode(ConfigSpace(std::vector<uint8_t>(config.begin(), config.end()))))
     {
       char bitmap[24];
       std::snprintf(bitmap, sizeof bitmap, "%016llx\n", static_cast<unsigned long long>(b.supported));
