@@ -114,8 +114,8 @@ Status check(const Root& root, const PciAddress& addr, const std::vector<Bar>& b
   if (!b) {
     std::string have;
     for (const auto& x : bars) have += (have.empty() ? "" : ", ") + std::to_string(x.index);
-    return usage_error(addr.str(), bar + " is not resizable; its Resizable BAR capability covers BAR " +
-                                       have);
+    return usage_error(addr.str(),
+                       bar + " is not resizable; its Resizable BAR capability covers BAR " + have);
   }
   if (!(b->supported >> request.size & 1))
     return usage_error(addr.str(), bar + " does not support " + size_name(request.size) +

@@ -57,7 +57,8 @@ TEST_CASE("a real Fiji's ReBAR: BAR 0 at 256M, 256M to 4G supported") {
 
 TEST_CASE("ReBAR entries: several BARs, extended sizes from the control register") {
   // Two entries: BAR 0 (count 2 in the first control register) and BAR 2.
-  std::string b = fiji_with(0x0000'0010u /* 1M */, 0x0001'0040u | 0x0000 /* BAR 0, 2 entries, 1M now, 256T */);
+  std::string b =
+      fiji_with(0x0000'0010u /* 1M */, 0x0001'0040u | 0x0000 /* BAR 0, 2 entries, 1M now, 256T */);
   put32(b, 0x20c, 0xffff'fff0u);  // BAR 2: every size 1M .. 128T
   put32(b, 0x210, 0x8000'0d02u);  // BAR 2, 8G now, 8E in the extended bits
   auto bars = rebar::decode(raw(b));
@@ -87,15 +88,17 @@ TEST_CASE("sizes as a person writes them") {
     const char* text;
     int size;
   };
-  for (auto c : {Case{"1M", 0}, Case{"256M", 8}, Case{"256MB", 8}, Case{"256mib", 8}, Case{"8G", 13},
-                 Case{"8g", 13}, Case{"16GiB", 14}, Case{"1T", 20}, Case{"512T", 29}, Case{"8E", 43}}) {
+  for (auto c :
+       {Case{"1M", 0}, Case{"256M", 8}, Case{"256MB", 8}, Case{"256mib", 8}, Case{"8G", 13},
+        Case{"8g", 13}, Case{"16GiB", 14}, Case{"1T", 20}, Case{"512T", 29}, Case{"8E", 43}}) {
     CAPTURE(c.text);
     auto s = rebar::parse_size(c.text, "--rebar");
     REQUIRE(s);
     CHECK(*s == c.size);
     CHECK(rebar::parse_size(rebar::size_name(c.size), "--rebar").value() == c.size);
   }
-  for (auto bad : {"", "G", "8", "3G", "0G", "8K", "8X", "8GG", "-8G", "16E", "1024M", "99999999999G"}) {
+  for (auto bad :
+       {"", "G", "8", "3G", "0G", "8K", "8X", "8GG", "-8G", "16E", "1024M", "99999999999G"}) {
     CAPTURE(bad);
     auto s = rebar::parse_size(bad, "--rebar");
     REQUIRE_FALSE(s);
