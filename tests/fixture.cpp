@@ -14,6 +14,7 @@
 
 #include "pt/pci.hpp"
 #include "pt/try.hpp"
+#include "pt/rebar.hpp"
 
 namespace fs = std::filesystem;
 
@@ -322,8 +323,19 @@ Fixture& Fixture::add_device(const FakeDevice& in) {
   bool multifunction = false;
   for (const auto& [b, d] : devices_)
     if (b != dev.bdf && slot_of(b) == slot_of(dev.bdf)) multifunction = true;
-  put(real + "/config",
-      config_space(dev.vendor, dev.device, dev.class_code, false, multifunction, dev.caps));
+  const std::string config =
+      config_space(dev.vendor, dev.device, dev.class_code, false, multifunction, dev.caps);
+  put(real + "/config", config);
+  if (dev.resize_files) {
+    // The kernel shows one resourceN_resize per ReBAR BAR: the supported
+    // sizes as a bitmap, bit 0 = 1 MiB (pci-sysfs.c, "%016llx").
+    for (const auto& b : rebar::decode(ConfigSpace(std::vector<uint8_t>(config.begin(), config.end()))))
+    {
+      char bitmap[24];
+      std::snprintf(bitmap, sizeof bitmap, "%016llx\n", static_cast<unsigned long long>(b.supported));
+      put(real + "/resource" + std::to_string(b.index) + "_resize", bitmap);
+    }
+  }
   put(real + "/driver_override", "(null)\n");
   put(real + "/power_state", "D0\n");
   put(real + "/enable", "1\n");
@@ -618,6 +630,37 @@ std::map<std::string, std::string> Fixture::snapshot() const {
   return out;
 }
 
+// pci-sysfs.c's resource##n##_resize_store: refused while a driver is bound,
+// then the size is programmed into the capability's control register.
+Status Fixture::resize(const std::string& bdf, const std::string& attr, const std::string& value) {
+  const std::string path = dev_dir(bdf) + "/" + attr;
+  if (driver_of(bdf) != "none") return fail(path, "a driver is bound", EBUSY);
+  auto size = parse_index(value);
+  auto bar = parse_index(attr.substr(8, attr.size() - 8 - 7));
+  auto addr = parse_sysfs_name(bdf);
+  auto cfg = read_config(root(), *addr, 4096);
+  if (!size || !bar || !cfg) return fail(path, "invalid argument", EINVAL);
+  for (const auto& b : rebar::decode(ConfigSpace(*cfg))) {
+    if (b.index != int(*bar)) continue;
+    if (*size > 63 || !(b.supported >> *size & 1)) return fail(path, "size not supported", EINVAL);
+    uint16_t ctrl = uint16_t(((*cfg)[b.control] | (*cfg)[b.control + 1] << 8) & ~0x3f00);
+    return write_config_word(root(), *addr, b.control, uint16_t(ctrl | *size << 8));
+  }
+  return fail(path, "no such BAR", ENOENT);
+}
+
+void Fixture::reset_rebar(const std::string& bdf) {
+  auto addr = parse_sysfs_name(bdf);
+  auto cfg = read_config(root(), *addr, 4096);
+  if (!cfg) return;
+  for (const auto& b : rebar::decode(ConfigSpace(*cfg))) {
+    int smallest = 0;
+    while (smallest < 63 && !(b.supported >> smallest & 1)) ++smallest;
+    uint16_t ctrl = uint16_t(((*cfg)[b.control] | (*cfg)[b.control + 1] << 8) & ~0x3f00);
+    (void)write_config_word(root(), *addr, b.control, uint16_t(ctrl | smallest << 8));
+  }
+}
+
 void Fixture::rewrite_config(const std::string& bdf) {
   const auto& d = devices_.at(bdf);
   bool multifunction = false;
@@ -804,8 +847,11 @@ Status FakeKernel::write(const std::string& path, std::string_view value, WriteK
   if (path.rfind(devices, 0) == 0 && path.size() > devices.size() + 13) {
     std::string bdf = path.substr(devices.size(), 12);
     std::string attr = path.substr(devices.size() + 13);
+    if (attr.starts_with("resource") && attr.ends_with("_resize"))
+      return fx_.resize(bdf, attr, v);
     if (attr == "reset") {
       ++fx_.resets_[bdf];
+      if (fx_.rebar_reset_.count(bdf)) fx_.reset_rebar(bdf);
       if (fx_.corrupt_.count(bdf)) {
         auto raw = read_config(fx_.root(), *parse_sysfs_name(bdf), 4096);
         if (raw) {

@@ -158,6 +158,7 @@ struct FakeDevice {
   std::vector<std::string> drm;    // e.g. {"card0", "renderD128"}
   std::vector<std::string> sound;  // e.g. {"card1/pcmC1D3p"}
   FakeCaps caps;
+  bool resize_files = true;  // resourceN_resize for each ReBAR BAR (Linux 6.1+)
 };
 
 struct Fault {
@@ -308,6 +309,9 @@ class Fixture {
   // A write to a plain attribute whose path ends with SUFFIX succeeds but
   // the file keeps its value, as a kernel that refuses a setting silently.
   void ignore_writes(const std::string& suffix) { ignored_.insert(suffix); }
+  // A reset of BDF through its reset file leaves every Resizable BAR at its
+  // smallest size, as a function whose restore did not cover ReBAR.
+  void shrink_rebar_on_reset(const std::string& bdf) { rebar_reset_.insert(bdf); }
   int resets(const std::string& bdf) const { return resets_.count(bdf) ? resets_.at(bdf) : 0; }
   // A vtconsole as the kernel shows it under /sys/class/vtconsole. NAME
   // carries the mark: "(M) frame buffer device". Writes to its bind follow
@@ -389,6 +393,9 @@ class Fixture {
   std::set<std::string> refusals_;
   std::set<std::string> corrupt_;
   std::set<std::string> ignored_;
+  std::set<std::string> rebar_reset_;
+  Status resize(const std::string& bdf, const std::string& attr, const std::string& value);
+  void reset_rebar(const std::string& bdf);
   std::map<std::string, int> resets_;
   struct FirmwareFb {
     std::string dir;  // absolute device directory

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   detach->add_flag("--force", o.force, "Unbind even when processes hold a device");
   detach->add_flag("--force-group", o.force_group,
                    "Also move group members bound to unrelated host drivers");
+  detach->add_option("--rebar", o.rebar, "Resize a Resizable BAR while unbound, e.g. 0=8G (repeatable)")
+      ->type_name("BAR=SIZE");
   auto* attach =
       app.add_subcommand("attach", "Return devices to the drivers recorded in the journal");
   attach->add_option("devices", o.devices, "DEV...")->required();

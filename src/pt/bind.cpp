@@ -12,6 +12,7 @@
 #include "pt/holders.hpp"
 #include "pt/lock.hpp"
 #include "pt/power.hpp"
+#include "pt/rebar.hpp"
 #include "pt/render.hpp"
 #include "pt/spawn.hpp"
 #include "pt/sysfs.hpp"
@@ -166,6 +167,34 @@ bool entry_current(const JournalEntry& e, const Device& d) {
   return d.driver == e.to || d.driver.empty() || d.driver_override == e.to;
 }
 
+// The resizes of SIZES (BAR -> size) go where the function has no driver:
+// after its unbind, before the probe or bind that gives it the next one.
+void add_resizes(std::vector<Write>& w, const Device& d, const std::map<int, int>& sizes) {
+  auto at = w.end();
+  if (!w.empty() && (w.back().path == "/sys/bus/pci/drivers_probe" || w.back().path.ends_with("/bind")))
+    at = w.end() - 1;
+  std::vector<Write> resizes;
+  for (const auto& [bar, size] : sizes)
+    resizes.push_back({rebar::resize_path(d.addr, bar), std::to_string(size), WriteKind::blocking});
+  w.insert(at, resizes.begin(), resizes.end());
+}
+
+// Each BAR of SIZES has its size, read back from the capability.
+Status verify_rebar(const Context& ctx, const Device& d, const std::map<int, int>& sizes) {
+  if (sizes.empty()) return {};
+  auto bars = PT_TRY(rebar::read(ctx.root, d.addr));
+  for (const auto& [bar, size] : sizes) {
+    const auto* b = rebar::find(bars, bar);
+    if (!b || b->current != size)
+      return fail(rebar::resize_path(d.addr, bar),
+                  "BAR " + std::to_string(bar) + " should be " + rebar::size_name(size) + " after the resize, but is " +
+                      (b ? rebar::size_name(b->current) : std::string("gone from the capability")) +
+                      " (see dmesg: the bridge window may be too small)",
+                  EIO);
+  }
+  return {};
+}
+
 Status verify(const Context& ctx, const Move& m) {
   const std::string link = ctx.root.path(m.before.sysfs("driver"));
   const std::string expect = m.probe ? m.to_driver : "";
@@ -198,6 +227,7 @@ Status perform(Context& ctx, const Move& m, bool& touched) {
     if (auto r = ctx.writer->write(w.path, w.value, w.kind); !r) return r;
     touched = true;
   }
+  PT_TRY(verify_rebar(ctx, m.before, m.rebar));
   PT_TRY(verify(ctx, m));
   // After the bind: vfio-pci allows runtime PM when it binds and forbids it
   // when it lets go, so a setting written earlier would not survive.
@@ -264,7 +294,8 @@ std::string power_note(const std::string& op, const Move& m) {
 }
 
 // Takes DEV back to BEFORE's driver and override, from whatever sysfs says now.
-Status restore(Context& ctx, const Device& before) {
+// REBAR: the Resizable BAR sizes BEFORE had, put back while it is unbound.
+Status restore(Context& ctx, const Device& before, const std::map<int, int>& rebar = {}) {
   auto now = PT_TRY(read_device(ctx.root, before.addr));
   Move back;
   back.before = now;
@@ -272,6 +303,8 @@ Status restore(Context& ctx, const Device& before) {
   back.to_override = before.driver_override;
   back.probe = !before.driver.empty();
   back.writes = writes_for(now, back.to_driver, back.to_override, back.probe);
+  back.rebar = rebar;
+  add_resizes(back.writes, now, rebar);
   bool touched = false;
   auto r = perform(ctx, back, touched);
   if (r || before.driver.empty() || r.error().exit == Exit::timeout) return r;
@@ -293,7 +326,7 @@ Status restore(Context& ctx, const Device& before) {
 // A changed function back to its driver, then its runtime PM settings back
 // (the driver's bind and release change them).
 Status restore_move(Context& ctx, const Move& m) {
-  PT_TRY(restore(ctx, m.before));
+  PT_TRY(restore(ctx, m.before, m.rebar_before));
   for (const auto& w : m.power_undo) PT_TRY(power::write_checked(ctx, w.path, w.value, w.kind));
   return {};
 }
@@ -339,6 +372,40 @@ std::vector<Write> writes_for(const Device& before, const std::string& to_driver
   if (probe) w.push_back({"/sys/bus/pci/drivers_probe", bdf, WriteKind::blocking});
   return w;
 }
+
+namespace {
+
+// The resizes of REQUESTS that D's Resizable BAR capability covers, added to
+// its move: written while it is unbound, the original sizes journaled.
+Status plan_resizes(const Context& ctx, const Device& d, const std::vector<rebar::Request>& requests,
+                    Move& m, std::set<int>& applied) {
+  if (requests.empty()) return {};
+  auto bars = rebar::read(ctx.root, d.addr);
+  // Unreadable: the BAR counts as not covered here, and when no function
+  // covers it the named one's check says why.
+  if (!bars) return {};
+  std::map<int, int> sizes, before;
+  for (const auto& r : requests) {
+    const auto* b = rebar::find(*bars, r.bar);
+    if (!b) continue;
+    PT_TRY(rebar::check(ctx.root, d.addr, *bars, r));
+    applied.insert(r.bar);
+    if (b->current == r.size) continue;
+    sizes[r.bar] = r.size;
+    before[r.bar] = b->current;
+  }
+  if (sizes.empty()) return {};
+  if (m.already || !m.record)
+    return usage_error(d.addr.str(), "is already detached; resize its BARs only as pt-bind detach moves it: "
+                                     "run pt-bind attach first");
+  m.rebar = sizes;
+  m.rebar_before = before;
+  m.record->rebar = before;
+  add_resizes(m.writes, d, sizes);
+  return {};
+}
+
+}  // namespace
 
 Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& specs, const DetachOptions& options,
                          const Journal& journal) {
@@ -393,9 +460,13 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
     return std::make_pair(default_attach_order(a), a.addr) > std::make_pair(default_attach_order(b), b.addr);
   });
 
+  std::vector<rebar::Request> resizes;
+  for (const auto& text : options.rebar) resizes.push_back(PT_TRY(rebar::parse_request(text, "--rebar")));
+
   Plan plan;
   plan.op = "detach";
   if (!driver_registered(ctx.root, options.to)) plan.driver_modules.emplace_back(options.to, "");
+  std::set<int> applied;
   for (const auto& d : functions) {
     Move m;
     m.before = d;
@@ -420,8 +491,15 @@ Result<Plan> plan_detach(const Context& ctx, const std::vector<DeviceSpec>& spec
       }
     }
     PT_TRY(plan_power(ctx, options.conf, journal, m, plan.notes));
+    PT_TRY(plan_resizes(ctx, d, resizes, m, applied));
     plan.moves.push_back(std::move(m));
   }
+  for (const auto& r : resizes)
+    if (!applied.count(r.bar)) {
+      // No function moved here has the BAR: the first named says why.
+      const Device& d = named->front();
+      PT_TRY(rebar::check(ctx.root, d.addr, PT_TRY(rebar::read(ctx.root, d.addr)), r));
+    }
   PT_TRY(check_holders(ctx.root, plan.moves, options.force));
   return finish_plan(std::move(plan));
 }
@@ -472,6 +550,12 @@ Result<Plan> plan_attach(const Context& ctx, const std::vector<DeviceSpec>& spec
       m.drop_record = true;
       m.writes = writes_for(d, m.to_driver, m.to_override, m.probe);
       plan_power_restore(ctx, e, m);
+      if (!e.rebar.empty() && !m.writes.empty()) {
+        // Back to the sizes it had, while no driver holds it. (Already on
+        // its host driver: someone attached it by hand; its BARs stay.)
+        m.rebar = e.rebar;
+        add_resizes(m.writes, d, e.rebar);
+      }
       if (!e.driver.empty() && !driver_registered(ctx.root, e.driver)) {
         if (!ctx.modules->knows(e.module.empty() ? e.driver : e.module))
           return fail(e.driver, "the journal says " + d.addr.str() +

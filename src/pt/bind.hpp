@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,10 @@ struct Move {
   // read back; POWER_UNDO holds what they replace, for a rollback.
   std::vector<Write> power, power_undo;
   bool drop_record = false;            // removed after success
+  // Resizable BARs: BAR -> the size (2^size MiB) it must have after the
+  // writes, checked by verify; and the sizes before, which a rollback restores.
+  std::map<int, int> rebar;
+  std::map<int, int> rebar_before;
 };
 
 struct Plan {
@@ -52,6 +57,9 @@ struct DetachOptions {
   bool force_group = false;  // move group members bound to unrelated host drivers
   // pt.conf: the power policy of the functions it names (null: none).
   const Conf* conf = nullptr;
+  // BAR=SIZE requests ("0=8G", rebar::parse_request), applied to each moved
+  // function whose Resizable BAR capability covers the BAR, while unbound.
+  std::vector<std::string> rebar;
 };
 
 struct AttachOptions {

@@ -12,6 +12,7 @@
 #include "pt/pci.hpp"
 #include "pt/pci_config.hpp"
 #include "pt/power.hpp"
+#include "pt/rebar.hpp"
 #include "pt/render.hpp"
 #include "pt/sriov_cmd.hpp"
 #include "pt/system.hpp"
@@ -65,6 +66,24 @@ json acs_json(uint16_t bits) {
           {"dt", (bits & reg::kAcsDt) != 0}};
 }
 
+// The Resizable BARs: each BAR's size now and the sizes it supports.
+void show_rebar(const std::vector<rebar::Bar>& bars, json& j, std::string& text) {
+  json arr = json::array();
+  std::string line;
+  for (const auto& b : bars) {
+    json sizes = json::array();
+    for (int s = 0; s <= rebar::kMaxSize; ++s)
+      if (b.supported >> s & 1) sizes.push_back(rebar::size_name(s));
+    arr.push_back({{"bar", b.index}, {"current", rebar::size_name(b.current)},
+                   {"current_mib", uint64_t(1) << b.current}, {"supported", sizes}});
+    line += (line.empty() ? "" : "; ") + ("BAR " + std::to_string(b.index) + " " +
+                                          rebar::size_name(b.current) + " (supports " +
+                                          rebar::size_list(b.supported) + ")");
+  }
+  j["rebar"] = arr;
+  text += "  resizable bars:   " + (line.empty() ? std::string("none") : line) + "\n";
+}
+
 // What show says about isolation: ACS, ATS and ARI of the function, and the
 // bridges above it that make its IOMMU group large. Each is null (text:
 // the reason) where the bytes that decide it could not be read.
@@ -78,7 +97,7 @@ void show_isolation(const Root& root, const Device& d, json& j, std::string& tex
   j["config_size"] = cfg ? json(cfg->size()) : json(nullptr);
   j["capabilities_error"] = why ? json(*why) : json(nullptr);
   if (why) {
-    j["acs"] = j["ats"] = j["ari"] = nullptr;
+    j["acs"] = j["ats"] = j["ari"] = j["rebar"] = nullptr;
     text += "  capabilities:     " + *why + "\n";
   } else {
     auto iso = cfg->isolation();
@@ -100,6 +119,7 @@ void show_isolation(const Root& root, const Device& d, json& j, std::string& tex
                                 : "none") +
             "\n";
     text += "  ari:              " + std::string(iso.ari ? "present" : "none") + "\n";
+    show_rebar(rebar::decode(*cfg), j, text);
   }
   json path = json::array();
   for (const auto& gap : acs_gaps(root, d.addr)) {
@@ -260,6 +280,8 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
   if (specs.empty()) return usage_error(o.command, "needs at least one device");
   // Before the lock and the journal: a bad name changes nothing at all.
   if (o.command == "detach") PT_TRY(check_driver_name(o.to, "--to"));
+  if (o.command != "detach" && !o.rebar.empty()) return usage_error("--rebar", "belongs to detach");
+  for (const auto& r : o.rebar) PT_TRY(rebar::parse_request(r, "--rebar"));
   if (o.command == "set") PT_TRY(check_driver_name(o.driver, "DRIVER"));
   // pt.conf's power policy: a bad key stops the detach before anything is written.
   std::optional<Conf> conf;
@@ -267,7 +289,8 @@ Result<Exit> cmd_mutate(const Options& o, Context& ctx, std::ostream& out) {
 
   auto make_plan = [&](const Journal& journal) -> Result<Plan> {
     if (o.command == "detach")
-      return plan_detach(ctx, specs, DetachOptions{o.to, o.force, o.force_group, &*conf}, journal);
+      return plan_detach(ctx, specs, DetachOptions{o.to, o.force, o.force_group, &*conf, o.rebar},
+                         journal);
     if (o.command == "attach") return plan_attach(ctx, specs, AttachOptions{o.force}, journal);
     if (o.command == "set") return plan_set(ctx, specs, o.driver, o.force, journal);
     return plan_unset(ctx, specs, o.force, journal);

@@ -21,6 +21,7 @@ struct Options {
   std::string driver;  // set
   bool force = false;
   bool force_group = false;
+  std::vector<std::string> rebar;    // detach: BAR=SIZE resizes ("0=8G")
   std::string initramfs;             // boot-check: the image, default the running kernel's
   bool recipe = false;               // recover: print the built-in recipe instead
   std::string reset_method = "bus";  // recipe: pt-reset's --method, "auto" for its own choice

@@ -109,6 +109,10 @@ std::string journal_to_text(const Journal& journal) {
     d["time"] = e.time;
     if (e.boot) d["boot"] = true;
     if (!e.power.empty()) d["power"] = e.power;
+    if (!e.rebar.empty()) {
+      d["rebar"] = json::object();
+      for (const auto& [bar, size] : e.rebar) d["rebar"][std::to_string(bar)] = size;
+    }
     j["devices"][bdf] = d;
   }
   if (journal.job) {
@@ -274,6 +278,15 @@ Result<JournalEntry> read_entry(const Reader& r, const json& d, const std::strin
           value.find_first_of("\n/") != std::string::npos)
         return r.bad(field, "'" + value + "' is not a value the kernel shows there");
       e.power[attr] = value;
+    }
+  }
+  if (auto rb = PT_TRY(r.object(d, where, "rebar", false))) {
+    for (const auto& [key, size] : rb->items()) {
+      // One digit, as the writer spells a BAR (parse_index is sysfs.cpp's,
+      // which the journal fuzz target does not link).
+      if (key.size() != 1 || key[0] < '0' || key[0] > '5')
+        return r.bad(where + "rebar", "'" + key + "' is not a BAR number from 0 to 5");
+      e.rebar[key[0] - '0'] = int(PT_TRY(r.integer_value(size, where + "rebar." + key, 0, 43)));
     }
   }
   return e;

@@ -32,6 +32,9 @@ struct JournalEntry {
   // function's attribute ("power/control", "d3cold_allowed") and its value
   // before, which attach writes back. Empty: no policy was applied.
   std::map<std::string, std::string> power;
+  // Resizable BARs pt-bind detach --rebar resized: BAR -> the size it had
+  // before (2^size MiB), which attach and rollback put back.
+  std::map<int, int> rebar;
 
   bool operator==(const JournalEntry&) const = default;
 };

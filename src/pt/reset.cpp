@@ -13,6 +13,7 @@
 #include "pt/try.hpp"
 #include "pt/holders.hpp"
 #include "pt/metrics.hpp"
+#include "pt/rebar.hpp"
 #include "pt/sysfs.hpp"
 
 namespace pt::reset {
@@ -451,6 +452,52 @@ Status verify(Context& ctx, const Saved& s, bool bars) {
   return {};
 }
 
+// Sizes recorded before the reset that it changed are put back: through
+// resourceN_resize while no driver holds the function (the kernel then
+// places the BAR again), otherwise by programming the capability's control
+// register as the kernel's pci_restore_rebar_state does, followed by the
+// saved header. Each is read back.
+Result<std::vector<RebarRestore>> restore_rebar(Context& ctx, const Saved& s) {
+  std::vector<RebarRestore> out;
+  const auto before = rebar::decode(s.config);
+  if (before.empty()) return out;
+  const Device& d = s.dev;
+  auto now = PT_TRY(rebar::read(ctx.root, d.addr));
+  bool header = false;
+  for (const auto& b : before) {
+    const auto* n = rebar::find(now, b.index);
+    if (!n || n->current == b.current) continue;
+    RebarRestore r{d.addr.str(), b.index, b.current, n->current, ""};
+    auto current = read_device(ctx.root, d.addr);
+    const std::string file = rebar::resize_path(d.addr, b.index);
+    if (current && current->driver.empty() && path_exists(ctx.root, file)) {
+      r.via = "resize";
+      PT_TRY(ctx.writer->write(file, std::to_string(b.current), WriteKind::blocking));
+    } else {
+      r.via = "config";
+      auto cfg = PT_TRY(load_config(ctx.root, d.addr, 4096));
+      PT_TRY(ctx.writer->write_config(d.addr.str(), n->control,
+                                      uint16_t((cfg.u16(n->control) & ~0x3f00) | b.current << 8)));
+      header = true;
+    }
+    out.push_back(r);
+  }
+  if (header) PT_TRY(restore_header(*ctx.writer, s));
+  if (out.empty()) return out;
+  now = PT_TRY(rebar::read(ctx.root, d.addr));
+  for (const auto& r : out) {
+    const auto* n = rebar::find(now, r.bar);
+    if (!n || n->current != r.before)
+      return fail(d.addr.str(),
+                  "BAR " + std::to_string(r.bar) + " came back " + rebar::size_name(r.after_reset) +
+                      " after the reset and putting back " + rebar::size_name(r.before) +
+                      " did not hold; unbind the function (pt-bind detach) and write " +
+                      std::to_string(r.before) + " to " + rebar::resize_path(d.addr, r.bar),
+                  EIO, Exit::not_rolled_back);
+  }
+  return out;
+}
+
 Status kernel_reset(Context& ctx, const Job& job) {
   const Device& d = job.devices.front();
   const std::string method_file = d.sysfs("reset_method");
@@ -630,6 +677,18 @@ Result<Outcome> perform_one(Context& ctx, const Job& job) {
         e.message += " while restoring the config header after the reset";
         return std::unexpected(e);
       }
+  for (auto& s : saved) {
+    auto r = restore_rebar(ctx, s);
+    if (!r) {
+      Error e = r.error();
+      if (e.exit != Exit::timeout) e.exit = Exit::not_rolled_back;
+      return std::unexpected(e);
+    }
+    out.rebar.insert(out.rebar.end(), r->begin(), r->end());
+    // A resize places the BAR again: where the kernel put it is the truth now.
+    if (std::any_of(r->begin(), r->end(), [](const RebarRestore& x) { return x.via == "resize"; }))
+      s.config = PT_TRY(load_config(ctx.root, s.dev.addr, 4096));
+  }
   out.phases.restore = ms_since(t);
 
   t = Clock::now();

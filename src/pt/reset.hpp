@@ -61,7 +61,16 @@ struct Job {
   std::string kernel_method;          // what is written to reset_method
 };
 
+// A Resizable BAR the reset changed, and how pt put it back (verified).
+struct RebarRestore {
+  std::string device;
+  int bar = 0;
+  int before = 0, after_reset = 0;  // sizes, 2^size MiB
+  std::string via;                  // "resize" (resourceN_resize, unbound) or "config"
+};
+
 struct Outcome {
+  std::vector<RebarRestore> rebar;
   std::vector<std::string> devices;
   std::string method;
   std::string via;  // "kernel" or "pt"

@@ -5,6 +5,7 @@
 
 #include "pt/lock.hpp"
 #include "pt/power.hpp"
+#include "pt/rebar.hpp"
 #include "pt/render.hpp"
 #include "pt/reset.hpp"
 #include "pt/sysfs.hpp"
@@ -115,18 +116,33 @@ Result<Exit> cmd_reset(const CliOptions& o, Context& ctx, std::ostream& out) {
                      {"wait_ready", oc.phases.wait_ready},
                      {"restore", oc.phases.restore},
                      {"verify", oc.phases.verify}};
+      json rebar = json::array();
+      std::string rebar_text;
+      for (const auto& r : oc.rebar) {
+        if (r.device != d) continue;
+        rebar.push_back({{"bar", r.bar},
+                         {"before", rebar::size_name(r.before)},
+                         {"after_reset", rebar::size_name(r.after_reset)},
+                         {"restored_via", r.via}});
+        rebar_text += "  note: " + d + " BAR " + std::to_string(r.bar) + " came back " +
+                      rebar::size_name(r.after_reset) + "; restored to " + rebar::size_name(r.before) +
+                      (r.via == "resize" ? " through resource" + std::to_string(r.bar) + "_resize"
+                                         : " in its Resizable BAR control register") +
+                      ", verified\n";
+      }
       arr.push_back({{"device", d},
                      {"method", oc.method},
                      {"via", oc.via},
                      {"result", "ok"},
                      {"total_ms", oc.total_ms},
-                     {"phases_ms", phases}});
+                     {"phases_ms", phases},
+                     {"rebar_restored", rebar}});
       text += d + "  " + oc.method + "  ok  " + ms(oc.total_ms) + " ms";
       if (o.common.verbose)
         text += " (prepare " + ms(oc.phases.prepare) + ", reset " + ms(oc.phases.reset) +
                 ", wait-ready " + ms(oc.phases.wait_ready) + ", restore " + ms(oc.phases.restore) +
                 ", verify " + ms(oc.phases.verify) + ")";
-      text += "\n";
+      text += "\n" + rebar_text;
     }
   }
   if (o.common.json)

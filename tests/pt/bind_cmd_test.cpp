@@ -242,6 +242,11 @@ TEST_CASE("show decodes a real GPU's ATS and ARI and warns of the root port with
   CHECK(j["acs"] == json{{"present", false}});
   CHECK(j["ats"] == json{{"present", true}, {"enabled", true}});
   CHECK(j["ari"] == json{{"present", true}});
+  // pciutils tests/cap-rebar: ReBAR at 0x200, BAR 0 at 256M of 256M..4G.
+  CHECK(j["rebar"] == json::array({{{"bar", 0},
+                                    {"current", "256M"},
+                                    {"current_mib", 256},
+                                    {"supported", {"256M", "512M", "1G", "2G", "4G"}}}}));
   CHECK(j["acs_path"] == json::array({{{"bridge", "0000:00:01.0"},
                                        {"problem", "root port without ACS"},
                                        {"unknown", false}}}));
@@ -250,6 +255,7 @@ TEST_CASE("show decodes a real GPU's ATS and ARI and warns of the root port with
   CHECK(out.find("  acs:              none\n"
                  "  ats:              present, enabled\n"
                  "  ari:              present\n"
+                 "  resizable bars:   BAR 0 256M (supports 256M 512M 1G 2G 4G)\n"
                  "  warning: 0000:00:01.0 is a root port without ACS: the functions below it can "
                  "reach each other without the IOMMU, which is why the IOMMU group is large "
                  "(unless a kernel quirk vouches for it)\n") != std::string::npos);

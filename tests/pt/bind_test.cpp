@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <filesystem>
 #include <sstream>
 
 #include "fixture.hpp"
 #include "pt/bind_cmd.hpp"
 #include "pt/lock.hpp"
+#include "pt/rebar.hpp"
 
 using namespace pt;
 using namespace std::chrono_literals;
@@ -1074,4 +1076,121 @@ TEST_CASE("a disk that a process holds open, or with an active stack on it, is r
     CHECK(e.fx.snapshot() == before);
     CHECK_FALSE(e.fx.exists("/run/pt/journal.json"));
   }
+}
+
+namespace {
+
+// The real Fiji (pciutils tests/cap-rebar: BAR 0 256M, 256M..4G) on amdgpu
+// behind its root port, alone in group 1.
+void fiji(test::Fixture& fx) {
+  fx.add_driver("vfio-pci", "vfio_pci").add_driver("amdgpu", "amdgpu");
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(test::FakeDevice{.bdf = "0000:09:00.0", .vendor = 0x1002, .device = 0x7300,
+                                 .parent = "0000:00:01.0", .driver = "amdgpu", .group = 1,
+                                 .caps = {.raw = test::radeon_fiji_config()}});
+}
+
+void fiji_old_kernel(test::Fixture& fx) {
+  fx.add_driver("vfio-pci", "vfio_pci").add_driver("amdgpu", "amdgpu");
+  fx.add_bridge("0000:00:01.0");
+  fx.add_device(test::FakeDevice{.bdf = "0000:09:00.0", .vendor = 0x1002, .device = 0x7300,
+                                 .parent = "0000:00:01.0", .driver = "amdgpu", .group = 1,
+                                 .caps = {.raw = test::radeon_fiji_config()}, .resize_files = false});
+}
+
+int bar0(Env& e) { return rebar::read(e.ctx.root, PciAddress{0, 9, 0, 0}).value().at(0).current; }
+
+const char* kResize = "/sys/bus/pci/devices/0000:09:00.0/resource0_resize";
+
+}  // namespace
+
+TEST_CASE("detach --rebar resizes while unbound, journals the size, attach puts it back") {
+  Env e(fiji);
+  bind::Options o;
+  o.rebar = {"0=4G"};
+  REQUIRE(e.run("detach", {"09:00.0"}, o));
+  CHECK(e.fx.driver_of("0000:09:00.0") == "vfio-pci");
+  CHECK(bar0(e) == 12);
+  // Unbind, resize, then vfio-pci: the kernel refuses a resize under a driver.
+  std::vector<std::string> paths;
+  for (const auto& [p, v] : e.fx.kernel().log) paths.push_back(p + " " + v);
+  CHECK(paths == std::vector<std::string>{
+                     "/sys/bus/pci/devices/0000:09:00.0/driver_override vfio-pci",
+                     "/sys/bus/pci/drivers/amdgpu/unbind 0000:09:00.0",
+                     std::string(kResize) + " 12",
+                     "/sys/bus/pci/drivers_probe 0000:09:00.0",
+                 });
+  CHECK(e.journal().devices.at("0000:09:00.0").rebar == std::map<int, int>{{0, 8}});
+  CHECK(nlohmann::json::parse(e.fx.read("/run/pt/journal.json"))["devices"]["0000:09:00.0"]["rebar"] ==
+        nlohmann::json{{"0", 8}});
+
+  e.fx.kernel().log.clear();
+  REQUIRE(e.run("attach", {"09:00.0"}));
+  CHECK(e.fx.driver_of("0000:09:00.0") == "amdgpu");
+  CHECK(bar0(e) == 8);
+  paths.clear();
+  for (const auto& [p, v] : e.fx.kernel().log) paths.push_back(p + " " + v);
+  CHECK(paths == std::vector<std::string>{
+                     "/sys/bus/pci/devices/0000:09:00.0/driver_override \n",
+                     "/sys/bus/pci/drivers/vfio-pci/unbind 0000:09:00.0",
+                     std::string(kResize) + " 8",
+                     "/sys/bus/pci/drivers_probe 0000:09:00.0",
+                 });
+  CHECK(e.journal().devices.empty());
+}
+
+TEST_CASE("detach --rebar refuses sizes, BARs and devices it cannot resize, changing nothing") {
+  struct Case {
+    Shape shape;
+    std::string request, device, message;
+    Exit exit;
+  };
+  for (const auto& c : {
+           Case{fiji, "0=8G", "09:00.0", "BAR 0 does not support 8G; it supports 256M 512M 1G 2G 4G",
+                Exit::usage},
+           Case{fiji, "2=1G", "09:00.0", "BAR 2 is not resizable; its Resizable BAR capability covers BAR 0",
+                Exit::usage},
+           Case{fiji, "0=3G", "09:00.0", "is not a power of two", Exit::usage},
+           Case{test::Fixture::gpu_with_audio, "0=1G", "01:00.0", "has no Resizable BAR capability",
+                Exit::usage},
+           Case{fiji_old_kernel, "0=1G", "09:00.0", "resourceN_resize needs Linux 6.1 or later", Exit::failed},
+       }) {
+    CAPTURE(c.request);
+    Env e(c.shape);
+    const auto before = e.fx.snapshot();
+    bind::Options o;
+    o.rebar = {c.request};
+    auto r = e.run("detach", {c.device}, o);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find(c.message) != std::string::npos);
+    CHECK(r.error().exit == c.exit);
+    CHECK(e.fx.kernel().log.empty());
+    CHECK(e.fx.snapshot() == before);
+  }
+}
+
+TEST_CASE("a detach --rebar that fails after the resize rolls the size back too") {
+  Env e(fiji);
+  e.fx.refuse("vfio-pci", "0000:09:00.0");
+  bind::Options o;
+  o.rebar = {"0=2G"};
+  auto r = e.run("detach", {"09:00.0"}, o);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::rolled_back);
+  CHECK(e.fx.driver_of("0000:09:00.0") == "amdgpu");
+  CHECK(bar0(e) == 8);
+  int resizes = 0;
+  for (const auto& [p, v] : e.fx.kernel().log)
+    if (p == kResize) ++resizes;
+  CHECK(resizes == 2);
+  CHECK(e.journal().devices.empty());
+}
+
+TEST_CASE("detach --rebar to the size a BAR already has writes no resize") {
+  Env e(fiji);
+  bind::Options o;
+  o.rebar = {"0=256M"};
+  REQUIRE(e.run("detach", {"09:00.0"}, o));
+  for (const auto& [p, v] : e.fx.kernel().log) CHECK(p != kResize);
+  CHECK(e.journal().devices.at("0000:09:00.0").rebar.empty());
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "fixture.hpp"
+#include "pt/rebar.hpp"
 #include "pt/reset_cmd.hpp"
 
 #include <nlohmann/json.hpp>
@@ -389,4 +390,57 @@ TEST_CASE("methods from a short or all-ones config space say so instead of a ver
          {"not a PCI Express function", "no PM capability", "no Advanced Features", "FLReset-"})
       CHECK(text.find(verdict) == std::string::npos);
   }
+}
+
+namespace {
+
+// The real Fiji (pciutils tests/cap-rebar) alone behind its root port, BAR 0
+// resized to 1G beforehand; DRIVER "" leaves it unbound.
+void fiji_at_1g(test::Fixture& fx, const std::string& driver, bool shrinks = true) {
+  fx.add_driver("vfio-pci", "vfio_pci").add_driver("amdgpu", "amdgpu");
+  fx.add_bridge("0000:00:02.0");
+  std::string cfg = test::radeon_fiji_config();
+  cfg[0x209] = 10;  // ReBAR control of BAR 0: 1G
+  fx.add_device(test::FakeDevice{.bdf = "0000:02:00.0", .vendor = 0x1002, .device = 0x7300,
+                                 .parent = "0000:00:02.0", .driver = driver, .native_driver = "amdgpu",
+                                 .group = 7, .reset_methods = std::vector<std::string>{"bus"},
+                                 .caps = {.raw = cfg}});
+  if (shrinks) fx.shrink_rebar_on_reset("0000:02:00.0");
+}
+
+}  // namespace
+
+TEST_CASE("a reset that shrinks a Resizable BAR: unbound, restored through resourceN_resize") {
+  Env e([](test::Fixture& fx) { fiji_at_1g(fx, ""); });
+  auto r = e.run("reset", {"02:00.0"}, std::nullopt, false, true);
+  REQUIRE(r);
+  // The simulated reset left BAR 0 at 256M; pt wrote the recorded size back.
+  CHECK(e.logged("/sys/bus/pci/devices/0000:02:00.0/resource0_resize", "10"));
+  auto bars = rebar::read(e.ctx.root, PciAddress{0, 2, 0, 0}).value();
+  CHECK(bars.at(0).current == 10);
+  auto j = nlohmann::json::parse(e.out);
+  CHECK(j[0]["rebar_restored"] ==
+        nlohmann::json::array({{{"bar", 0}, {"before", "1G"}, {"after_reset", "256M"}, {"restored_via", "resize"}}}));
+}
+
+TEST_CASE("a reset that shrinks a Resizable BAR of a bound function: the control register, as the kernel") {
+  Env e([](test::Fixture& fx) { fiji_at_1g(fx, "vfio-pci"); });
+  auto r = e.run("reset", {"02:00.0"});
+  REQUIRE(r);
+  // 0x0a20: size 10 (1G) over the entry's BAR index 0 and count 1.
+  CHECK(e.logged("/sys/bus/pci/devices/0000:02:00.0/config", "@0x208=0x0a20"));
+  CHECK_FALSE(e.logged("/sys/bus/pci/devices/0000:02:00.0/resource0_resize", "10"));
+  CHECK(rebar::read(e.ctx.root, PciAddress{0, 2, 0, 0}).value().at(0).current == 10);
+  CHECK(e.out.find("note: 0000:02:00.0 BAR 0 came back 256M; restored to 1G in its Resizable BAR control "
+                   "register, verified\n") != std::string::npos);
+}
+
+TEST_CASE("a reset that keeps the Resizable BARs reports nothing about them") {
+  Env e([](test::Fixture& fx) { fiji_at_1g(fx, "", false); });
+  auto r = e.run("reset", {"02:00.0"}, std::nullopt, false, true);
+  REQUIRE(r);
+  auto j = nlohmann::json::parse(e.out);
+  CHECK(j[0]["rebar_restored"] == nlohmann::json::array());
+  CHECK_FALSE(e.logged("/sys/bus/pci/devices/0000:02:00.0/resource0_resize", "10"));
+  CHECK(rebar::read(e.ctx.root, PciAddress{0, 2, 0, 0}).value().at(0).current == 10);
 }

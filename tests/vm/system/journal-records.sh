@@ -21,19 +21,24 @@ has_field() { grep -q "\"$1\" *: *\"$2\""; }
 # expect_record WHAT FIELD=VALUE... [-- FIELD VALUE...]: an entry matching
 # the journalctl matches appears within 20 s, and it holds each FIELD VALUE.
 expect_record() {
-  local what=$1 matches=() checks=()
+  local what=$1 matches="" out
   shift
-  while [ $# -gt 0 ] && [ "$1" != -- ]; do matches+=("$1"); shift; done
+  # The matches hold no spaces (ids, addresses, words): one string, split
+  # again where it is used.
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    matches="$matches $1"
+    shift
+  done
   [ "${1:-}" = -- ] && shift
-  wait_for "[ -n \"\$(journalctl -b -o json --no-pager ${matches[*]} 2>/dev/null)\" ]" 20 ||
-    fail "$what" "a journal record with ${matches[*]}" "$(records -n 5 SYSLOG_IDENTIFIER=pt-bind)"
-  local out
-  out=$(records "${matches[@]}")
+  wait_for "[ -n \"\$(journalctl -b -o json --no-pager $matches 2>/dev/null)\" ]" 20 ||
+    fail "$what" "a journal record with$matches" "$(records -n 5 SYSLOG_IDENTIFIER=pt-bind)"
+  # shellcheck disable=SC2086
+  out=$(records $matches)
   while [ $# -gt 1 ]; do
     printf '%s\n' "$out" | has_field "$1" "$2" || fail "$what: $1" "$2" "$out"
     shift 2
   done
-  say "$what: $(printf '%s\n' "$out" | wc -l) record(s) with ${matches[*]}"
+  say "$what: $(printf '%s\n' "$out" | wc -l) record(s) with$matches"
 }
 
 assert_driver "$GPU" vfio-pci
