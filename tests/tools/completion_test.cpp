@@ -63,9 +63,9 @@ TEST_SUITE("completion") {
     // A subcommand's own options, then the tool's (CLI11 accepts them after it).
     auto opts = complete({"pt-bind", "detach", "--"});
     CHECK(opts.front() == "--help");
-    CHECK(opts.size() == 11);  // -h and -v do not start with "--"
+    CHECK(opts.size() == 12);  // -h and -v do not start with "--"
     for (const auto* o :
-         {"--to", "--force", "--force-group", "--root", "--json", "--dry-run", "--lock-timeout"})
+         {"--to", "--force", "--force-group", "--rebar", "--root", "--json", "--dry-run", "--lock-timeout"})
       CHECK(std::count(opts.begin(), opts.end(), o) == 1);
   }
 
