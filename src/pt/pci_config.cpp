@@ -55,7 +55,7 @@ std::optional<std::string> ConfigSpace::caps_unreadable() const {
   if (b_.empty()) return "config space unreadable: no bytes were read";
   // A function in D3cold or removed answers every read with all ones; its
   // "capabilities" would be garbage, so none are decoded.
-  if (vendor() == 0xffff) return "config space reads all ones: the device is powered off or gone";
+  if (!present()) return "config space reads all ones: the device is powered off or gone";
   // Without CAP_SYS_ADMIN sysfs returns only the 64-byte header.
   if (b_.size() < 256)
     return "capabilities unreadable: config space is " + std::to_string(b_.size()) +

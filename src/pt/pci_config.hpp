@@ -96,7 +96,15 @@ class ConfigSpace {
   uint16_t device() const { return u16(2); }
   uint16_t command() const { return u16(reg::kCommand); }
   uint8_t header_type() const { return u8(reg::kHeaderType) & 0x7f; }
-  bool present() const { return vendor() != 0xffff && !b_.empty(); }
+  // Something answered: not all ones. A function in D3cold or gone reads all
+  // ones everywhere; an SR-IOV VF reads 0xffff as its vendor and device IDs
+  // by the specification, but its command, status and class registers hold
+  // values, so the IDs alone are no verdict.
+  bool present() const {
+    if (b_.empty()) return false;
+    if (u32(0) != 0xffffffffu) return true;
+    return b_.size() >= 12 && (u32(4) != 0xffffffffu || u32(8) != 0xffffffffu);
+  }
 
   // Why the standard capability list cannot be walked (all ones, fewer
   // than 256 bytes), or nullopt when it can. The decoders below answer

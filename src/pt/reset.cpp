@@ -411,7 +411,7 @@ Status wait_ready(Context& ctx, const Device& d) {
   bool ok = wait_until(
       [&] {
         auto c = load_config(ctx.root, d.addr, 64);
-        return c && c->vendor() != 0xffff && c->vendor() != 0x0001;
+        return c && c->present() && c->vendor() != 0x0001;
       },
       ctx.timeout, ctx.on_wait, d.addr.str() + " to answer config reads after the reset",
       d.addr.str());

@@ -130,6 +130,23 @@ TEST_CASE("config space of all ones is a function powered off or gone, not decod
   CHECK(c.ext_caps_unreadable() == c.caps_unreadable());
 }
 
+TEST_CASE("an SR-IOV VF's IDs read all ones by the specification: still present, still decoded") {
+  // A VF of the Radeon's config space: vendor and device ID 0xffff, the
+  // command, status and class registers and the capabilities as they are.
+  std::string vf = test::radeon_fiji_config();
+  vf[0] = vf[1] = vf[2] = vf[3] = '\xff';
+  auto c = config_raw(vf);
+  CHECK(c.vendor() == 0xffff);
+  CHECK(c.present());
+  CHECK_FALSE(c.caps_unreadable());
+  CHECK(c.is_pcie());
+  CHECK(c.find_ext(reg::kExtCapAts));
+  // The IDs and the command/status register all ones, the class not: still an answer.
+  std::string half(4096, '\xff');
+  half[8] = 0x00;
+  CHECK(config_raw(half).present());
+}
+
 TEST_CASE("fewer than 64 bytes is an error, not a config space") {
   test::Fixture fx;
   fx.add_device(test::FakeDevice{.bdf = "0000:00:02.0", .caps = {.raw = std::string(32, '\0')}});
