@@ -475,7 +475,7 @@ TEST_CASE("on a terminal, a command waiting for the pt lock says who holds it an
   pid_t releaser = ::fork();
   REQUIRE(releaser >= 0);
   if (releaser == 0) {
-    ::usleep(600 * 1000);
+    ::usleep(1500 * 1000);  // well past the 0.3 s before the line shows, even under ASan on a loaded machine
     ::_exit(0);
   }
   ::close(fd);  // the child holds the same open file description until it exits
