@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "bind_env.hpp"
 #include "fixture.hpp"
 #include "pt/bind_cmd.hpp"
 #include "pt/lock.hpp"
@@ -20,31 +21,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using Shape = void (*)(test::Fixture&);
-
-struct Env {
-  test::Fixture fx;
-  Context ctx;
-  std::string out;
-  explicit Env(Shape shape = test::Fixture::gpu_with_audio) {
-    shape(fx);
-    ctx.root = fx.root();
-    ctx.writer = &fx.kernel();
-    ctx.modules = &fx.modules();
-    ctx.timeout = 200ms;
-    ctx.lock_timeout = 2000ms;
-    ctx.now = [] { return int64_t(1700000000); };
-  }
-  Result<Exit> run(const std::string& command, std::vector<std::string> devices, bind::Options o = {}) {
-    o.command = command;
-    o.devices = std::move(devices);
-    std::ostringstream s;
-    auto r = bind::run_in(o, ctx, s);
-    out = s.str();
-    return r;
-  }
-  Journal journal() { return load_journal(ctx.root).value(); }
-};
+using Env = test::BindEnv;
+using Shape = Env::Shape;
 
 const char* kGpu = "0000:01:00.0";
 const char* kAudio = "0000:01:00.1";

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "bind_env.hpp"
 #include "fixture.hpp"
 #include "pt/bind.hpp"
 #include "pt/bind_cmd.hpp"
@@ -21,24 +22,14 @@ const char* kAudio = "0000:01:00.1";
 
 // gpu_with_audio with runtime PM attributes as a host driver leaves them:
 // power/control "auto", d3cold allowed.
-struct Env {
-  test::Fixture fx;
-  Context ctx;
-  std::string out;
+struct Env : test::BindEnv {
   Env() {
-    test::Fixture::gpu_with_audio(fx);
     for (const char* bdf : {kGpu, kAudio}) {
       fx.write_file(std::string("/sys/bus/pci/devices/") + bdf + "/power/control", "auto\n");
       fx.write_file(std::string("/sys/bus/pci/devices/") + bdf + "/power/runtime_status",
                     "active\n");
       fx.write_file(std::string("/sys/bus/pci/devices/") + bdf + "/d3cold_allowed", "1\n");
     }
-    ctx.root = fx.root();
-    ctx.writer = &fx.kernel();
-    ctx.modules = &fx.modules();
-    ctx.timeout = 200ms;
-    ctx.lock_timeout = 2000ms;
-    ctx.now = [] { return int64_t(1700000000); };
   }
   void conf(const std::string& text) {
     fx.write_file("/etc/pt/pt.conf", text);
@@ -47,16 +38,6 @@ struct Env {
   std::string attr(const char* bdf, const std::string& a) {
     return read_attr(ctx.root, std::string("/sys/bus/pci/devices/") + bdf + "/" + a).value_or("?");
   }
-  Result<Exit> run(const std::string& command, std::vector<std::string> devices,
-                   bind::Options o = {}) {
-    o.command = command;
-    o.devices = std::move(devices);
-    std::ostringstream s;
-    auto r = bind::run_in(o, ctx, s);
-    out = s.str();
-    return r;
-  }
-  Journal journal() { return load_journal(ctx.root).value(); }
 };
 
 constexpr const char* kPolicy = R"([device.gpu]

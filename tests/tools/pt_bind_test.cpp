@@ -484,7 +484,8 @@ TEST_CASE("on a terminal, a command waiting for the pt lock says who holds it an
   CAPTURE(r.out);
   ::waitpid(releaser, nullptr, 0);
   CHECK(r.status != 75);
-  const auto shown = r.out.find("\rpt-bind: waiting for the pt lock");
+  // The line is redrawn while the wait lasts; the last drawing is cleared.
+  const auto shown = r.out.rfind("\rpt-bind: waiting for the pt lock");
   REQUIRE(shown != std::string::npos);
   const auto end = r.out.find('\r', shown + 1);
   REQUIRE(end != std::string::npos);
