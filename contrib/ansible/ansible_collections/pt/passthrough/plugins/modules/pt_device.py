@@ -21,8 +21,10 @@ description:
   - The module first asks pt for its plan with C(--dry-run), which takes no
     lock and changes nothing; when pt finds every function already where
     it should be, the module runs nothing and reports C(changed=false).
-  - C(changed) comes from what pt reports it did in its C(--json) output,
-    never from the module's own guess.
+  - C(changed) comes from what pt reports it did in its C(--json) output
+    (a function it moved, a recovery step it ran) and, for a function pt
+    found already on its driver, from its C(driver_override) read back
+    before and after; never from the module's own guess.
   - A run that finds the pt lock held (exit status 75) is tried again, at
     most I(lock_retries) more times, I(retry_delay) seconds apart. Any
     other failure fails the task with pt's own message and its exit status
@@ -247,8 +249,14 @@ def bind_args(params):
     return args + [dev]
 
 
-def bind_changed(result):
-    return any(f.get('result') == 'moved' for f in result.get('functions', []))
+def bind_changed(result, before, after):
+    """A function pt moved, or one whose override it set where it already was."""
+    moved = any(f.get('result') == 'moved' for f in result.get('functions', []))
+    return moved or any(before.get(d) != after.get(d) for d in after)
+
+
+def overrides(functions):
+    return dict((f['device'], f.get('driver_override')) for f in functions)
 
 
 def plan_pending(plan):
@@ -279,9 +287,10 @@ def run_bind(module, runner, result):
     plan, _ = runner.run('pt-bind', args, dry_run=True, locks=True)
     result['plan'] = plan
     result['cmd'] = runner.command('pt-bind', args, dry_run=True, locks=True)
-    order = [f['device'] for f in plan.get('functions', [])]
     if not plan_pending(plan):
-        result['functions'] = [dict(device=d, before=before.get(d), after=before.get(d)) for d in order]
+        # The plan covers functions the device did not name (a GPU's slot).
+        result['functions'] = [dict(device=f['device'], before=before.get(f['device'], f.get('from')),
+                                    after=before.get(f['device'], f.get('from'))) for f in plan.get('functions', [])]
         return
     if module.check_mode:
         result['changed'] = True
@@ -295,9 +304,10 @@ def run_bind(module, runner, result):
         e.fail(module, changed=False, plan=plan)
     result['attempts'] = attempts
     result['result'] = done
-    result['changed'] = bind_changed(done)
     # Read the drivers back from sysfs rather than trusting the plan.
-    after = dict((f['device'], f.get('driver')) for f in show(runner, params['device']))
+    after_fns = show(runner, params['device'])
+    after = dict((f['device'], f.get('driver')) for f in after_fns)
+    result['changed'] = bind_changed(done, overrides(before_fns), overrides(after_fns))
     result['functions'] = [dict(device=f['device'], before=f.get('from'),
                                 after=after.get(f['device'], f.get('to'))) for f in done.get('functions', [])]
 
