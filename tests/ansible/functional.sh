@@ -34,6 +34,8 @@ host=$(tree host)
 vfio=$(tree vfio)
 locked=$(tree host)
 static=$(tree host)
+conf=$(tree vfio)
+mkdir -p "$conf/etc/pt"
 for t in "$host" "$vfio" "$locked"; do snapshot "$t" >"$t.before"; trees+=("$t.before"); done
 
 # Another pt command, as pt sees one: a process with an flock on the lock.
@@ -50,7 +52,8 @@ export ANSIBLE_PYTHON_INTERPRETER=$python ANSIBLE_LOCALHOST_WARNING=false ANSIBL
 export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=false ANSIBLE_LOCAL_TEMP=$(mktemp -d) ANSIBLE_HOME=$(mktemp -d)
 trees+=("$ANSIBLE_LOCAL_TEMP" "$ANSIBLE_HOME")
 ansible-playbook -c local -i localhost, "$src/tests/ansible/functional.yml" \
-  -e "pt_bin_dir=$bin pt_host=$host pt_vfio=$vfio pt_locked=$locked pt_static=$static"
+  -e "pt_bin_dir=$bin pt_host=$host pt_vfio=$vfio pt_locked=$locked pt_static=$static" \
+  -e "pt_conf=$conf pt_collections=$src/contrib/ansible"
 rc=$?
 if [[ $rc -ne 0 ]]; then
   echo "FAIL: ansible-playbook exited $rc"
