@@ -60,6 +60,16 @@ if [[ $rc -ne 0 ]]; then
   exit 1
 fi
 failures=0
+# check mode, nothing to install, no pt.conf, no initramfs: see role_args.yml.
+ansible-playbook --check -c local -i localhost, "$src/tests/ansible/role_args.yml" >"$ANSIBLE_LOCAL_TEMP/role.out" 2>&1
+rc=$?
+if [[ $rc -ne 0 ]] && grep -q "missing required arguments: bdf found in pt_devices" "$ANSIBLE_LOCAL_TEMP/role.out"; then
+  echo "ok: the role's argument spec refuses a device without bdf"
+else
+  echo "FAIL: the role took a device without bdf (exit $rc):"
+  cat "$ANSIBLE_LOCAL_TEMP/role.out"
+  failures=$((failures + 1))
+fi
 for t in "$host" "$vfio" "$locked"; do
   if ! snapshot "$t" | diff -u "$t.before" - >"$t.diff"; then
     echo "FAIL: $t changed:"
