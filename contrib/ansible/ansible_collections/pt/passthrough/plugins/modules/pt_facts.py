@@ -110,8 +110,9 @@ ansible_facts:
         journal_job:
           description:
             - Whether a pt job is unfinished in the journal (a crashed run
-              the next pt command finishes or undoes), from the first of
-              I(devices)'s status; null without I(devices).
+              the next pt command finishes or undoes). The journal is the
+              host's, so the first of I(devices)'s status tells; null
+              without I(devices).
           returned: always
           type: bool
           sample: false
