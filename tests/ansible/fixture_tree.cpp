@@ -6,6 +6,8 @@
 //   vfio  the same slot with both functions on vfio-pci with
 //         driver_override vfio-pci (their native drivers nvidia and
 //         snd_hda_intel), as a detach leaves them
+//   display  gpu_with_display (card0 with HDMI-A-1, fb0 on the GPU) with
+//         fbcon bound: the console a detach must release first
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -46,17 +48,21 @@ void vfio_slot(pt::test::Fixture& fx) {
 
 int main(int argc, char** argv) {
   const std::string shape = argc == 2 ? argv[1] : "";
-  if (shape != "host" && shape != "vfio") {
-    std::fprintf(stderr, "usage: %s host|vfio\n", argv[0]);
+  if (shape != "host" && shape != "vfio" && shape != "display") {
+    std::fprintf(stderr, "usage: %s host|vfio|display\n", argv[0]);
     return 2;
   }
   try {
     pt::test::Fixture fx;
     fx.keep();
-    if (shape == "host")
+    if (shape == "host") {
       pt::test::Fixture::gpu_with_audio(fx);
-    else
+    } else if (shape == "display") {
+      pt::test::Fixture::gpu_with_display(fx);
+      fx.add_fbcon(true);
+    } else {
       vfio_slot(fx);
+    }
     std::printf("%s\n", fx.dir().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", argv[0], e.what());

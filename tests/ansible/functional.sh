@@ -35,8 +35,10 @@ vfio=$(tree vfio)
 locked=$(tree host)
 static=$(tree host)
 conf=$(tree vfio)
+display=$(tree display)
+display_static=$(tree display)
 mkdir -p "$conf/etc/pt"
-for t in "$host" "$vfio" "$locked"; do snapshot "$t" >"$t.before"; trees+=("$t.before"); done
+for t in "$host" "$vfio" "$locked" "$display"; do snapshot "$t" >"$t.before"; trees+=("$t.before"); done
 
 # Another pt command, as pt sees one: a process with an flock on the lock.
 $python -c 'import fcntl, sys, time
@@ -53,7 +55,7 @@ export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=false ANSIBLE_LOCAL_TEMP=$(
 trees+=("$ANSIBLE_LOCAL_TEMP" "$ANSIBLE_HOME")
 ansible-playbook -c local -i localhost, "$src/tests/ansible/functional.yml" \
   -e "pt_bin_dir=$bin pt_host=$host pt_vfio=$vfio pt_locked=$locked pt_static=$static" \
-  -e "pt_conf=$conf pt_collections=$src/contrib/ansible"
+  -e "pt_conf=$conf pt_collections=$src/contrib/ansible pt_display=$display pt_display_static=$display_static"
 rc=$?
 if [[ $rc -ne 0 ]]; then
   echo "FAIL: ansible-playbook exited $rc"
@@ -70,7 +72,7 @@ else
   cat "$ANSIBLE_LOCAL_TEMP/role.out"
   failures=$((failures + 1))
 fi
-for t in "$host" "$vfio" "$locked"; do
+for t in "$host" "$vfio" "$locked" "$display"; do
   if ! snapshot "$t" | diff -u "$t.before" - >"$t.diff"; then
     echo "FAIL: $t changed:"
     cat "$t.diff"

@@ -32,7 +32,7 @@ description:
 author:
   - pt authors
 requirements:
-  - the pt package (C(pt-bind) and C(pt) on the target's PATH, or in I(bin_dir))
+  - the pt package (C(pt-bind), C(pt) and C(pt-console) on the target's PATH, or in I(bin_dir))
   - root on the target (C(become=true)) for I(state=vfio), I(state=host) and I(state=recovered)
 options:
   device:
@@ -63,6 +63,17 @@ options:
         for example C(pci-stub).
     type: str
     default: vfio-pci
+  release_console:
+    description:
+      - For I(state=vfio), first free each display function (PCI class 03)
+        of I(device) from the host's frame buffer console and firmware
+        framebuffer with C(pt-console release), as the hypervisor hooks of
+        pt do; C(pt recover) gives them back.
+      - When the detach then fails, C(pt-console restore) gives back what
+        the release took, and the task fails with the detach's message.
+      - Runs only when the detach has something to do.
+    type: bool
+    default: false
   force:
     description:
       - Unbind even when processes hold the functions' device nodes open or
@@ -82,8 +93,8 @@ options:
     type: path
   bin_dir:
     description:
-      - The directory holding C(pt) and C(pt-bind); unset, they are found on
-        the target's PATH.
+      - The directory holding C(pt), C(pt-bind) and C(pt-console); unset,
+        they are found on the target's PATH.
     type: path
   lock_retries:
     description:
@@ -179,6 +190,14 @@ plan:
       (pt-bind(8) "JSON output"; for C(recovered), the C(steps) of pt(8)).
   returned: when pt was asked for a plan
   type: dict
+console:
+  description:
+    - pt-console's C(--json) output of the release (C(op), C(gpu),
+      C(steps), C(notes), C(already)), one a display function; in check
+      mode its C(--dry-run) plan.
+  returned: when I(release_console) is true and the detach had something to do
+  type: list
+  elements: dict
 result:
   description:
     - pt's C(--json) output of the run that changed the system, as the tool
@@ -220,6 +239,7 @@ def argument_spec():
         device=dict(type='str', required=True),
         state=dict(type='str', default='vfio', choices=['vfio', 'host', 'recovered']),
         driver=dict(type='str', default='vfio-pci'),
+        release_console=dict(type='bool', default=False),
         force=dict(type='bool', default=False),
         reset_method=dict(type='str'),
         lock_retries=dict(type='int', default=3),
@@ -279,6 +299,37 @@ def diff_of(functions):
     return dict(before=before, after=after)
 
 
+def display_functions(functions):
+    return [f['device'] for f in functions if str(f.get('class', '')).startswith('03')]
+
+
+def release_consoles(module, runner, result, gpus):
+    """pt-console release of each GPU; returns those it changed something for."""
+    result['console'] = []
+    released = []
+    for gpu in gpus:
+        try:
+            out, _ = runner.run('pt-console', ['release', gpu], dry_run=module.check_mode, locks=True)
+        except PtError as e:
+            restore_consoles(runner, released)
+            e.fail(module, changed=bool(released), console=result['console'])
+        result['console'].append(out)
+        if any(s.get('result') == 'done' for s in out.get('steps', [])):
+            released.append(gpu)
+    return released
+
+
+def restore_consoles(runner, gpus):
+    """Gives back what release_consoles took; returns pt's messages of what failed."""
+    errors = []
+    for gpu in gpus:
+        try:
+            runner.run('pt-console', ['restore', gpu], locks=True)
+        except PtError as e:
+            errors.append(e.msg)
+    return errors
+
+
 def run_bind(module, runner, result):
     params = module.params
     before_fns = show(runner, params['device'])
@@ -292,6 +343,9 @@ def run_bind(module, runner, result):
         result['functions'] = [dict(device=f['device'], before=before.get(f['device'], f.get('from')),
                                     after=before.get(f['device'], f.get('from'))) for f in plan.get('functions', [])]
         return
+    released = []
+    if params['state'] == 'vfio' and params['release_console']:
+        released = release_consoles(module, runner, result, display_functions(before_fns))
     if module.check_mode:
         result['changed'] = True
         result['functions'] = [dict(device=f['device'], before=before.get(f['device'], f.get('from')),
@@ -301,13 +355,17 @@ def run_bind(module, runner, result):
     try:
         done, attempts = runner.run('pt-bind', args, locks=True)
     except PtError as e:
-        e.fail(module, changed=False, plan=plan)
+        # pt-bind rolled its own writes back; give the consoles back too.
+        errors = restore_consoles(runner, released)
+        if errors:
+            e.msg += '\nand giving the console back failed: ' + '; '.join(errors)
+        e.fail(module, changed=bool(errors), plan=plan, console=result.get('console'))
     result['attempts'] = attempts
     result['result'] = done
     # Read the drivers back from sysfs rather than trusting the plan.
     after_fns = show(runner, params['device'])
     after = dict((f['device'], f.get('driver')) for f in after_fns)
-    result['changed'] = bind_changed(done, overrides(before_fns), overrides(after_fns))
+    result['changed'] = bool(released) or bind_changed(done, overrides(before_fns), overrides(after_fns))
     result['functions'] = [dict(device=f['device'], before=f.get('from'),
                                 after=after.get(f['device'], f.get('to'))) for f in done.get('functions', [])]
 
