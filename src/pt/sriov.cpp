@@ -170,13 +170,17 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
   bool on_target = true;
   std::vector<std::pair<std::string, VfDriver>> existing;
   std::string on;
-  for (const auto& vf : st->vfs) {
-    auto choice = PT_TRY(choose_driver(ctx.root, ctx.modules, req.to, modalias_of(ctx.root, vf)));
-    const std::string drv = link_basename(ctx.root, base(vf) + "/driver").value_or("");
-    if (choice.driver.empty() || drv != choice.driver) on_target = false;
-    if (on.find(choice.name()) == std::string::npos) on += (on.empty() ? "" : ", ") + choice.name();
-    existing.emplace_back(vf.str(), std::move(choice));
-  }
+  // Only a count the PF has can be there already; vfs 0 must not depend on
+  // the module index.
+  if (req.count > 0 && req.count == st->num_vfs)
+    for (const auto& vf : st->vfs) {
+      auto choice = choose_driver(ctx.root, ctx.modules, req.to, modalias_of(ctx.root, vf));
+      const std::string drv = link_basename(ctx.root, base(vf) + "/driver").value_or("");
+      if (choice.driver.empty() || drv != choice.driver) on_target = false;
+      if (on.find(choice.name()) == std::string::npos)
+        on += (on.empty() ? "" : ", ") + choice.name();
+      existing.emplace_back(vf.str(), std::move(choice));
+    }
   if (req.count == st->num_vfs && int(st->vfs.size()) == st->num_vfs &&
       (req.count == 0 ? !p.record : on_target)) {
     p.already = true;
@@ -217,7 +221,7 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
     const std::string alias = predicted_modalias(modalias_of(ctx.root, addr), vf_device);
     for (int i = 0; i < req.count; ++i) {
       const std::string vf = i < int(where.size()) ? where[i].str() : "VF " + s(i);
-      auto choice = PT_TRY(choose_driver(ctx.root, ctx.modules, req.to, alias));
+      auto choice = choose_driver(ctx.root, ctx.modules, req.to, alias);
       if (!choice.module.empty() && choice.driver.empty())
         add_once(p.steps, "load module " + choice.module + " (modprobe " + choice.module + ")");
       p.steps.push_back("bind " + vf + " to " + choice.name() +
@@ -351,8 +355,7 @@ struct Runner {
       drivers.clear();
       for (const auto& vf : vfs) {
         // The VF's own modalias: its subsystem IDs may differ from the PF's.
-        auto choice =
-            PT_TRY(choose_driver(ctx.root, ctx.modules, plan.to, modalias_of(ctx.root, vf)));
+        auto choice = choose_driver(ctx.root, ctx.modules, plan.to, modalias_of(ctx.root, vf));
         add_once(warnings, choice.warning);
         if (ctx.modules) {
           PT_TRY(load_driver(ctx.root, *ctx.modules, choice));

@@ -22,16 +22,20 @@ std::string variant_alias(const std::string& modalias) {
   return "vfio_pci:" + m.substr(4);
 }
 
-Result<VfDriver> choose_driver(const Root& root, ModuleLoader* modules, const std::string& to,
-                               const std::string& modalias) {
+VfDriver choose_driver(const Root& root, ModuleLoader* modules, const std::string& to,
+                       const std::string& modalias) {
   if (to != kAuto) return VfDriver{to, "", "--to " + to, ""};
   const std::string alias = variant_alias(modalias);
   if (alias.empty())
     return VfDriver{"vfio-pci", "", "no PCI modalias to look up a variant driver by", ""};
   if (!modules) return VfDriver{"vfio-pci", "", "no module index to look up " + alias + " in", ""};
-  auto found = PT_TRY(modules->lookup_alias(alias));
+  auto found = modules->lookup_alias(alias);
+  if (!found)
+    return VfDriver{"vfio-pci", "", "no variant driver looked up for " + alias,
+                    "cannot look up the variant driver for " + alias + ": " +
+                        found.error().describe() + "; using vfio-pci"};
   std::vector<std::string> variants;
-  for (const auto& m : found)
+  for (const auto& m : *found)
     if (normalised(m) != "vfio_pci") variants.push_back(normalised(m));
   if (variants.empty())
     return VfDriver{"vfio-pci", "", "modules.alias: no variant driver for " + alias, ""};

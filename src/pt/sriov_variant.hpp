@@ -34,9 +34,10 @@ std::string variant_alias(const std::string& modalias);
 // used as it is. With "auto": exactly one module other than vfio_pci itself
 // (whose catch-all "vfio_pci:v*d*…" alias matches every device) -> that
 // module; none, or no loader -> vfio-pci; several -> vfio-pci and a warning
-// (--to names one).
-Result<VfDriver> choose_driver(const Root& root, ModuleLoader* modules, const std::string& to,
-                               const std::string& modalias);
+// (--to names one). A module index that cannot be read gives vfio-pci and a
+// warning too: the lookup must not stand between the user and vfio-pci.
+VfDriver choose_driver(const Root& root, ModuleLoader* modules, const std::string& to,
+                       const std::string& modalias);
 
 // Loads CHOICE's module when it has one and fills in the driver it
 // registered.

@@ -83,48 +83,42 @@ TEST_CASE("choose_driver: one variant, none, two, and a driver named with --to")
   variant_modules(fx);
   const std::string nvme = "pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02\n";
   auto one = sriov::choose_driver(fx.root(), &fx.modules(), "auto", nvme);
-  REQUIRE(one);
-  CHECK(one->module == "ptd_vfio_variant");
-  CHECK(one->driver.empty());  // not loaded yet
-  CHECK(one->why ==
+  CHECK(one.module == "ptd_vfio_variant");
+  CHECK(one.driver.empty());  // not loaded yet
+  CHECK(one.why ==
         "modules.alias: vfio_pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02 -> "
         "ptd_vfio_variant");
-  CHECK(one->warning.empty());
+  CHECK(one.warning.empty());
   // Loaded, it names the driver the module registered, not the module.
-  REQUIRE(sriov::load_driver(fx.root(), fx.modules(), *one));
-  CHECK(one->driver == "ptd-vfio-variant");
+  REQUIRE(sriov::load_driver(fx.root(), fx.modules(), one));
+  CHECK(one.driver == "ptd-vfio-variant");
   CHECK(fx.exists("/sys/module/ptd_vfio_variant/drivers/pci:ptd-vfio-variant"));
   auto again = sriov::choose_driver(fx.root(), &fx.modules(), "auto", nvme);
-  REQUIRE(again);
-  CHECK(again->driver == "ptd-vfio-variant");
+  CHECK(again.driver == "ptd-vfio-variant");
 
   // Only vfio-pci's own catch-all matches: no variant.
   auto none = sriov::choose_driver(fx.root(), &fx.modules(), "auto",
                                    "pci:v00008086d000010EDsv*sd*bc02sc00i00");
-  REQUIRE(none);
-  CHECK(none->driver == "vfio-pci");
-  CHECK(none->module.empty());
-  CHECK(none->why ==
+  CHECK(none.driver == "vfio-pci");
+  CHECK(none.module.empty());
+  CHECK(none.why ==
         "modules.alias: no variant driver for vfio_pci:v00008086d000010EDsv*sd*bc02sc00i00");
 
   fx.modules().aliases.push_back({"vfio_pci:v00001B36d*sv*sd*bc01sc*i*", "other_vfio_pci"});
   auto two = sriov::choose_driver(fx.root(), &fx.modules(), "auto", nvme);
-  REQUIRE(two);
-  CHECK(two->driver == "vfio-pci");
-  CHECK(two->module.empty());
-  CHECK(two->warning.find("names 2 variant drivers") != std::string::npos);
-  CHECK(two->warning.find("ptd_vfio_variant, other_vfio_pci") != std::string::npos);
+  CHECK(two.driver == "vfio-pci");
+  CHECK(two.module.empty());
+  CHECK(two.warning.find("names 2 variant drivers") != std::string::npos);
+  CHECK(two.warning.find("ptd_vfio_variant, other_vfio_pci") != std::string::npos);
 
   auto named = sriov::choose_driver(fx.root(), &fx.modules(), "vfio-pci", nvme);
-  REQUIRE(named);
-  CHECK(named->driver == "vfio-pci");
-  CHECK(named->why == "--to vfio-pci");
+  CHECK(named.driver == "vfio-pci");
+  CHECK(named.why == "--to vfio-pci");
   CHECK(fx.modules().loaded == std::vector<std::string>{"ptd_vfio_variant"});
 
   // Without a module index there is nothing to look up.
   auto no_index = sriov::choose_driver(fx.root(), nullptr, "auto", nvme);
-  REQUIRE(no_index);
-  CHECK(no_index->driver == "vfio-pci");
+  CHECK(no_index.driver == "vfio-pci");
 }
 
 TEST_CASE(
