@@ -98,10 +98,10 @@ struct SriovRecord {
   std::string autoprobe;  // sriov_drivers_autoprobe before, "0" or "1"; empty: no such file
   int count = 0;          // the VFs pt created
   std::string to;         // the driver asked for: a name, or "auto" (sriov_variant.hpp)
+  int64_t time = 0;
   // The driver each VF went to, keyed by the VF: with "auto" a VF may be on
   // a variant driver that modules.alias named rather than on vfio-pci.
   std::map<std::string, std::string> drivers;
-  int64_t time = 0;
 
   bool operator==(const SriovRecord&) const = default;
 };
