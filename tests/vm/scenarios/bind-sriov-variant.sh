@@ -6,7 +6,9 @@
 # vfio_pci:v00001B36d00000010sv*sd*bc*sc*i*, no ID table) is installed into
 # /lib/modules and depmod run, as a distribution ships such a driver. While
 # it is not there, and with --to vfio-pci, the VFs go to vfio-pci; vfs 0
-# removes the VFs from whichever driver they are on.
+# removes the VFs from whichever driver they are on. /bin/depmod is kmod's
+# (the shell would run busybox's applet, which writes no modules.alias.bin,
+# the index libkmod reads).
 . /pt-vm/lib.sh
 
 PF=$(find_pci 1b36 0010) || skip "no QEMU NVMe controller (1b36:0010) in this machine"
@@ -40,7 +42,7 @@ assert_eq "sriov_numvfs" 0 "$(cat "$S/sriov_numvfs")"
 say "the double installed: depmod puts its alias into modules.alias"
 mkdir -p "$MODDIR/extra"
 cp "$KO" "$MODDIR/extra/"
-depmod -a || fail "depmod -a" "exit 0" "failed"
+/bin/depmod -a || fail "depmod -a" "exit 0" "failed"
 grep -q "^alias $ALIAS"'sv\*sd\*bc\*sc\*i\* ptd_vfio_variant$' "$MODDIR/modules.alias" ||
   fail "modules.alias" "the alias of ptd_vfio_variant" "$(grep vfio_pci: "$MODDIR/modules.alias")"
 expect_rc 0 pt-bind --dry-run vfs "$PF" 2
@@ -93,9 +95,9 @@ expect_rc 0 timeout 60 pt-bind vfs "$PF" 0
 assert_eq "sriov_numvfs" 0 "$(cat "$S/sriov_numvfs")"
 
 say "the double removed again (rmmod, depmod): vfio-pci"
-rmmod ptd_vfio_variant || fail "rmmod ptd_vfio_variant" "exit 0" "failed"
+/bin/rmmod ptd_vfio_variant || fail "rmmod ptd_vfio_variant" "exit 0" "failed"
 rm -f "$MODDIR/extra/ptd_vfio_variant.ko"
-depmod -a || fail "depmod -a" "exit 0" "failed"
+/bin/depmod -a || fail "depmod -a" "exit 0" "failed"
 expect_rc 0 timeout 60 pt-bind vfs "$PF" 2
 for vf in $(vfs_of); do assert_driver "$vf" vfio-pci; done
 [ ! -d /sys/module/ptd_vfio_variant ] || fail "ptd_vfio_variant" "not loaded" "loaded"
