@@ -1,6 +1,7 @@
 #include "fixture.hpp"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -13,8 +14,8 @@
 #include <stdexcept>
 
 #include "pt/pci.hpp"
-#include "pt/try.hpp"
 #include "pt/rebar.hpp"
+#include "pt/try.hpp"
 
 namespace fs = std::filesystem;
 
@@ -275,8 +276,10 @@ Fixture& Fixture::add_driver(const std::string& name, const std::string& module)
   const std::string d = dir_ + "/sys/bus/pci/drivers/" + name;
   for (const char* f : {"bind", "unbind", "new_id", "remove_id"}) put(d + "/" + f, "");
   if (!module.empty()) {
-    fs::create_directories(dir_ + "/sys/module/" + module);
+    // As module_add_driver: both directions, the module's link named bus:driver.
+    fs::create_directories(dir_ + "/sys/module/" + module + "/drivers");
     link(dir_ + "/sys/module/" + module, d + "/module");
+    link(d, dir_ + "/sys/module/" + module + "/drivers/pci:" + name);
   }
   return *this;
 }
@@ -983,6 +986,25 @@ Status FakeModules::ensure_driver(const std::string& driver, const std::string& 
 
 bool FakeModules::knows(const std::string& driver) {
   return driver_registered(fx_.root(), driver) || available.count(driver);
+}
+
+Result<std::vector<std::string>> FakeModules::lookup_alias(const std::string& alias) {
+  std::vector<std::string> out;
+  for (const auto& [glob, module] : aliases)
+    if (::fnmatch(glob.c_str(), alias.c_str(), 0) == 0 &&
+        std::find(out.begin(), out.end(), module) == out.end())
+      out.push_back(module);
+  return out;
+}
+
+Status FakeModules::load_module(const std::string& module) {
+  if (fx_.exists("/sys/module/" + module + "/drivers")) return {};
+  if (fail_with) return fail(module, "loading the module failed (injected)", *fail_with);
+  auto it = module_drivers.find(module);
+  if (it == module_drivers.end()) return fail(module, "no kernel module of that name", ENOENT);
+  fx_.add_driver(it->second, module);
+  loaded.push_back(module);
+  return {};
 }
 
 void Fixture::kernel_held(Fixture& fx) {

@@ -234,9 +234,16 @@ class FakeModules final : public ModuleLoader {
   explicit FakeModules(Fixture& fx) : fx_(fx) {}
   Status ensure_driver(const std::string& driver, const std::string& module) override;
   bool knows(const std::string& driver) override;
+  // As modules.alias: the modules whose glob matches ALIAS, in table order.
+  Result<std::vector<std::string>> lookup_alias(const std::string& alias) override;
+  Status load_module(const std::string& module) override;
   std::set<std::string> available;  // drivers a module exists for
-  std::vector<std::string> loaded;  // what ensure_driver loaded, in order
+  std::vector<std::string> loaded;  // what ensure_driver and load_module loaded, in order
   std::optional<int> fail_with;     // make loading fail
+  // modules.alias lines: (glob, module), e.g. ("vfio_pci:v00001B36d*", "x_vfio_pci").
+  std::vector<std::pair<std::string, std::string>> aliases;
+  // The PCI driver a module registers when load_module loads it.
+  std::map<std::string, std::string> module_drivers;
 
  private:
   Fixture& fx_;

@@ -44,11 +44,15 @@ int main(int argc, char** argv) {
   unset->add_option("device", single, "DEV")->required();
   unset->add_flag("--force", o.force, "Unbind even when processes hold a device");
 
-  auto* vfs = app.add_subcommand(
-      "vfs", "Create N SR-IOV VFs of the PF DEV bound to vfio-pci (or --to); 0 removes them");
+  auto* vfs = app.add_subcommand("vfs",
+                                 "Create N SR-IOV VFs of the PF DEV bound to vfio-pci or its "
+                                 "variant (or --to); 0 removes them");
   vfs->add_option("device", single, "DEV (the PF)")->required();
   vfs->add_option("count", o.count, "N")->required();
-  vfs->add_option("--to", o.to, "Driver for the VFs (default vfio-pci)")->type_name("DRIVER");
+  vfs->add_option("--to", o.vf_to,
+                  "Driver for the VFs; auto (default): the VFIO variant driver modules.alias "
+                  "names, else vfio-pci")
+      ->type_name("DRIVER|auto");
 
   auto* boot =
       app.add_subcommand("boot", "Claim the functions pt.conf marks boot = \"vfio\" for vfio-pci");

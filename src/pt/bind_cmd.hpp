@@ -29,6 +29,7 @@ struct Options {
   std::string name;                  // export: mapping id, resource name or alias
   std::string node;                  // export proxmox: the node, default the host name
   std::string count;                 // vfs: the number of VFs, as typed
+  std::string vf_to = "auto";        // vfs: --to, "auto" for the variant modules.alias names
 };
 
 // Opens the system (or --root tree) and runs the command. Normal output goes

@@ -134,12 +134,14 @@ std::string journal_to_text(const Journal& journal) {
                      {"boot_vga", v.boot_vga},
                      {"driver", v.driver.empty() ? json(nullptr) : json(v.driver)},
                      {"time", v.time}};
-  for (const auto& [bdf, v] : journal.sriov)
+  for (const auto& [bdf, v] : journal.sriov) {
     j["sriov"][bdf] = {{"numvfs", v.numvfs},
                        {"autoprobe", v.autoprobe.empty() ? json(nullptr) : json(v.autoprobe)},
                        {"count", v.count},
                        {"to", v.to},
                        {"time", v.time}};
+    if (!v.drivers.empty()) j["sriov"][bdf]["drivers"] = v.drivers;
+  }
   for (const auto& [bdf, changes] : journal.consoles) {
     json list = json::array();
     for (const auto& c : changes) {
@@ -338,6 +340,11 @@ Result<SriovRecord> read_sriov(const Reader& r, const json& v, const std::string
   rec.count = int(PT_TRY(r.integer(v, where, "count", 0, 65535)));
   rec.to = PT_TRY(r.string(v, where, "to", false));
   rec.time = PT_TRY(r.integer(v, where, "time", kTimeMin, kTimeMax));
+  if (auto drivers = PT_TRY(r.object(v, where, "drivers", false)))
+    for (const auto& [vf, d] : drivers->items()) {
+      PT_TRY(r.address(where + "drivers." + vf, vf));
+      rec.drivers[vf] = PT_TRY(r.string(*drivers, where + "drivers.", vf.c_str(), false));
+    }
   return rec;
 }
 

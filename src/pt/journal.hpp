@@ -97,8 +97,11 @@ struct SriovRecord {
   int numvfs = 0;         // sriov_numvfs before pt changed it
   std::string autoprobe;  // sriov_drivers_autoprobe before, "0" or "1"; empty: no such file
   int count = 0;          // the VFs pt created
-  std::string to;         // the driver it bound them to
+  std::string to;         // the driver asked for: a name, or "auto" (sriov_variant.hpp)
   int64_t time = 0;
+  // The driver each VF went to, keyed by the VF: with "auto" a VF may be on
+  // a variant driver that modules.alias named rather than on vfio-pci.
+  std::map<std::string, std::string> drivers;
 
   bool operator==(const SriovRecord&) const = default;
 };

@@ -22,6 +22,17 @@ std::string module_of_driver(const Root& root, const std::string& driver) {
   return link_basename(root, "/sys/bus/pci/drivers/" + driver + "/module").value_or("");
 }
 
+std::string pci_driver_of_module(const Root& root, const std::string& module) {
+  if (module.empty()) return "";
+  std::string found;
+  for (const auto& n : list_dir(root, "/sys/module/" + module + "/drivers")) {
+    if (!n.starts_with("pci:")) continue;
+    if (!found.empty()) return "";
+    found = n.substr(4);
+  }
+  return found;
+}
+
 namespace {
 
 std::string kernel_release(const Root& root) {
@@ -122,25 +133,7 @@ class KmodLoader final : public ModuleLoader {
                       "); check the name with 'ls /sys/bus/pci/drivers' or 'modinfo " + driver +
                       "'",
                   ENOENT);
-    Status result;
-    if (!root_.is_real()) {
-      result =
-          fail(driver,
-               "driver is not registered under " + root_.dir() +
-                   " and pt does not load modules into the running kernel while --root is given",
-               ENOENT);
-    } else {
-      for (kmod_list* it = list; it; it = kmod_->list_next(list, it)) {
-        kmod_module* mod = kmod_->get_module(it);
-        int r = kmod_->probe_insert(mod, 0, nullptr, nullptr, nullptr, nullptr);
-        std::string name = kmod_->get_name(mod);
-        kmod_->module_unref(mod);
-        if (r < 0 && r != -EEXIST) {
-          result = fail(name, "loading the module for driver " + driver + " failed", -r);
-          break;
-        }
-      }
-    }
+    Status result = insert(list, driver, "driver " + driver);
     kmod_->unref_list(list);
     if (!result) return result;
     if (!driver_registered(root_, driver))
@@ -150,7 +143,63 @@ class KmodLoader final : public ModuleLoader {
     return {};
   }
 
+  Result<std::vector<std::string>> lookup_alias(const std::string& alias) override {
+    kmod_list* list = nullptr;
+    std::string why;
+    if (!kmod_ && !(kmod_ = kmod_api(&why)))
+      return fail("libkmod.so.2",
+                  "cannot load libkmod to look up " + alias + " (" + why + "); install libkmod2",
+                  ELIBACC);
+    if (!lookup(alias, &list))
+      return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
+    std::vector<std::string> out;
+    for (kmod_list* it = list; it; it = kmod_->list_next(list, it)) {
+      kmod_module* mod = kmod_->get_module(it);
+      out.push_back(kmod_->get_name(mod));
+      kmod_->module_unref(mod);
+    }
+    kmod_->unref_list(list);
+    return out;
+  }
+
+  Status load_module(const std::string& module) override {
+    if (path_exists(root_, "/sys/module/" + module + "/drivers")) return {};
+    kmod_list* list = nullptr;
+    std::string why;
+    if (!kmod_ && !(kmod_ = kmod_api(&why)))
+      return fail("libkmod.so.2",
+                  "cannot load libkmod to load module " + module + " (" + why +
+                      "); install libkmod2, or load it with modprobe",
+                  ELIBACC);
+    if (!lookup(module, &list))
+      return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
+    if (!list)
+      return fail(module, "no kernel module of that name (looked in " + dir_ + ")", ENOENT);
+    Status result = insert(list, module, "module " + module);
+    kmod_->unref_list(list);
+    return result;
+  }
+
  private:
+  // Inserts the modules of LIST with their dependencies; WHAT names what
+  // they are for in errors, SUBJECT is the error's subject under --root.
+  Status insert(kmod_list* list, const std::string& subject, const std::string& what) {
+    if (!root_.is_real())
+      return fail(subject,
+                  what + " is not loaded under " + root_.dir() +
+                      " and pt does not load modules into the running kernel while --root is given",
+                  ENOENT);
+    for (kmod_list* it = list; it; it = kmod_->list_next(list, it)) {
+      kmod_module* mod = kmod_->get_module(it);
+      int r = kmod_->probe_insert(mod, 0, nullptr, nullptr, nullptr, nullptr);
+      std::string name = kmod_->get_name(mod);
+      kmod_->module_unref(mod);
+      if (r < 0 && r != -EEXIST)
+        return fail(name, "loading the module for " + what + " failed", -r);
+    }
+    return {};
+  }
+
   bool lookup(const std::string& name, kmod_list** list) {
     if (!kmod_ && !(kmod_ = kmod_api(nullptr))) {
       errno = ELIBACC;

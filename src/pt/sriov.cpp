@@ -1,6 +1,8 @@
 #include "pt/sriov.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdio>
 #include <ctime>
 
 #include "pt/holders.hpp"
@@ -35,6 +37,32 @@ int64_t now(const Context& ctx) {
 
 std::string s(int n) {
   return std::to_string(n);
+}
+
+std::string modalias_of(const Root& root, const PciAddress& a) {
+  return read_attr(root, base(a) + "/modalias").value_or("");
+}
+
+// The modalias a VF of the PF will have: the PF's ("pci:v%08Xd%08Xsv…", as
+// pci-sysfs.c prints it) with the VF device ID. Only for the dry run and the
+// plan: execute reads each VF's own.
+std::string predicted_modalias(const std::string& pf_alias, uint16_t vf_device) {
+  if (pf_alias.size() < 22 || !pf_alias.starts_with("pci:v") || pf_alias[13] != 'd')
+    return pf_alias;
+  char id[9];
+  std::snprintf(id, sizeof id, "%08X", unsigned(vf_device));
+  return pf_alias.substr(0, 14) + id + pf_alias.substr(22);
+}
+
+std::optional<uint16_t> hex16(const std::string& t) {
+  uint16_t v = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v, 16);
+  if (t.empty() || ec != std::errc() || end != t.data() + t.size()) return std::nullopt;
+  return v;
+}
+
+void add_once(std::vector<std::string>& v, const std::string& line) {
+  if (!line.empty() && std::find(v.begin(), v.end(), line) == v.end()) v.push_back(line);
 }
 
 }  // namespace
@@ -140,14 +168,26 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
   if (auto it = journal.sriov.find(addr.str()); it != journal.sriov.end()) p.record = it->second;
 
   bool on_target = true;
-  for (const auto& vf : st->vfs)
-    if (link_basename(ctx.root, base(vf) + "/driver").value_or("") != req.to) on_target = false;
+  std::vector<std::pair<std::string, VfDriver>> existing;
+  std::string on;
+  // Only a count the PF has can be there already; vfs 0 must not depend on
+  // the module index.
+  if (req.count > 0 && req.count == st->num_vfs)
+    for (const auto& vf : st->vfs) {
+      auto choice = choose_driver(ctx.root, ctx.modules, req.to, modalias_of(ctx.root, vf));
+      const std::string drv = link_basename(ctx.root, base(vf) + "/driver").value_or("");
+      if (choice.driver.empty() || drv != choice.driver) on_target = false;
+      if (on.find(choice.name()) == std::string::npos)
+        on += (on.empty() ? "" : ", ") + choice.name();
+      existing.emplace_back(vf.str(), std::move(choice));
+    }
   if (req.count == st->num_vfs && int(st->vfs.size()) == st->num_vfs &&
       (req.count == 0 ? !p.record : on_target)) {
     p.already = true;
+    p.drivers = std::move(existing);
     p.notes.push_back(req.count == 0
                           ? addr.str() + " has no VFs"
-                          : addr.str() + " already has " + s(req.count) + " VFs on " + req.to);
+                          : addr.str() + " already has " + s(req.count) + " VFs on " + on);
     return p;
   }
   if (st->driver.empty())
@@ -175,9 +215,19 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
     p.steps.push_back("write " + b + "/sriov_numvfs " + s(req.count));
     p.steps.push_back("wait for " + s(req.count) + " virtfn links");
     auto where = st->cap ? vf_addresses(addr, *st->cap, req.count) : std::vector<PciAddress>{};
+    // sysfs prints sriov_vf_device as %x; before 5.6 only the capability has it.
+    uint16_t vf_device = st->cap ? st->cap->vf_device : 0;
+    if (auto id = hex16(st->vf_device)) vf_device = *id;
+    const std::string alias = predicted_modalias(modalias_of(ctx.root, addr), vf_device);
     for (int i = 0; i < req.count; ++i) {
       const std::string vf = i < int(where.size()) ? where[i].str() : "VF " + s(i);
-      p.steps.push_back("bind " + vf + " to " + req.to + " (driver_override, drivers_probe)");
+      auto choice = choose_driver(ctx.root, ctx.modules, req.to, alias);
+      if (!choice.module.empty() && choice.driver.empty())
+        add_once(p.steps, "load module " + choice.module + " (modprobe " + choice.module + ")");
+      p.steps.push_back("bind " + vf + " to " + choice.name() +
+                        " (driver_override, drivers_probe; " + choice.why + ")");
+      add_once(p.warnings, choice.warning);
+      p.drivers.emplace_back(vf, std::move(choice));
     }
     if (st->autoprobe && *st->autoprobe)
       p.steps.push_back("write " + b + "/sriov_drivers_autoprobe 1");
@@ -237,18 +287,18 @@ struct Runner {
     return write(base(vf) + "/driver_override", "", WriteKind::attribute);
   }
 
-  Status bind_vf(const PciAddress& vf) {
+  Status bind_vf(const PciAddress& vf, const std::string& to) {
     auto drv = link_basename(ctx.root, base(vf) + "/driver");
-    if (drv && *drv == plan.to) return {};
-    PT_TRY(write(base(vf) + "/driver_override", plan.to, WriteKind::attribute));
+    if (drv && *drv == to) return {};
+    PT_TRY(write(base(vf) + "/driver_override", to, WriteKind::attribute));
     if (drv)
       PT_TRY(write("/sys/bus/pci/drivers/" + *drv + "/unbind", vf.str(), WriteKind::blocking));
     PT_TRY(write("/sys/bus/pci/drivers_probe", vf.str(), WriteKind::blocking));
     const std::string link = base(vf) + "/driver";
-    if (!wait_until([&] { return link_basename(ctx.root, link).value_or("") == plan.to; },
-                    ctx.timeout, ctx.on_wait, binding_wait(vf.str(), plan.to), vf.str()))
+    if (!wait_until([&] { return link_basename(ctx.root, link).value_or("") == to; }, ctx.timeout,
+                    ctx.on_wait, binding_wait(vf.str(), to), vf.str()))
       return fail(vf.str(),
-                  "did not bind to " + plan.to + " (it is on " +
+                  "did not bind to " + to + " (it is on " +
                       link_basename(ctx.root, link).value_or("no driver") + ")",
                   ENODEV);
     return {};
@@ -283,8 +333,9 @@ struct Runner {
     journal.sriov[pf()] = rec;
     PT_TRY(save_journal(ctx.root, journal));
 
-    auto made = [&]() -> Result<std::vector<PciAddress>> {
-      if (ctx.modules && !driver_registered(ctx.root, plan.to))
+    std::vector<std::string> warnings;
+    auto made = [&]() -> Result<std::vector<VfResult>> {
+      if (plan.to != kAuto && ctx.modules && !driver_registered(ctx.root, plan.to))
         PT_TRY(ctx.modules->ensure_driver(plan.to, ""));
       // Off before the VFs exist: no host driver may probe them.
       if (plan.before.autoprobe)
@@ -299,10 +350,28 @@ struct Runner {
       }
       PT_TRY(write(attr("sriov_numvfs"), s(plan.count), WriteKind::blocking));
       auto vfs = PT_TRY(wait_vfs(plan.count));
-      for (const auto& vf : vfs) PT_TRY(bind_vf(vf));
+      std::vector<VfResult> bound;
+      auto& drivers = journal.sriov[pf()].drivers;
+      drivers.clear();
+      for (const auto& vf : vfs) {
+        // The VF's own modalias: its subsystem IDs may differ from the PF's.
+        auto choice = choose_driver(ctx.root, ctx.modules, plan.to, modalias_of(ctx.root, vf));
+        add_once(warnings, choice.warning);
+        if (ctx.modules) {
+          PT_TRY(load_driver(ctx.root, *ctx.modules, choice));
+          if (!driver_registered(ctx.root, choice.driver))
+            PT_TRY(ctx.modules->ensure_driver(choice.driver, ""));
+        }
+        PT_TRY(bind_vf(vf, choice.driver));
+        drivers[vf.str()] = choice.driver;
+        bound.push_back({vf.str(), choice.driver, choice.why});
+      }
+      // Which driver each VF is on, for the record (the way back unbinds
+      // whatever driver a VF is on).
+      PT_TRY(save_journal(ctx.root, journal));
       if (plan.before.autoprobe && *plan.before.autoprobe)
         PT_TRY(write(attr("sriov_drivers_autoprobe"), "1", WriteKind::attribute));
-      return vfs;
+      return bound;
     }();
     if (!made) {
       Error e = made.error();
@@ -321,8 +390,7 @@ struct Runner {
       e.message += "; the VFs were removed and " + pf() + " is as it was";
       return std::unexpected(e);
     }
-    Outcome out{pf(), plan.count, {}, plan.notes};
-    for (const auto& vf : *made) out.vfs.push_back({vf.str(), plan.to});
+    Outcome out{pf(), plan.count, std::move(*made), plan.notes, warnings};
     return out;
   }
 
@@ -354,8 +422,11 @@ struct Runner {
 
 Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal) {
   if (plan.already) {
-    Outcome out{plan.before.pf.str(), plan.count, {}, plan.notes};
-    for (const auto& vf : plan.before.vfs) out.vfs.push_back({vf.str(), plan.to});
+    Outcome out{plan.before.pf.str(), plan.count, {}, plan.notes, plan.warnings};
+    for (const auto& [vf, d] : plan.drivers) {
+      out.vfs.push_back({vf, d.name(), d.why});
+      add_once(out.warnings, d.warning);
+    }
     return out;
   }
   Runner r{ctx, plan, journal};
@@ -392,11 +463,12 @@ Result<std::vector<ConfResult>> apply_conf(Context& ctx,
       continue;
     }
     auto journal = PT_TRY(load_journal(ctx.root));
-    auto p = PT_TRY(plan(ctx, Request{pf.str(), n, "vfio-pci"}, journal));
+    auto p = PT_TRY(plan(ctx, Request{pf.str(), n, kAuto}, journal));
     if (ctx.dry_run) {
       r.lines = p.already ? p.notes : p.steps;
     } else {
       auto oc = PT_TRY(execute(ctx, p, journal));
+      for (const auto& w : oc.warnings) r.lines.push_back("warning: " + w);
       for (const auto& vf : oc.vfs)
         r.lines.push_back(vf.device + " VF of " + pf.str() + " on " + vf.driver);
     }

@@ -12,6 +12,7 @@
 #include "pt/context.hpp"
 #include "pt/journal.hpp"
 #include "pt/pci_config.hpp"
+#include "pt/sriov_variant.hpp"
 
 namespace pt::sriov {
 
@@ -60,7 +61,7 @@ std::optional<PciAddress> physfn(const Root& root, const PciAddress& addr);
 struct Request {
   std::string device;  // as the user typed it
   int count = 0;       // 0 removes
-  std::string to = "vfio-pci";
+  std::string to = kAuto;  // a driver, or "auto": the variant modules.alias names, else vfio-pci
   bool force = false;  // proceed although processes hold an existing VF
 };
 
@@ -73,6 +74,10 @@ struct Plan {
   std::optional<SriovRecord> record;  // what the journal holds for the PF
   std::vector<std::string> steps;     // one line per write or wait, for the dry run
   std::vector<std::string> notes;
+  // The driver of each VF: for VFs still to come, from the modalias they will
+  // have (the PF's, with the VF device ID), which execute reads again.
+  std::vector<std::pair<std::string, VfDriver>> drivers;
+  std::vector<std::string> warnings;
 };
 
 // Refuses (nothing written): DEV is no PF (exit 2), COUNT is above
@@ -84,6 +89,7 @@ Result<Plan> plan(const Context& ctx, const Request& request, const Journal& jou
 struct VfResult {
   std::string device;
   std::string driver;  // what it ended on
+  std::string why;     // how the driver was chosen (VfDriver::why)
 };
 
 struct Outcome {
@@ -91,13 +97,16 @@ struct Outcome {
   int count = 0;
   std::vector<VfResult> vfs;
   std::vector<std::string> notes;
+  std::vector<std::string> warnings;
 };
 
 // Runs PLAN under the lock: journals the PF's numvfs and autoprobe, turns
 // autoprobe off, writes numvfs (0 first when VFs exist), waits for the
-// virtfnN links, binds every VF to the plan's driver through driver_override,
-// verifies, restores autoprobe. COUNT 0 unbinds and removes the VFs, writes
-// back the journaled numvfs and autoprobe, and drops the record. On failure
+// virtfnN links, binds every VF through driver_override to the plan's driver
+// (with "auto": the variant driver its modalias names, loaded first, else
+// vfio-pci), verifies, journals each VF's driver, restores autoprobe. COUNT 0
+// unbinds and removes the VFs from whatever driver they are on, writes back
+// the journaled numvfs and autoprobe, and drops the record. On failure
 // it undoes what it did (Exit::rolled_back) or says what is left.
 Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal);
 
@@ -105,7 +114,7 @@ Result<Outcome> execute(Context& ctx, const Plan& plan, Journal& journal);
 Result<Outcome> run(Context& ctx, const Request& request);
 
 // pt.conf's `vfs = N` as pt-bind boot applies it after its claims, with the
-// lock held: each present PF gets its VFs on vfio-pci (planned only with
+// lock held: each present PF gets its VFs as with --to auto (planned only with
 // ctx.dry_run). One line per PF for the user; a PF not in sysfs is skipped.
 struct ConfResult {
   std::string device;

@@ -26,24 +26,33 @@ Result<Exit> cmd_vfs(const Options& o, Context& ctx, std::ostream& out) {
   auto count = parse_index(o.count);
   if (!count || *count > 65535)
     return usage_error("N '" + o.count + "'", "must be a number of VFs from 0 to 65535");
-  PT_TRY(check_driver_name(o.to, "--to"));
-  sriov::Request req{o.devices[0], int(*count), o.to};
+  if (o.vf_to != sriov::kAuto) PT_TRY(check_driver_name(o.vf_to, "--to"));
+  sriov::Request req{o.devices[0], int(*count), o.vf_to};
   if (ctx.dry_run) {
     PT_TRY(check_state_dir(ctx.root, false));
     auto journal = PT_TRY(load_journal(ctx.root));
     auto p = PT_TRY(sriov::plan(ctx, req, journal));
     if (o.common.json) {
+      json drivers = json::array();
+      for (const auto& [vf, d] : p.drivers)
+        drivers.push_back({{"device", vf},
+                           {"driver", d.name()},
+                           {"module", render::nullable(d.module)},
+                           {"why", d.why}});
       render::emit(out, json{{"op", "vfs"},
                              {"dry_run", true},
                              {"device", p.before.pf.str()},
                              {"vfs", p.count},
                              {"to", p.count ? json(p.to) : json(nullptr)},
                              {"already", p.already},
+                             {"functions", drivers},
                              {"steps", p.steps},
-                             {"notes", p.notes}});
+                             {"notes", p.notes},
+                             {"warnings", p.warnings}});
       return Exit::ok;
     }
     std::string t;
+    for (const auto& w : p.warnings) t += "warning: " + w + "\n";
     for (const auto& n : p.notes) t += "note: " + n + "\n";
     t += "dry run: vfs " + p.before.pf.str() + " " + std::to_string(p.count) +
          "; nothing is changed\n";
@@ -54,16 +63,19 @@ Result<Exit> cmd_vfs(const Options& o, Context& ctx, std::ostream& out) {
   auto oc = PT_TRY(sriov::run(ctx, req));
   if (o.common.json) {
     json vfs = json::array();
-    for (const auto& v : oc.vfs) vfs.push_back({{"device", v.device}, {"driver", v.driver}});
+    for (const auto& v : oc.vfs)
+      vfs.push_back({{"device", v.device}, {"driver", v.driver}, {"why", v.why}});
     render::emit(out, json{{"op", "vfs"},
                            {"dry_run", false},
                            {"device", oc.pf},
                            {"vfs", oc.count},
                            {"functions", vfs},
-                           {"notes", oc.notes}});
+                           {"notes", oc.notes},
+                           {"warnings", oc.warnings}});
     return Exit::ok;
   }
   std::string t;
+  for (const auto& w : oc.warnings) t += "warning: " + w + "\n";
   for (const auto& n : oc.notes) t += "note: " + n + "\n";
   if (oc.count == 0) t += oc.pf + "  no VFs\n";
   for (const auto& v : oc.vfs) t += v.device + "  VF of " + oc.pf + " on " + v.driver + "\n";

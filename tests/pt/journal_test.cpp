@@ -108,6 +108,23 @@ TEST_CASE("SR-IOV records round-trip; a bad autoprobe is refused") {
   CHECK(bad.error().message.find("sriov.0000:4d:00.0.autoprobe") != std::string::npos);
 }
 
+TEST_CASE("an SR-IOV record keeps the driver of each VF; a key that is no VF is refused") {
+  Journal j = sample();
+  j.sriov["0000:01:00.0"] =
+      SriovRecord{0, "1", 2, "auto", 1700000005,
+                  {{"0000:01:00.1", "ptd-vfio-variant"}, {"0000:01:00.2", "vfio-pci"}}};
+  const auto text = journal_to_text(j);
+  CHECK(text.find("\"0000:01:00.1\": \"ptd-vfio-variant\"") != std::string::npos);
+  auto back = journal_from_text(text, "j");
+  REQUIRE(back);
+  CHECK(*back == j);
+  auto edited = text;
+  edited.replace(edited.find("\"0000:01:00.2\": \"vfio-pci\""), 26, "\"01:00.2\": \"vfio-pci\"");
+  auto bad = journal_from_text(edited, "j");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("sriov.0000:01:00.0.drivers.01:00.2") != std::string::npos);
+}
+
 TEST_CASE("the state directory is created 0700 and the journal is written atomically") {
   test::Fixture fx;
   REQUIRE(check_state_dir(fx.root(), true));

@@ -152,7 +152,10 @@ TEST_CASE("vfs N creates the VFs with autoprobe off, binds them to vfio-pci, jou
   CHECK(rec.numvfs == 0);
   CHECK(rec.autoprobe == "1");
   CHECK(rec.count == 2);
-  CHECK(rec.to == "vfio-pci");
+  // No variant driver in modules.alias: "auto" put every VF on vfio-pci.
+  CHECK(rec.to == "auto");
+  CHECK(rec.drivers == std::map<std::string, std::string>{{"0000:01:00.1", "vfio-pci"},
+                                                           {"0000:01:00.2", "vfio-pci"}});
 
   // The way back: the VFs go, the PF is as before, the record is dropped.
   r = vfs(fx, "01:00.0", "0", out);
