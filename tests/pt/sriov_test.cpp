@@ -10,30 +10,14 @@
 #include "pt/bind_cmd.hpp"
 #include "pt/conf_file.hpp"
 #include "pt/sysfs.hpp"
+#include "sriov_env.hpp"
 
 using namespace pt;
 using nlohmann::json;
 
 namespace {
 
-// An NVMe controller that is an SR-IOV PF (as QEMU's nvme with
-// sriov_max_vfs): 01:00.0 on nvme behind root port 00:01.0, group 1; its
-// VFs come as 01:00.1.. in groups 10.. and nvme would take them.
-void nvme_pf(test::Fixture& fx, uint16_t total = 4) {
-  fx.add_bridge("0000:00:01.0");
-  fx.add_driver("vfio-pci", "vfio_pci");
-  fx.add_device(
-      {.bdf = "0000:01:00.0",
-       .vendor = 0x1b36,
-       .device = 0x0010,
-       .class_code = 0x010802,
-       .parent = "0000:00:01.0",
-       .driver = "nvme",
-       .group = 1,
-       .caps = {
-           .sriov = test::FakeSriov{
-               .total_vfs = total, .vf_device = 0x0010, .vf_driver = "nvme", .vf_group = 10}}});
-}
+using test::nvme_pf;
 
 // The Alder Lake-P iGPU from its published dump at 00:02.0 on i915, group 1.
 void igpu_pf(test::Fixture& fx) {
@@ -53,17 +37,7 @@ void igpu_pf(test::Fixture& fx) {
 
 Result<Exit> vfs(test::Fixture& fx, const std::string& dev, const std::string& n, std::string& out,
                  bool dry_run = false, bool json_out = false) {
-  bind::Options o;
-  o.command = "vfs";
-  o.devices = {dev};
-  o.count = n;
-  o.common.dry_run = dry_run;
-  o.common.json = json_out;
-  Context ctx = fx.context(dry_run);
-  std::ostringstream s;
-  auto r = bind::run_in(o, ctx, s);
-  out = s.str();
-  return r;
+  return test::run_vfs(fx, n, out, {.dev = dev, .dry_run = dry_run, .json = json_out});
 }
 
 json show(test::Fixture& fx, const std::string& dev) {
@@ -155,7 +129,7 @@ TEST_CASE("vfs N creates the VFs with autoprobe off, binds them to vfio-pci, jou
   // No variant driver in modules.alias: "auto" put every VF on vfio-pci.
   CHECK(rec.to == "auto");
   CHECK(rec.drivers == std::map<std::string, std::string>{{"0000:01:00.1", "vfio-pci"},
-                                                           {"0000:01:00.2", "vfio-pci"}});
+                                                          {"0000:01:00.2", "vfio-pci"}});
 
   // The way back: the VFs go, the PF is as before, the record is dropped.
   r = vfs(fx, "01:00.0", "0", out);

@@ -8,28 +8,14 @@
 #include "fixture.hpp"
 #include "pt/bind_cmd.hpp"
 #include "pt/journal.hpp"
+#include "sriov_env.hpp"
 
 using namespace pt;
 using nlohmann::json;
 
 namespace {
 
-// QEMU's NVMe controller as an SR-IOV PF (01:00.0 on nvme, group 1); its VFs
-// come as 01:00.1.. with modalias pci:v00001B36d00000010…bc01sc08i02.
-void nvme_pf(test::Fixture& fx) {
-  fx.add_bridge("0000:00:01.0");
-  fx.add_driver("vfio-pci", "vfio_pci");
-  fx.add_device(
-      {.bdf = "0000:01:00.0",
-       .vendor = 0x1b36,
-       .device = 0x0010,
-       .class_code = 0x010802,
-       .parent = "0000:00:01.0",
-       .driver = "nvme",
-       .group = 1,
-       .caps = {.sriov = test::FakeSriov{
-                    .total_vfs = 4, .vf_device = 0x0010, .vf_driver = "nvme", .vf_group = 10}}});
-}
+using test::nvme_pf;
 
 // modules.alias as depmod writes it on a kernel with vfio-pci's catch-all
 // (vfio_pci.c's PCI_DRIVER_OVERRIDE_DEVICE_VFIO(PCI_ANY_ID, PCI_ANY_ID)) and
@@ -45,18 +31,7 @@ void variant_modules(test::Fixture& fx) {
 
 Result<Exit> vfs(test::Fixture& fx, const std::string& n, std::string& out,
                  const std::string& to = "auto", bool dry_run = false, bool json_out = false) {
-  bind::Options o;
-  o.command = "vfs";
-  o.devices = {"01:00.0"};
-  o.count = n;
-  o.vf_to = to;
-  o.common.dry_run = dry_run;
-  o.common.json = json_out;
-  Context ctx = fx.context(dry_run);
-  std::ostringstream s;
-  auto r = bind::run_in(o, ctx, s);
-  out = s.str();
-  return r;
+  return test::run_vfs(fx, n, out, {.to = to, .dry_run = dry_run, .json = json_out});
 }
 
 size_t index_of(const test::FakeKernel& k, const std::string& path, const std::string& value) {
