@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pt/sysfs.hpp"
+#include "pt/try.hpp"
 
 namespace pt {
 
@@ -116,17 +117,11 @@ class KmodLoader final : public ModuleLoader {
 
   Status ensure_driver(const std::string& driver, const std::string& module) override {
     if (driver_registered(root_, driver)) return {};
+    PT_TRY(need_api("find the module of driver " + driver,
+                    "install libkmod2, or load the module with modprobe"));
     kmod_list* list = nullptr;
-    std::string why;
-    if (!kmod_ && !(kmod_ = kmod_api(&why)))
-      return fail("libkmod.so.2",
-                  "cannot load libkmod to find the module of driver " + driver + " (" + why +
-                      "); install libkmod2, or load the module with modprobe",
-                  ELIBACC);
-    if (!module.empty() && !lookup(module, &list))
-      return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
-    if (!list && !lookup(driver, &list))
-      return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
+    if (!module.empty()) PT_TRY(index_lookup(module, &list));
+    if (!list) PT_TRY(index_lookup(driver, &list));
     if (!list)
       return fail(driver,
                   "no PCI driver and no kernel module of that name (looked in " + dir_ +
@@ -144,14 +139,9 @@ class KmodLoader final : public ModuleLoader {
   }
 
   Result<std::vector<std::string>> lookup_alias(const std::string& alias) override {
+    PT_TRY(need_api("look up " + alias, "install libkmod2"));
     kmod_list* list = nullptr;
-    std::string why;
-    if (!kmod_ && !(kmod_ = kmod_api(&why)))
-      return fail("libkmod.so.2",
-                  "cannot load libkmod to look up " + alias + " (" + why + "); install libkmod2",
-                  ELIBACC);
-    if (!lookup(alias, &list))
-      return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
+    PT_TRY(index_lookup(alias, &list));
     std::vector<std::string> out;
     for (kmod_list* it = list; it; it = kmod_->list_next(list, it)) {
       kmod_module* mod = kmod_->get_module(it);
@@ -164,15 +154,9 @@ class KmodLoader final : public ModuleLoader {
 
   Status load_module(const std::string& module) override {
     if (path_exists(root_, "/sys/module/" + module + "/drivers")) return {};
+    PT_TRY(need_api("load module " + module, "install libkmod2, or load it with modprobe"));
     kmod_list* list = nullptr;
-    std::string why;
-    if (!kmod_ && !(kmod_ = kmod_api(&why)))
-      return fail("libkmod.so.2",
-                  "cannot load libkmod to load module " + module + " (" + why +
-                      "); install libkmod2, or load it with modprobe",
-                  ELIBACC);
-    if (!lookup(module, &list))
-      return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
+    PT_TRY(index_lookup(module, &list));
     if (!list)
       return fail(module, "no kernel module of that name (looked in " + dir_ + ")", ENOENT);
     Status result = insert(list, module, "module " + module);
@@ -181,6 +165,21 @@ class KmodLoader final : public ModuleLoader {
   }
 
  private:
+  // libkmod, opened on first use: "cannot load libkmod to PURPOSE (why); ADVICE".
+  Status need_api(const std::string& purpose, const std::string& advice) {
+    std::string why;
+    if (!kmod_ && !(kmod_ = kmod_api(&why)))
+      return fail("libkmod.so.2", "cannot load libkmod to " + purpose + " (" + why + "); " + advice,
+                  ELIBACC);
+    return {};
+  }
+
+  Status index_lookup(const std::string& name, kmod_list** list) {
+    if (!lookup(name, list))
+      return fail(dir_, "cannot open the module index; run depmod or check --root", errno);
+    return {};
+  }
+
   // Inserts the modules of LIST with their dependencies; WHAT names what
   // they are for in errors, SUBJECT is the error's subject under --root.
   Status insert(kmod_list* list, const std::string& subject, const std::string& what) {
