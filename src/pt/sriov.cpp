@@ -161,6 +161,13 @@ Result<Plan> plan(const Context& ctx, const Request& req, const Journal& journal
   if (req.count > st->total_vfs)
     return usage_error(addr.str(), "supports at most " + s(st->total_vfs) +
                                        " VFs (sriov_totalvfs), not " + s(req.count));
+  // As detach --to: a driver that cannot be had is refused before any change.
+  if (req.count > 0 && req.to != kAuto && ctx.modules && !ctx.modules->knows(req.to))
+    return fail(req.to,
+                "no PCI driver and no kernel module of that name; check the name with 'ls "
+                "/sys/bus/pci/drivers' or 'modinfo " +
+                    req.to + "'",
+                ENOENT);
   Plan p;
   p.before = *st;
   p.count = req.count;

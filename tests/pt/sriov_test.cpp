@@ -218,6 +218,14 @@ TEST_CASE("vfs refuses what is no PF, a count above sriov_totalvfs and a PF with
   r = vfs(fx, "01:00.0", "two", out);
   REQUIRE_FALSE(r);
   CHECK(r.error().exit == Exit::usage);
+  // A --to driver that neither is registered nor has a module: refused
+  // before the journal or the PF is touched, as detach --to refuses it.
+  r = test::run_vfs(fx, "2", out, {.to = "no-such-driver"});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().exit == Exit::failed);
+  CHECK(r.error().subject == "no-such-driver");
+  CHECK(r.error().message.find("no PCI driver and no kernel module of that name") !=
+        std::string::npos);
   CHECK(fx.kernel().log.empty());
   CHECK(fx.snapshot() == before);
 
