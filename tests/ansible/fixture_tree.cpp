@@ -3,45 +3,36 @@
 // disk and prints its directory; the caller removes it.
 //   host  gpu_with_audio: 01:00.0 GPU on nvidia, 01:00.1 audio on
 //         snd_hda_intel, group 1 behind root port 00:01.0
-//   vfio  the same slot with both functions on vfio-pci with
+//   vfio  the same slot with both functions moved to vfio-pci with
 //         driver_override vfio-pci (their native drivers nvidia and
 //         snd_hda_intel), as a detach leaves them
 //   display  gpu_with_display (card0 with HDMI-A-1, fb0 on the GPU) with
 //         fbcon bound: the console a detach must release first
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "fixture.hpp"
 
 namespace {
 
+// What a detach leaves, made the way detach makes it, through the fixture's
+// kernel: the override that keeps each function on vfio-pci, then the move.
 void vfio_slot(pt::test::Fixture& fx) {
-  fx.add_driver("vfio-pci", "vfio_pci")
-      .add_driver("nvidia", "nvidia")
-      .add_driver("snd_hda_intel", "snd_hda_intel");
-  fx.add_bridge("0000:00:01.0");
-  fx.add_device(pt::test::FakeDevice{.bdf = "0000:01:00.0",
-                                     .vendor = 0x10de,
-                                     .device = 0x2484,
-                                     .class_code = 0x030000,
-                                     .parent = "0000:00:01.0",
-                                     .driver = "vfio-pci",
-                                     .native_driver = "nvidia",
-                                     .group = 1,
-                                     .boot_vga = true});
-  fx.add_device(pt::test::FakeDevice{.bdf = "0000:01:00.1",
-                                     .vendor = 0x10de,
-                                     .device = 0x228b,
-                                     .class_code = 0x040300,
-                                     .parent = "0000:00:01.0",
-                                     .driver = "vfio-pci",
-                                     .native_driver = "snd_hda_intel",
-                                     .group = 1,
-                                     .reset_methods = std::vector<std::string>{"flr"}});
-  // What detach leaves: the override that keeps them there.
-  for (const char* bdf : {"0000:01:00.0", "0000:01:00.1"})
-    fx.write_file(std::string("/sys/bus/pci/devices/") + bdf + "/driver_override", "vfio-pci\n");
+  pt::test::Fixture::gpu_with_audio(fx);
+  const std::pair<const char*, const char*> slot[] = {{"0000:01:00.1", "snd_hda_intel"},
+                                                      {"0000:01:00.0", "nvidia"}};
+  for (const auto& [bdf, native] : slot) {
+    auto& k = fx.kernel();
+    const std::string dev = std::string("/sys/bus/pci/devices/") + bdf;
+    if (!k.write(dev + "/driver_override", "vfio-pci", pt::WriteKind::attribute) ||
+        !k.write(std::string("/sys/bus/pci/drivers/") + native + "/unbind", bdf,
+                 pt::WriteKind::blocking) ||
+        !k.write("/sys/bus/pci/drivers_probe", bdf, pt::WriteKind::blocking))
+      throw std::runtime_error(std::string("cannot move ") + bdf + " to vfio-pci");
+  }
 }
 
 }  // namespace
