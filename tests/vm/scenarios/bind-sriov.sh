@@ -30,6 +30,10 @@ expect_rc 2 pt-bind vfs "$PF" 3
 assert_out_has "at most 2 VFs"
 expect_rc 2 pt-bind vfs "$GPU" 1
 assert_out_has "no SR-IOV physical function"
+expect_rc 1 pt-bind vfs --to no-such-driver "$PF" 2
+assert_out_has "no-such-driver: no PCI driver and no kernel module of that name"
+assert_eq "sriov_drivers_autoprobe after --to no-such-driver" 1 "$(cat "$S/sriov_drivers_autoprobe")"
+[ -f "$PT_JOURNAL" ] && fail "journal after a refused --to" "none" "$(cat "$PT_JOURNAL")"
 expect_rc 0 pt-bind --dry-run vfs "$PF" 2
 assert_out_has "sriov_drivers_autoprobe 0"
 assert_eq "sriov_numvfs after refusals and a dry run" 0 "$(cat "$S/sriov_numvfs")"
